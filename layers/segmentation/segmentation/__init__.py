@@ -1,0 +1,1 @@
+"""The segmentation service's domain package, shipped to Lambda as a layer."""
