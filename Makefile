@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # Lambda runs python3.12; pyenv machines need both runtimes visible for `sam build`.
 export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\.1[23]\.' | sort -V | tr '\n' ':' | sed 's/:$$//')
-PYTHON ?= $(shell for p in python3.12 python3.13; do $$p -c 'import sys' >/dev/null 2>&1 && command -v $$p && break; done)
+PYTHON ?= $(shell for p in python3.12 python3.13; do PYENV_VERSION=$(PYENV_VERSION) $$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
 .PHONY: test lint typecheck unit sam run bench clean
@@ -28,8 +28,11 @@ typecheck: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/pytest
 
+# SAM reads samconfig.toml too; --cached reuses the layer's pip install until requirements.txt changes.
+SAM := SAM_CLI_TELEMETRY=0 $(BIN)/sam
 sam: $(BIN)/.installed
-	@echo "sam validate/build: see infra (added with the template)"
+	$(SAM) validate --lint
+	$(SAM) build --cached --parallel
 
 run: $(BIN)/.installed
 	$(BIN)/python -m infra.local

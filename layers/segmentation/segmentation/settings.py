@@ -22,12 +22,14 @@ class Settings(BaseModel):
     inbox_table: str = "Inbox"
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
+    fanout_queue_url: str = ""
     sender_email: str = "no-reply@example.com"
     # Calendar days of `exactly_days_ago` and `on` are counted in this IANA zone.
     timezone: str = "UTC"
     # Deployed: ARNs of Secrets Manager secrets. Locally: the values themselves may be given.
     identity_secret_arn: str = ""
     identity_secret: str = ""
+    admin_key_secret_arn: str = ""
     # Segments whose full build would touch more users than this are built by the fan-out workers.
     inline_build_limit: int = Field(default=2000, ge=0)
     rebuild_workers: int = Field(default=8, ge=1, le=1000)

@@ -1,0 +1,180 @@
+"""The benchmark's JSON (the issue's shape, plus details) and the readable table printed before it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import model
+from bench.aws_calls import CallCounts
+from bench.cold_start import FunctionStart
+from bench.evaluation import EvalResult
+from bench.scale import ScalePoint, linearity
+
+HEADLINE_CALLS = (
+    "login",
+    "stream_no_change",
+    "stream_one_change",
+    "rebuild_per_100_users_no_change",
+    "delivery",
+)
+# (JSON path, limit, "min" when the value must reach the limit, "max" when it must stay under it)
+GOALS: dict[str, tuple[float, str]] = {
+    "eval.speedup_vs_growthbook": (20.0, "min"),
+    "aws_calls.login": (2, "max"),
+    "aws_calls.stream_no_change": (1, "max"),
+    "aws_calls.stream_one_change": (3, "max"),
+    "aws_calls.rebuild_per_100_users_no_change": (2, "max"),
+    "aws_calls.delivery": (4, "max"),
+    "cold_start.max_ratio": (1.3, "max"),
+}
+
+
+def build(
+    evaluated: EvalResult | None,
+    counted: CallCounts | None,
+    started: list[FunctionStart] | None,
+    scaled: list[ScalePoint] | None,
+    missing: dict[str, str],
+    *,
+    smoke: bool,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "eval": evaluated.as_json() if evaluated else None,
+        "aws_calls": _calls(counted) if counted else None,
+        "cold_start": _cold(started) if started else None,
+        "scale": [p.as_json() for p in scaled] if scaled else None,
+    }
+    if scaled:
+        fit = _fit(scaled)
+        result["scale_model"] = fit
+        per_100 = result["aws_calls"]["rebuild_per_100_users_no_change"] if counted else None
+        result["rebuild_model"] = model.rebuild(
+            max(0.0, fit["ns_per_user"]), max(0.0, fit["ns_per_user_segment"]), per_100
+        )
+    if counted:
+        missing.update({f"aws_calls.{k}": v for k, v in counted.missing.items()})
+    result["goals"] = _goals(result)
+    result["missing"] = missing
+    result["smoke"] = smoke
+    return result
+
+
+def _calls(counted: CallCounts) -> dict[str, Any]:
+    out: dict[str, Any] = {name: counted.counts.get(name) for name in HEADLINE_CALLS}
+    suffix = "_with_version_check"
+    out.update({k: v for k, v in counted.counts.items() if k not in out and not k.endswith(suffix)})
+    out["with_version_check"] = {
+        k[: -len(suffix)]: v for k, v in counted.counts.items() if k.endswith(suffix)
+    }
+    out["breakdown"] = counted.breakdown
+    out["details"] = counted.extra
+    return out
+
+
+def _cold(started: list[FunctionStart]) -> dict[str, Any]:
+    return {
+        # The cheapest floor: import boto3 and make one client. Each function's own floor (the same
+        # clients as its path makes) is beside it, and its ratio is against that one.
+        "floor_ms": round(min(s.floor_ms for s in started), 1),
+        "functions": {s.function: s.as_json() for s in started},
+        "max_ratio": round(max(s.ratio for s in started), 2),
+    }
+
+
+def _fit(points: list[ScalePoint]) -> dict[str, Any]:
+    """Least squares of CPU per user = a + b * segments: a fixed part per user and a part per segment."""
+    xs = [float(p.segments) for p in points]
+    ys = [p.rebuild_cpu_s * 1e9 / p.users for p in points]
+    n = len(points)
+    mean_x, mean_y = sum(xs) / n, sum(ys) / n
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
+    by_segments: dict[int, list[float]] = {}
+    for p in points:
+        by_segments.setdefault(p.segments, []).append(p.rebuild_cpu_s * 1e9 / p.users)
+    return {
+        "ns_per_user": round(mean_y - slope * mean_x, 1),
+        "ns_per_user_segment": round(slope, 1),
+        # max/min of the cost per user across user counts, per segment count: 1.0 = linear in users
+        "linear_in_users": {str(s): round(max(v) / min(v), 2) for s, v in by_segments.items()},
+        "cost_per_user_segment_spread": round(linearity(points), 2),
+    }
+
+
+def _lookup(result: dict[str, Any], path: str) -> Any:
+    value: Any = result
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _goals(result: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for path, (limit, kind) in GOALS.items():
+        value = _lookup(result, path)
+        met = None if value is None else (value >= limit if kind == "min" else value <= limit)
+        out[path] = {"value": value, "goal": f"{'>=' if kind == 'min' else '<='} {limit}", "met": met}
+    return out
+
+
+def table(result: dict[str, Any]) -> str:
+    lines = ["", "== Benchmark" + (" (smoke sizes)" if result["smoke"] else "") + " =="]
+    ev = result["eval"]
+    if ev:
+        lines.append(
+            f"eval: {ev['users']} users x {ev['segments']} segments, answers agree: {ev['answers_agree']}"
+        )
+        for label, key, unit in (
+            ("engine (segments_of, all at once)", "ns_per_check", "ns/check"),
+            ("engine (one filter at a time)", "ns_per_check_one_filter_at_a_time", "ns/check"),
+            ("GrowthBook evalCondition (JSON input)", "growthbook_ns_per_check", "ns/check"),
+            ("GrowthBook incl. Decimal->JSON", "growthbook_with_conversion_ns_per_check", "ns/check"),
+            ("speedup vs GrowthBook", "speedup_vs_growthbook", "x"),
+        ):
+            lines.append(f"  {label:<40} {ev[key]:>10.1f} {unit}")
+    calls = result["aws_calls"]
+    if calls:
+        lines.append("aws_calls (steady state; [due for version check]):  operations")
+        checked = calls["with_version_check"]
+        for name, value in calls.items():
+            if name in ("with_version_check", "breakdown", "details"):
+                continue
+            ops = ", ".join(f"{k} {v}" for k, v in calls["breakdown"].get(name, {}).items())
+            extra = f" [{checked[name]}]" if name in checked else ""
+            lines.append(f"  {name:<40} {value!s:>6}{extra:<6}  {ops}")
+    cold = result["cold_start"]
+    if cold:
+        lines.append(
+            f"cold_start (median init ms vs import boto3 + same clients; cheapest floor {cold['floor_ms']})"
+        )
+        for name, f in cold["functions"].items():
+            ms = f"{f['init_ms']:>7.1f} / {f['floor_ms']:>7.1f}"
+            lines.append(f"  {name:<27} {ms} = {f['ratio']:.2f}  {f['clients']}")
+    if result["scale"]:
+        lines.append("scale (engine only: evaluate + next_change + diff, CPU seconds)")
+        for p in result["scale"]:
+            lines.append(
+                f"  {p['users']:>7} users x {p['segments']:>3} segments  {p['rebuild_cpu_s']:>8.3f} s"
+                f"  {p['ns_per_user_segment']:>8.1f} ns/user-segment"
+            )
+        model = result["scale_model"]
+        lines.append(
+            f"  fit: {model['ns_per_user']} ns/user + {model['ns_per_user_segment']} ns/user-segment;"
+            f" per-user cost across user counts (max/min): {model['linear_in_users']}"
+        )
+    rebuild = result.get("rebuild_model")
+    if rebuild:
+        lines.append(
+            f"model: {rebuild['users']:,} users x {rebuild['segments']} segments nightly:"
+            f" {rebuild['cpu_hours']} CPU-h, {rebuild['assumptions']['workers']} workers,"
+            f" ~{rebuild['wall_minutes']} min, {rebuild['read_units']:,} RRU,"
+            f" {rebuild['lambda_gb_s']:,} GB-s,"
+            f" ${rebuild['cost_usd']['total']} a night (see docs/performance.md)"
+        )
+    lines.append("goals:")
+    for path, goal in result["goals"].items():
+        state = {True: "met", False: "NOT MET", None: "not measured"}[goal["met"]]
+        lines.append(f"  {path:<45} {goal['value']!s:>8} (goal {goal['goal']}): {state}")
+    for name, why in result["missing"].items():
+        lines.append(f"missing {name}: {why}")
+    return "\n".join(lines)

@@ -1,0 +1,23 @@
+"""ApiFunction: teammate and operator routes (search, segments, messages, API keys, docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation.http.resolver import make_resolver
+from segmentation.http.routes import api_keys, docs, messages, search, segments
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = make_resolver(search.router, segments.router, messages.router, api_keys.router, docs.router)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

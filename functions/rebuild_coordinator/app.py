@@ -1,0 +1,29 @@
+"""RebuildCoordinatorFunction (nightly schedule): one RebuildQueue job per parallel-scan slice.
+
+The run id is the schedule's `time`, so a retried or repeated invocation queues the same run;
+workers only write differences, so doing a slice twice costs reads, never a wrong count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation import clock
+from segmentation.settings import get_settings
+from segmentation.storage import rebuild_queue
+from segmentation.upkeep import jobs
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    run_id = str(event.get("time") or clock.now_datetime().isoformat())
+    planned = jobs.scan_jobs(run_id, get_settings().rebuild_workers)
+    rebuild_queue.send_jobs(planned)
+    logger.info("nightly rebuild queued", extra={"run_id": run_id, "jobs": len(planned)})
+    return {"run_id": run_id, "jobs": len(planned)}

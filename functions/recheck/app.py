@@ -1,0 +1,22 @@
+"""RecheckFunction (every minute): re-evaluate users whose time-relative membership is due to flip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation import clock
+from segmentation.upkeep.recheck import recheck_due
+from segmentation.upkeep.refresh import current_workspace
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    rechecked = recheck_due(current_workspace(), clock.now())
+    logger.info("recheck done", extra={"rechecked": rechecked})
+    return {"rechecked": rechecked}

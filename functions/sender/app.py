@@ -1,0 +1,41 @@
+"""SenderFunction (DeliveryQueue): deliver each {message_id, user_id} job at most once.
+
+Partial batch response: a job that must come back (SES throttled, another worker busy) is
+reported as a failure and retried by SQS; the DLQ takes what keeps failing.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation import clock
+from segmentation.messaging import sender
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Segmentation")
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _deliver(record: SQSRecord) -> str:
+    job = json.loads(record.body)
+    outcome = sender.deliver(job, clock.now())
+    logger.info("delivery", extra={"job": job, "outcome": outcome})
+    metrics.add_metric(name=f"Delivery_{outcome.split(':')[0]}", unit=MetricUnit.Count, value=1)
+    return outcome
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=_deliver, processor=processor, context=context
+    )

@@ -1,0 +1,176 @@
+"""Makes the template's tables, queues and secrets in moto, and the Resolver over their names.
+
+Physical names: a resource's own name property when it has one (TableName, QueueName, Name),
+otherwise its logical id, so that the local tables are easy to find in a debugger.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from segmentation.storage import aws
+
+from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
+from infra.local.template import FUNCTION, QUEUE, SECRET, TABLE, Template
+
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+)
+
+
+@dataclass
+class Provisioned:
+    """What was made: the resolver plus lookups the pollers need."""
+
+    resolver: Resolver
+    table_names: dict[str, str] = field(default_factory=dict)  # logical id -> name
+    stream_tables: dict[str, str] = field(default_factory=dict)  # stream ARN -> table name
+    queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL
+    secret_arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
+    secret_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> properties
+
+
+def provision(template: Template) -> Provisioned:
+    """Create every table, queue and secret of `template` in the (already started) moto mock."""
+    refs: dict[str, str] = {}
+    attrs: dict[tuple[str, str], str] = {}
+    resolver = Resolver(
+        parameters=template.parameters,
+        conditions=template.raw.get("Conditions") or {},
+        refs=refs,
+        attrs=attrs,
+    )
+    made = Provisioned(resolver=resolver)
+    # Plain Refs first (functions, APIs, alarms...), so tables and queues may name them in tags.
+    for logical_id, resource in template.resources.items():
+        name_property = (resource.get("Properties") or {}).get("FunctionName")
+        if resource.get("Type") == FUNCTION and name_property:
+            refs[logical_id] = str(resolver.resolve(name_property))
+        else:
+            refs[logical_id] = logical_id
+    for logical_id, resource in template.of_type(TABLE).items():
+        _create_table(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+    # Dead-letter queues before the queues that redrive into them.
+    queues = sorted(
+        template.of_type(QUEUE).items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {})
+    )
+    for logical_id, resource in queues:
+        _create_queue(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+    for logical_id, resource in template.of_type(SECRET).items():
+        _create_secret(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+    return made
+
+
+def _create_table(
+    made: Provisioned,
+    logical_id: str,
+    props: dict[str, Any],
+    refs: dict[str, str],
+    attrs: dict[tuple[str, str], str],
+) -> None:
+    name = str(props.get("TableName") or logical_id)
+    provisioned = props.get("BillingMode") == "PROVISIONED"
+    request: dict[str, Any] = {
+        "TableName": name,
+        "KeySchema": props["KeySchema"],
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "BillingMode": "PROVISIONED" if provisioned else "PAY_PER_REQUEST",
+    }
+    if provisioned:
+        request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+    for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if props.get(key):
+            indexes = [dict(index) for index in props[key]]
+            if not provisioned:
+                for index in indexes:
+                    index.pop("ProvisionedThroughput", None)
+            request[key] = indexes
+    stream = props.get("StreamSpecification")
+    if stream:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    dynamodb = aws.client("dynamodb")
+    description = dynamodb.create_table(**request)["TableDescription"]
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl and ttl.get("Enabled"):
+        dynamodb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+        )
+    refs[logical_id] = name
+    attrs[(logical_id, "Arn")] = description["TableArn"]
+    made.table_names[logical_id] = name
+    if description.get("LatestStreamArn"):
+        attrs[(logical_id, "StreamArn")] = description["LatestStreamArn"]
+        made.stream_tables[description["LatestStreamArn"]] = name
+
+
+def _create_queue(
+    made: Provisioned,
+    logical_id: str,
+    props: dict[str, Any],
+    refs: dict[str, str],
+    attrs: dict[tuple[str, str], str],
+) -> None:
+    fifo = bool(props.get("FifoQueue"))
+    name = str(props.get("QueueName") or (f"{logical_id}.fifo" if fifo else logical_id))
+    attributes = {key: _attribute_text(props[key]) for key in _QUEUE_ATTRIBUTES if key in props}
+    if props.get("RedrivePolicy"):
+        attributes["RedrivePolicy"] = _json_text(props["RedrivePolicy"])
+    url = aws.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
+    refs[logical_id] = url
+    attrs[(logical_id, "Arn")] = arn
+    attrs[(logical_id, "QueueName")] = name
+    attrs[(logical_id, "QueueUrl")] = url
+    made.queue_urls[arn] = url
+
+
+def _create_secret(
+    made: Provisioned,
+    logical_id: str,
+    props: dict[str, Any],
+    refs: dict[str, str],
+    attrs: dict[tuple[str, str], str],
+) -> None:
+    name = str(props.get("Name") or logical_id)
+    arn = aws.client("secretsmanager").create_secret(Name=name, SecretString=initial_secret_value(props))[
+        "ARN"
+    ]
+    refs[logical_id] = arn
+    attrs[(logical_id, "Id")] = arn
+    made.secret_arns[logical_id] = arn
+    made.secret_specs[logical_id] = props
+
+
+def initial_secret_value(props: dict[str, Any], value: str | None = None) -> str:
+    """The secret string CloudFormation would store; `value` replaces the generated part."""
+    if "SecretString" in props and value is None:
+        return str(props["SecretString"])
+    generate = props.get("GenerateSecretString") or {}
+    value = value if value is not None else secrets.token_urlsafe(int(generate.get("PasswordLength", 32)))
+    key = generate.get("GenerateStringKey")
+    if not key:
+        return value
+    document = json.loads(generate.get("SecretStringTemplate") or "{}")
+    document[key] = value
+    return json.dumps(document)
+
+
+def _attribute_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)

@@ -1,0 +1,123 @@
+"""The HTTP front door: `/_local/...` routes here, everything else through the local API Gateway."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from segmentation import clock
+
+from infra.local.apigw import HttpRequest, HttpResponse, error_response
+from infra.local.stack import LocalStack
+
+log = logging.getLogger("infra.local.server")
+
+_INVOKE = re.compile(r"^/_local/invoke/([A-Za-z0-9]+)$")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json(status: int, payload: Any) -> HttpResponse:
+    return HttpResponse(status, [("Content-Type", "application/json")], json.dumps(payload).encode())
+
+
+def local_route(stack: LocalStack, request: HttpRequest) -> HttpResponse:
+    """The local-only routes (no auth, never deployed)."""
+    path, method = request.path.rstrip("/"), request.method
+    if path == "/_local/health" and method == "GET":
+        ready = stack.ready.is_set()
+        return _json(200 if ready else 503, {"status": "ok" if ready else "starting"})
+    if path == "/_local/clock" and method == "GET":
+        return _json(200, {"offset_seconds": clock.offset_seconds(), "now": _iso(clock.now())})
+    if path == "/_local/clock" and method == "POST":
+        offset = _offset_from(request.body)
+        if offset is None:
+            return error_response(422, "invalid_request", 'Send {"offset_seconds": <number>}.')
+        stack.set_clock(offset)
+        return _json(200, {"offset_seconds": clock.offset_seconds(), "now": _iso(clock.now())})
+    if path == "/_local/outbox" and method == "GET":
+        messages = [{**m, "at": _iso(m["at"])} for m in stack.outbox()]
+        return _json(200, {"data": messages})
+    match = _INVOKE.match(path)
+    if match and method == "POST":
+        logical_id = match.group(1)
+        if logical_id not in stack.functions:
+            return error_response(404, "not_found", f"template.yaml has no function {logical_id}.")
+        result = stack.invoke(logical_id)
+        return _json(200, {"function": logical_id, "result": _jsonable(result)})
+    if path in ("/_local/health", "/_local/clock", "/_local/outbox") or match:
+        return error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
+    return error_response(404, "not_found", f"No local route {method} {path}.")
+
+
+def _offset_from(body: bytes) -> float | None:
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError:
+        return None
+    value = payload.get("offset_seconds") if isinstance(payload, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    stack: LocalStack
+    protocol_version = "HTTP/1.1"
+
+    def do_request(self) -> None:
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        request = HttpRequest(
+            method=self.command,
+            path=parts.path or "/",
+            query=parse_qsl(parts.query, keep_blank_values=True),
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+        )
+        try:
+            if request.path.startswith("/_local/"):
+                response = local_route(self.stack, request)
+            else:
+                response = self.stack.handle(request)
+        except Exception:
+            log.exception("local stack failed on %s %s", self.command, self.path)
+            response = error_response(500, "internal_error", "The local stack failed; see its log.")
+        self.send_response(response.status)
+        for name, value in response.headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_request
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("%s %s", self.address_string(), format % args)
+
+
+def make_server(stack: LocalStack, host: str, port: int) -> ThreadingHTTPServer:
+    handler = type("LocalStackHandler", (_Handler,), {"stack": stack})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server

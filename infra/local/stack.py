@@ -1,0 +1,304 @@
+"""The whole local stack in one object: moto, resources, environment, functions, pollers, schedules.
+
+Order matters: moto starts first, resources are made, the functions' environment is resolved
+and exported, and only then are the function modules imported (settings and clients are read
+lazily, but some modules may read them at import).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from segmentation import clock
+
+from infra.local import moto_speedups, outbox
+from infra.local.apigw import ApiGateway, HttpRequest, HttpResponse
+from infra.local.intrinsics import ACCOUNT_ID, REGION
+from infra.local.lambdas import LocalFunction, invoke_lock, load_function
+from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
+from infra.local.resources import Provisioned, initial_secret_value, provision
+from infra.local.template import Function, Template, load_template
+
+log = logging.getLogger("infra.local")
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Frequent schedules (the recheck) fire this often locally, whatever their rate in the template.
+SCHEDULE_INTERVAL = 2.0
+# `drain()` gives up after this long, in case functions keep feeding each other forever.
+DRAIN_TIMEOUT = 120.0
+
+# What a Lambda runtime sets, plus what makes moto answer in process.
+BASE_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+# The env var of each secret ARN that settings know, and the local value the secret gets.
+SECRET_ARN_VARIABLES = {"IDENTITY_SECRET_ARN": "identity_secret", "ADMIN_KEY_SECRET_ARN": "admin_key"}
+
+
+@dataclass
+class Keys:
+    admin_key: str
+    ingest_key: str
+    identity_secret: str
+    generated: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str]) -> Keys:
+        generated = []
+
+        def value(name: str, prefix: str) -> str:
+            if environ.get(name):
+                return environ[name]
+            generated.append(name)
+            return prefix + secrets.token_urlsafe(24)
+
+        return cls(
+            admin_key=value("ADMIN_API_KEY", "sk_admin_"),
+            ingest_key=value("INGEST_API_KEY", "sk_ingest_"),
+            identity_secret=value("IDENTITY_SECRET", ""),
+            generated=generated,
+        )
+
+
+class LocalStack:
+    def __init__(
+        self,
+        template_path: Path = PROJECT_ROOT / "template.yaml",
+        *,
+        keys: Keys,
+        parameters: dict[str, str] | None = None,
+        function_loader: Callable[[Function, str], LocalFunction] = load_function,
+    ) -> None:
+        self.template: Template = load_template(template_path)
+        self.keys = keys
+        self.parameter_overrides = parameters or {}
+        self.function_loader = function_loader
+        self.functions: dict[str, LocalFunction] = {}
+        self.stream_pollers: list[StreamPoller] = []
+        self.queue_pollers: list[QueuePoller] = []
+        self.gateway: ApiGateway | None = None
+        self.provisioned: Provisioned | None = None
+        self.ready = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._mock: Any = None
+
+    # --- start and stop ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start moto, make the resources, export the environment, import the functions."""
+        from moto import mock_aws
+
+        os.environ.update(BASE_ENVIRONMENT)
+        self._mock = mock_aws()
+        self._mock.start()
+        self._reset_clients()
+        outbox.install()
+        moto_speedups.install()
+        for name, value in self.parameter_overrides.items():
+            self.template.parameters.setdefault(name, {})["Default"] = value
+        self.provisioned = provision(self.template)
+        self._export_environment()
+        self._store_secrets()
+        for path in reversed(self.template.layer_dirs):
+            if str(path) not in sys.path:
+                sys.path.insert(0, str(path))
+        for logical_id, spec in self.template.functions.items():
+            self.functions[logical_id] = self.function_loader(spec, self.provisioned.resolver.ref(logical_id))
+        self.gateway = ApiGateway(self.template, self.functions)
+        self._build_pollers()
+        self._install_keys()
+        self._verify_sender()
+
+    def start_background(self) -> None:
+        """Poll streams and queues, and fire the frequent schedules, until `stop()`."""
+        for target, name in ((self._poll_loop, "pollers"), (self._schedule_loop, "schedules")):
+            thread = threading.Thread(target=target, name=f"local-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        if self._mock is not None:
+            with invoke_lock:
+                self._mock.stop()
+            self._mock = None
+
+    # --- what the HTTP server and the seed call ---------------------------------------------
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        assert self.gateway is not None, "start() first"
+        return self.gateway.handle(request)
+
+    def invoke(self, logical_id: str) -> Any:
+        """Run one function now with its scheduled event (or {}), then wait for the work it queued."""
+        function = self.functions[logical_id]
+        schedule = next((s for s in self.template.schedules if s.function_id == logical_id), None)
+        with invoke_lock:
+            result = function.invoke(scheduled_event(schedule, function, ACCOUNT_ID))
+            self.drain()
+        return result
+
+    def run_frequent_schedules(self) -> None:
+        for schedule in self.template.schedules:
+            if schedule.enabled and schedule.frequent:
+                function = self.functions[schedule.function_id]
+                try:
+                    function.invoke(scheduled_event(schedule, function, ACCOUNT_ID))
+                except Exception:
+                    log.exception("scheduled %s failed", schedule.function_id)
+
+    def set_clock(self, offset_seconds: float) -> None:
+        """Move every function's now, then run the recheck and wait for what it causes."""
+        with invoke_lock:
+            clock.set_offset_seconds(offset_seconds)
+            self.run_frequent_schedules()
+            self.drain()
+
+    def drain(self) -> int:
+        """Poll every stream and queue until a whole pass finds nothing; the records handed over."""
+        total = 0
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        with invoke_lock:
+            while time.monotonic() < deadline:
+                handled = self._poll_all()
+                total += handled
+                if handled == 0:
+                    return total
+        log.warning("drain stopped after %.0f s with work still arriving", DRAIN_TIMEOUT)
+        return total
+
+    def outbox(self) -> list[dict[str, Any]]:
+        with invoke_lock:
+            return outbox.messages(ACCOUNT_ID, REGION)
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _reset_clients(self) -> None:
+        from segmentation.storage import aws
+
+        aws.reset()
+
+    def _export_environment(self) -> None:
+        """The union of every function's resolved environment; a variable the shell set wins."""
+        assert self.provisioned is not None
+        merged: dict[str, str] = {}
+        for logical_id, spec in self.template.functions.items():
+            for name, raw in spec.environment.items():
+                value = str(self.provisioned.resolver.resolve(raw))
+                if name in merged and merged[name] != value:
+                    log.warning(
+                        "%s sets %s=%r, another function %r; one process keeps the first",
+                        logical_id,
+                        name,
+                        value,
+                        merged[name],
+                    )
+                    continue
+                merged[name] = value
+        # Locally the functions log warnings and errors only, unless the shell sets LOG_LEVEL.
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        for name, value in merged.items():
+            os.environ.setdefault(name, value)
+        # IDENTITY_SECRET is left out of the template on purpose; locally it comes from here.
+        os.environ["IDENTITY_SECRET"] = self.keys.identity_secret
+        self._reset_clients()
+
+    def _store_secrets(self) -> None:
+        """Put the local keys into the template's secrets that settings point at."""
+        assert self.provisioned is not None
+        from segmentation.storage import aws
+
+        values = {"identity_secret": self.keys.identity_secret, "admin_key": self.keys.admin_key}
+        by_arn = {arn: logical_id for logical_id, arn in self.provisioned.secret_arns.items()}
+        for variable, key in SECRET_ARN_VARIABLES.items():
+            logical_id = by_arn.get(os.environ.get(variable, ""))
+            if logical_id:
+                secret = initial_secret_value(self.provisioned.secret_specs[logical_id], values[key])
+                aws.client("secretsmanager").put_secret_value(
+                    SecretId=os.environ[variable], SecretString=secret
+                )
+
+    def _install_keys(self) -> None:
+        from segmentation.storage import api_keys
+
+        now = clock.now()
+        api_keys.put_key(self.keys.admin_key, "admin", "local admin", now=now)
+        api_keys.put_key(self.keys.ingest_key, "ingest", "local ingest", now=now)
+
+    def _verify_sender(self) -> None:
+        from segmentation.settings import get_settings
+        from segmentation.storage import aws
+
+        aws.client("ses").verify_email_identity(EmailAddress=get_settings().sender_email)
+
+    def _build_pollers(self) -> None:
+        assert self.provisioned is not None
+        resolve = self.provisioned.resolver.resolve
+        for source in self.template.streams:
+            if not source.enabled:
+                continue
+            destination = resolve(source.on_failure_destination) if source.on_failure_destination else None
+            self.stream_pollers.append(
+                StreamPoller(
+                    source,
+                    self.functions[source.function_id],
+                    str(resolve(source.stream)),
+                    self.provisioned.queue_urls.get(str(destination)) if destination else None,
+                )
+            )
+        for queue_source in self.template.queues:
+            if not queue_source.enabled:
+                continue
+            arn = str(resolve(queue_source.queue))
+            self.queue_pollers.append(
+                QueuePoller(
+                    queue_source,
+                    self.functions[queue_source.function_id],
+                    arn,
+                    self.provisioned.queue_urls[arn],
+                )
+            )
+
+    def _pollers(self) -> Iterable[StreamPoller | QueuePoller]:
+        yield from self.stream_pollers
+        yield from self.queue_pollers
+
+    def _poll_all(self) -> int:
+        handled = 0
+        for poller in self._pollers():
+            try:
+                handled += poller.poll_once()
+            except Exception:
+                log.exception("poller %s failed", poller.name)
+        return handled
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            if self._poll_all() == 0:
+                self._stop.wait(POLL_INTERVAL)
+
+    def _schedule_loop(self) -> None:
+        while not self._stop.wait(SCHEDULE_INTERVAL):
+            if self.ready.is_set():
+                with invoke_lock:
+                    self.run_frequent_schedules()

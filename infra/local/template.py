@@ -1,0 +1,325 @@
+"""Reads a SAM template.yaml into the plain description the local runner serves.
+
+Only what the runner needs is derived: tables, queues, secrets, layers, and each function with its
+code folder, environment and events (Api, DynamoDB, SQS, Schedule). Intrinsic functions stay
+unresolved here (see `infra.local.intrinsics`): physical names only exist once moto has made them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FUNCTION = "AWS::Serverless::Function"
+API = "AWS::Serverless::Api"
+TABLE = "AWS::DynamoDB::Table"
+QUEUE = "AWS::SQS::Queue"
+SECRET = "AWS::SecretsManager::Secret"
+LAYER = "AWS::Serverless::LayerVersion"
+
+# Schedules at most this often are fired by the local scheduler every few seconds; rarer ones
+# (the nightly rebuild) run only on `POST /_local/invoke/{LogicalId}`.
+FREQUENT_SCHEDULE_MAX_SECONDS = 6 * 3600
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !GetAtt, !Sub ...) into long form."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a template")
+    return data
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    function_id: str
+    event_name: str
+    path: str
+    method: str  # upper case, or "ANY"
+    authorizer: str | None  # None means Authorizer NONE
+    rest_api_id: str | None
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    function_id: str
+    event_name: str
+    stream: Any  # intrinsic that resolves to the stream ARN
+    batch_size: int
+    report_item_failures: bool
+    bisect_on_error: bool
+    max_retry_attempts: int
+    on_failure_destination: Any  # intrinsic resolving to a queue ARN, or None
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class QueueSource:
+    function_id: str
+    event_name: str
+    queue: Any  # intrinsic that resolves to the queue ARN
+    batch_size: int
+    report_item_failures: bool
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ScheduleSource:
+    function_id: str
+    event_name: str
+    expression: str
+    input: str | None
+    enabled: bool
+
+    @property
+    def period_seconds(self) -> float | None:
+        """The period of a `rate(...)` expression; None for cron (treated as rare)."""
+        match = re.fullmatch(r"rate\((\d+)\s+(second|minute|hour|day)s?\)", self.expression.strip())
+        if not match:
+            return None
+        unit = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}[match.group(2)]
+        return int(match.group(1)) * unit
+
+    @property
+    def frequent(self) -> bool:
+        period = self.period_seconds
+        return period is not None and period <= FREQUENT_SCHEDULE_MAX_SECONDS
+
+
+@dataclass(frozen=True)
+class Authorizer:
+    name: str
+    function_arn: Any  # intrinsic, usually !GetAtt <Function>.Arn
+    function_id: str | None
+    identity_headers: tuple[str, ...]
+    identity_query: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RestApi:
+    logical_id: str
+    stage: str
+    default_authorizer: str | None
+    authorizers: dict[str, Authorizer]
+    gateway_responses: dict[str, Any]
+    cors: dict[str, str] = field(default_factory=dict)  # header -> value, for OPTIONS preflights
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    code_dir: Path
+    module_file: Path
+    handler_name: str
+    properties: dict[str, Any]
+    environment: dict[str, Any]  # Globals merged with the function's own, unresolved
+    memory_mb: int
+    timeout_s: int
+
+
+@dataclass
+class Template:
+    root: Path
+    raw: dict[str, Any]
+    parameters: dict[str, Any]
+    resources: dict[str, dict[str, Any]]
+    functions: dict[str, Function] = field(default_factory=dict)
+    rest_apis: dict[str, RestApi] = field(default_factory=dict)
+    routes: list[ApiRoute] = field(default_factory=list)
+    streams: list[StreamSource] = field(default_factory=list)
+    queues: list[QueueSource] = field(default_factory=list)
+    schedules: list[ScheduleSource] = field(default_factory=list)
+    ignored_events: list[tuple[str, str, str]] = field(default_factory=list)  # (function, event, type)
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v.get("Type") == resource_type}
+
+    @property
+    def layer_dirs(self) -> list[Path]:
+        dirs = []
+        for layer in self.of_type(LAYER).values():
+            content = layer.get("Properties", {}).get("ContentUri")
+            if isinstance(content, str):
+                dirs.append((self.root / content).resolve())
+        return dirs
+
+
+def _function_id_of_arn(value: Any) -> str | None:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0])
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    return None
+
+
+def _method(value: str) -> str:
+    method = value.upper()
+    return "ANY" if method in ("ANY", "X-AMAZON-APIGATEWAY-ANY-METHOD") else method
+
+
+def _rest_api(logical_id: str, props: dict[str, Any]) -> RestApi:
+    auth = props.get("Auth") or {}
+    authorizers = {}
+    for name, spec in (auth.get("Authorizers") or {}).items():
+        identity = spec.get("Identity") or {}
+        authorizers[name] = Authorizer(
+            name=name,
+            function_arn=spec.get("FunctionArn"),
+            function_id=_function_id_of_arn(spec.get("FunctionArn")),
+            identity_headers=tuple(identity.get("Headers") or ()),
+            identity_query=tuple(identity.get("QueryStrings") or ()),
+        )
+    stage = props.get("StageName", "Prod")
+    cors = props.get("Cors")
+    cors = {"AllowOrigin": cors} if isinstance(cors, str) else (cors or {})
+    cors_headers = {
+        header: str(cors[key]).strip("'")
+        for key, header in (
+            ("AllowOrigin", "Access-Control-Allow-Origin"),
+            ("AllowHeaders", "Access-Control-Allow-Headers"),
+            ("AllowMethods", "Access-Control-Allow-Methods"),
+            ("MaxAge", "Access-Control-Max-Age"),
+        )
+        if isinstance(cors.get(key), str | int)
+    }
+    return RestApi(
+        logical_id=logical_id,
+        stage=stage if isinstance(stage, str) else "Prod",
+        default_authorizer=auth.get("DefaultAuthorizer"),
+        authorizers=authorizers,
+        gateway_responses=props.get("GatewayResponses") or {},
+        cors=cors_headers,
+    )
+
+
+def _merged(globals_props: dict[str, Any], props: dict[str, Any], key: str, default: Any) -> Any:
+    return props.get(key, globals_props.get(key, default))
+
+
+def load_template(path: Path) -> Template:
+    """Parse template.yaml at `path` (its folder is the root for CodeUri and ContentUri)."""
+    raw = load_yaml(path)
+    root = path.parent.resolve()
+    resources = raw.get("Resources") or {}
+    parameters = raw.get("Parameters") or {}
+    template = Template(root=root, raw=raw, parameters=parameters, resources=resources)
+    globals_fn = (raw.get("Globals") or {}).get("Function") or {}
+    globals_api = (raw.get("Globals") or {}).get("Api") or {}
+
+    for logical_id, resource in template.of_type(API).items():
+        template.rest_apis[logical_id] = _rest_api(
+            logical_id, {**globals_api, **resource.get("Properties", {})}
+        )
+
+    for logical_id, resource in template.of_type(FUNCTION).items():
+        props = resource.get("Properties") or {}
+        code_uri = _merged(globals_fn, props, "CodeUri", ".")
+        handler = _merged(globals_fn, props, "Handler", "app.lambda_handler")
+        module_name, _, handler_name = str(handler).rpartition(".")
+        code_dir = (root / str(code_uri)).resolve()
+        env = dict(((globals_fn.get("Environment") or {}).get("Variables")) or {})
+        env.update(((props.get("Environment") or {}).get("Variables")) or {})
+        template.functions[logical_id] = Function(
+            logical_id=logical_id,
+            code_dir=code_dir,
+            module_file=code_dir / (module_name.replace(".", "/") + ".py"),
+            handler_name=handler_name,
+            properties=props,
+            environment=env,
+            memory_mb=int(_merged(globals_fn, props, "MemorySize", 128)),
+            timeout_s=int(_merged(globals_fn, props, "Timeout", 3)),
+        )
+        for event_name, event in (props.get("Events") or {}).items():
+            _add_event(template, logical_id, event_name, event)
+    return template
+
+
+def _response_types(props: dict[str, Any]) -> bool:
+    return "ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or [])
+
+
+def _add_event(template: Template, function_id: str, event_name: str, event: dict[str, Any]) -> None:
+    kind = event.get("Type")
+    props = event.get("Properties") or {}
+    if kind == "Api":
+        auth = props.get("Auth") or {}
+        api_ref = props.get("RestApiId")
+        api_id = str(api_ref["Ref"]) if isinstance(api_ref, dict) and "Ref" in api_ref else None
+        api = template.rest_apis.get(api_id or "")
+        authorizer = auth.get("Authorizer", api.default_authorizer if api else None)
+        template.routes.append(
+            ApiRoute(
+                function_id=function_id,
+                event_name=event_name,
+                path=str(props["Path"]),
+                method=_method(str(props.get("Method", "ANY"))),
+                authorizer=None if authorizer in (None, "NONE") else str(authorizer),
+                rest_api_id=api_id,
+            )
+        )
+    elif kind == "DynamoDB":
+        destination = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+        retries = props.get("MaximumRetryAttempts", -1)
+        template.streams.append(
+            StreamSource(
+                function_id=function_id,
+                event_name=event_name,
+                stream=props["Stream"],
+                batch_size=int(props.get("BatchSize", 100)),
+                report_item_failures=_response_types(props),
+                bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+                max_retry_attempts=int(retries) if isinstance(retries, int) else -1,
+                on_failure_destination=destination,
+                enabled=props.get("Enabled", True) is not False,
+            )
+        )
+    elif kind == "SQS":
+        template.queues.append(
+            QueueSource(
+                function_id=function_id,
+                event_name=event_name,
+                queue=props["Queue"],
+                batch_size=min(int(props.get("BatchSize", 10)), 10),
+                report_item_failures=_response_types(props),
+                enabled=props.get("Enabled", True) is not False,
+            )
+        )
+    elif kind in ("Schedule", "ScheduleV2"):
+        expression = props.get("Schedule") or props.get("ScheduleExpression") or ""
+        state = props.get("State", "ENABLED")
+        template.schedules.append(
+            ScheduleSource(
+                function_id=function_id,
+                event_name=event_name,
+                expression=str(expression),
+                input=props.get("Input"),
+                enabled=props.get("Enabled", True) is not False and state != "DISABLED",
+            )
+        )
+    else:
+        template.ignored_events.append((function_id, event_name, str(kind)))

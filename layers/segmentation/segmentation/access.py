@@ -1,0 +1,65 @@
+"""Who sends a request (the authorizer's logic over the key store and secrets) and key management."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from segmentation.api_keys import (
+    ApiKey,
+    Principal,
+    authenticate,
+    identity_route_user,
+    new_key_id,
+    new_raw_key,
+)
+from segmentation.settings import get_settings
+from segmentation.storage import api_keys as key_store
+
+
+def authenticate_request(
+    method: str, path: str, headers: Mapping[str, str], path_parameters: Mapping[str, str] | None = None
+) -> Principal | None:
+    """The caller of an API request, or None when it must be refused with 401.
+
+    `headers` must be case-insensitive (API Gateway keeps the client's spelling).
+    """
+    route_user = identity_route_user(method, path)
+    if route_user is not None:
+        # API Gateway's pathParameters are decoded; a raw path may still be percent-encoded.
+        route_user = (path_parameters or {}).get("user_id") or unquote(route_user)
+    return authenticate(
+        authorization=headers.get("authorization"),
+        user_hash=headers.get("x-user-hash"),
+        identity_user_id=route_user,
+        find_key=key_store.find_by_hash,
+        bootstrap_admin_key=_bootstrap_admin_key,
+        identity_secret=_identity_secret,
+    )
+
+
+def _bootstrap_admin_key() -> str | None:
+    arn = get_settings().admin_key_secret_arn
+    return key_store.secret_value(arn) if arn else None
+
+
+def _identity_secret() -> str | None:
+    settings = get_settings()
+    if settings.identity_secret:
+        return settings.identity_secret
+    return key_store.secret_value(settings.identity_secret_arn) if settings.identity_secret_arn else None
+
+
+def create_key(role: str, name: str | None, now: float) -> tuple[ApiKey, str]:
+    """A new key of a role: (its record, the raw key, shown once and stored only as a hash)."""
+    raw_key = new_raw_key()
+    return key_store.put_key(raw_key, role, name, now=now, key_id=new_key_id()), raw_key
+
+
+def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey], dict[str, Any] | None]:
+    return key_store.list_keys(limit, start_key)
+
+
+def revoke_key(key_id: str, now: float) -> None:
+    key_store.revoke(key_id, now)

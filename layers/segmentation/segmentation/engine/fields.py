@@ -1,0 +1,96 @@
+"""The filter language's vocabulary: standard fields, value types and the ops each type takes."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from segmentation.engine.timestamps import is_number, parse_timestamp
+
+USER_FIELDS: dict[str, str] = {
+    "user_id": "string",
+    "email": "string",
+    "name": "string",
+    "phone": "string",
+    "signed_up_at": "timestamp",
+    "last_seen_at": "timestamp",
+    "session_count": "number",
+    "unsubscribed_from_emails": "boolean",
+}
+
+COMPANY_FIELDS: dict[str, str] = {
+    "company_id": "string",
+    "name": "string",
+    "plan": "string",
+    "industry": "string",
+    "website": "string",
+    "monthly_spend": "number",
+    "size": "number",
+    "user_count": "number",
+    "remote_created_at": "timestamp",
+}
+
+STANDARD_FIELDS: dict[str, dict[str, str]] = {"users": USER_FIELDS, "companies": COMPANY_FIELDS}
+TARGETS = ("users", "companies")
+VALUE_TYPES = ("string", "number", "boolean", "timestamp")
+
+CUSTOM_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+PRESENCE_OPS = ("exists", "not_exists")
+STRING_OPS = ("eq", "ne", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with")
+NUMBER_OPS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in")
+BOOLEAN_OPS = ("is_true", "is_false")
+DAYS_OPS = (
+    "less_than_days_ago",
+    "more_than_days_ago",
+    "exactly_days_ago",
+    "less_than_days_from_now",
+    "more_than_days_from_now",
+)
+DATE_OPS = ("before", "after", "on")
+TIMESTAMP_OPS = DAYS_OPS + DATE_OPS
+SEGMENT_OPS = ("in_segment", "not_in_segment")
+
+OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "string": PRESENCE_OPS + STRING_OPS,
+    "number": PRESENCE_OPS + NUMBER_OPS,
+    "boolean": PRESENCE_OPS + BOOLEAN_OPS,
+    "timestamp": PRESENCE_OPS + TIMESTAMP_OPS,
+    "segment": SEGMENT_OPS,
+    # A custom attribute whose type is not known (lenient parsing) can only be tested for presence.
+    "any": PRESENCE_OPS,
+}
+
+# Ops that take no `value`.
+VALUELESS_OPS = frozenset(PRESENCE_OPS + BOOLEAN_OPS)
+# The ops an unknown value makes true; every other op is false on an unknown value.
+TRUE_WHEN_UNKNOWN = frozenset({"not_exists", "ne", "not_in", "not_contains", "not_in_segment"})
+
+# Whole days beyond which a days-op is surely a mistake (and calendar arithmetic would overflow).
+MAX_DAYS = 100_000
+SECONDS_PER_DAY = 86400.0
+
+
+def attribute_type_of(name: str, value: object) -> str | None:
+    """The type a custom attribute value gives its name: the data-attribute registry's rule.
+
+    "timestamp" for a name ending in `_at` whose value is a timestamp (ISO 8601 with offset, or Unix
+    seconds); otherwise "string", "number" or "boolean" by the value; None for None (a removal).
+    Raises ValueError for values no attribute can hold (lists, objects).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if name.endswith("_at") and (is_number(value) or isinstance(value, str)):
+        try:
+            parse_timestamp(value)
+        except ValueError:
+            pass
+        else:
+            return "timestamp"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, int | float | Decimal):
+        return "number"
+    raise ValueError(f"custom attribute {name!r}: values are strings, numbers, booleans or null")

@@ -1,0 +1,179 @@
+"""Request bodies (validated by the resolver) and response shapes (for the OpenAPI document).
+
+Request models forbid unknown fields; `model_fields_set` tells which fields were sent, so an
+upsert changes only those. Timestamps and numbers are converted here to what records store.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+from segmentation.records import MAX_STRING_LENGTH, check_attribute_value, parse_timestamp, to_number
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH)]
+ShortString = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH)]
+Timestamp = Annotated[
+    Decimal,
+    PlainValidator(parse_timestamp),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+            "description": "ISO 8601 or Unix seconds",
+        }
+    ),
+]
+Number = Annotated[Decimal, PlainValidator(to_number), WithJsonSchema({"type": "number"})]
+AttributeValue = Annotated[
+    Any,
+    PlainValidator(check_attribute_value),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": 255},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+            ]
+        }
+    ),
+]
+CustomAttributes = dict[str, AttributeValue]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def sent_fields(self, *exclude: str) -> dict[str, Any]:
+        """The fields present in the request body (null included: it removes the value)."""
+        return {name: getattr(self, name) for name in self.model_fields_set if name not in exclude}
+
+
+class UserUpsert(_Request):
+    user_id: Id
+    email: ShortString | None = None
+    name: ShortString | None = None
+    phone: ShortString | None = None
+    signed_up_at: Timestamp | None = None
+    last_seen_at: Timestamp | None = None
+    unsubscribed_from_emails: StrictBool = False
+    company_ids: Annotated[list[Id], Field(max_length=100)] | None = None
+    custom_attributes: CustomAttributes | None = None
+
+
+class CompanyUpsert(_Request):
+    company_id: Id
+    name: ShortString | None = None
+    plan: ShortString | None = None
+    monthly_spend: Number | None = None
+    size: Number | None = None
+    industry: ShortString | None = None
+    website: ShortString | None = None
+    remote_created_at: Timestamp | None = None
+    custom_attributes: CustomAttributes | None = None
+
+
+class LoginBody(_Request):
+    at: Timestamp | None = None
+
+
+class ApiKeyCreate(_Request):
+    role: Literal["ingest", "read", "write", "admin"]
+    name: ShortString | None = None
+
+
+# Response shapes: documentation only (handlers build plain dicts through the presenters).
+
+JsonAttributes = dict[str, str | float | bool]
+
+
+class User(BaseModel):
+    user_id: str
+    email: str | None
+    name: str | None
+    phone: str | None
+    signed_up_at: str | None
+    last_seen_at: str | None
+    session_count: int
+    unsubscribed_from_emails: bool
+    company_ids: list[str]
+    custom_attributes: JsonAttributes
+    segments: list[str]
+    created_at: str
+    updated_at: str
+
+
+class Company(BaseModel):
+    company_id: str
+    name: str | None
+    plan: str | None
+    monthly_spend: float | None
+    size: float | None
+    industry: str | None
+    website: str | None
+    remote_created_at: str | None
+    custom_attributes: JsonAttributes
+    user_count: int
+    segments: list[str]
+    created_at: str
+    updated_at: str
+
+
+class InAppMessage(BaseModel):
+    message_id: str
+    subject: str | None
+    body: str
+    delivered_at: str
+
+
+class Login(BaseModel):
+    user: User
+    segments: list[str]
+    messages: list[InAppMessage]
+
+
+class InAppMessagePage(BaseModel):
+    data: list[InAppMessage]
+    next_cursor: str | None = None
+
+
+class ApiKey(BaseModel):
+    id: str
+    role: str
+    name: str | None
+    created_at: str
+    revoked: bool
+
+
+class ApiKeyCreated(ApiKey):
+    key: str = Field(description="The secret key: shown once, stored only as a hash.")
+
+
+class ApiKeyPage(BaseModel):
+    data: list[ApiKey]
+    next_cursor: str | None
+
+
+class ErrorDetail(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo

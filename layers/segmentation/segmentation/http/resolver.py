@@ -1,0 +1,38 @@
+"""The project's API Gateway (REST, proxy events) resolver.
+
+Validation is on: route signatures with pydantic models are validated and documented in the
+OpenAPI document. Before that validation, every request passes a guard that refuses bodies
+over 256 KB (413) and callers without the route's role (403, from `@allow`), so those answers
+never depend on the body's content.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from segmentation.http import auth, errors
+
+
+class _GuardThenValidate(OpenAPIRequestValidationMiddleware):
+    def handler(self, app: Any, next_middleware: Any) -> Any:
+        event = app.current_event
+        errors.check_body_size(event.body, bool(event.is_base64_encoded))
+        route = app.context["_route"]
+        auth.check_route(route.func, app.context.get("_route_args") or {})
+        return super().handler(app, next_middleware)
+
+
+def make_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver(enable_validation=True)
+    # Powertools runs this middleware first on every route (and on the not-found route).
+    app._request_validation_middleware = _GuardThenValidate()
+    errors.register(app)
+    for router in routers:
+        app.include_router(router)
+    return app

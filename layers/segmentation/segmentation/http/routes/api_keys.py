@@ -1,0 +1,56 @@
+"""API keys (admin): create (the key is shown once), list without keys, revoke."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from segmentation import access, clock
+from segmentation.http.auth import ADMINS, allow
+from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage
+from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, page
+from segmentation.http.presenters import api_key_json, documented, no_content, respond
+
+# Route functions have no return annotation on purpose: Powertools would validate the Response against it.
+router = APIGatewayRouter()
+
+
+@router.post(
+    "/v1/api_keys",
+    tags=["API keys"],
+    summary="Create an API key (shown once)",
+    responses=documented(201, ApiKeyCreated, "The new key", 400, 413, 422),
+)
+@allow(*ADMINS)
+def create_api_key(body: ApiKeyCreate):
+    key, raw_key = access.create_key(body.role, body.name, clock.now())
+    return respond({**api_key_json(key), "key": raw_key}, 201)
+
+
+@router.get(
+    "/v1/api_keys",
+    tags=["API keys"],
+    summary="List API keys (without the keys)",
+    responses=documented(200, ApiKeyPage, "A page of keys", 422),
+)
+@allow(*ADMINS)
+def list_api_keys(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query()] = None,
+):
+    keys, next_position = access.list_keys(limit, decode_cursor(cursor))
+    return respond(page([api_key_json(key) for key in keys], next_position))
+
+
+@router.delete(
+    "/v1/api_keys/<key_id>",
+    tags=["API keys"],
+    summary="Revoke an API key",
+    responses=documented(204, None, "Revoked", 404),
+)
+@allow(*ADMINS)
+def revoke_api_key(key_id: Annotated[str, Path(min_length=1, max_length=255)]):
+    access.revoke_key(key_id, clock.now())
+    return no_content()

@@ -1,0 +1,59 @@
+"""Companies: upsert, read (with user_count and segments) and delete (API.md, Companies)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from segmentation import clock, companies
+from segmentation.http.auth import INGESTERS, READERS, allow
+from segmentation.http.models import Company, CompanyUpsert
+from segmentation.http.presenters import company_json, documented, no_content, respond
+
+# Route functions have no return annotation on purpose: Powertools would validate the Response against it.
+router = APIGatewayRouter()
+CompanyId = Annotated[str, Path(min_length=1, max_length=255, description="The app's id of the company")]
+
+
+def _company_body(item: dict, now: float) -> dict:
+    count = companies.user_count(item["company_id"])
+    return company_json(item, count, companies.segments_of(item, count, now))
+
+
+@router.post(
+    "/v1/companies",
+    tags=["Companies"],
+    summary="Create or update a company",
+    responses={**documented(200, Company, "Updated", 400, 413, 422), **documented(201, Company, "Created")},
+)
+@allow(*INGESTERS)
+def upsert_company(body: CompanyUpsert):
+    now = clock.now()
+    fields = body.sent_fields("company_id", "custom_attributes")
+    item, created = companies.upsert_company(body.company_id, fields, body.custom_attributes, now)
+    return respond(_company_body(item, now), 201 if created else 200)
+
+
+@router.get(
+    "/v1/companies/<company_id>",
+    tags=["Companies"],
+    summary="A company, with its segments now",
+    responses=documented(200, Company, "The company", 404),
+)
+@allow(*READERS)
+def get_company(company_id: CompanyId):
+    return respond(_company_body(companies.get_company(company_id), clock.now()))
+
+
+@router.delete(
+    "/v1/companies/<company_id>",
+    tags=["Companies"],
+    summary="Delete a company",
+    responses=documented(204, None, "Deleted", 404),
+)
+@allow(*INGESTERS)
+def delete_company(company_id: CompanyId):
+    companies.delete_company(company_id)
+    return no_content()

@@ -1,0 +1,109 @@
+"""Messages: create, list, read, send, put live, pause, delete, and their deliveries (API.md, Messages)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from segmentation import clock
+from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
+from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from segmentation.http.presenters import documented, no_content, respond
+from segmentation.messaging import service
+
+router = APIGatewayRouter()
+MessageId = Annotated[str, Path(min_length=1, max_length=64, description="The message id (msg_...)")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+TAGS = ["Messages"]
+# Route functions carry no return annotation: Powertools would validate the response against it
+# (a bare `Response` cannot be validated at all). They all return a Response made by `respond`.
+
+
+@router.post(
+    "/v1/messages",
+    tags=TAGS,
+    summary="Create a message (state draft)",
+    description="subject and body are Liquid templates over `user` and `company`; a template that does "
+    "not parse is a 422 naming the field.",
+    responses=documented(201, None, "Created", 400, 413, 422),
+)
+@allow(*WRITERS)
+def create_message(body: Annotated[dict[str, Any], Body()]):
+    return respond(service.create(body, clock.now()).to_json(), 201)
+
+
+@router.get(
+    "/v1/messages", tags=TAGS, summary="Messages, newest first", responses=documented(200, None, "A page")
+)
+@allow(*READERS)
+def list_messages(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None):
+    found, next_cursor = service.list_messages(limit, cursor)
+    return respond({"data": [m.to_json() for m in found], "next_cursor": next_cursor})
+
+
+@router.get(
+    "/v1/messages/<message_id>", tags=TAGS, summary="A message", responses=documented(200, None, "It", 404)
+)
+@allow(*READERS)
+def get_message(message_id: MessageId):
+    return respond(service.require(message_id).to_json())
+
+
+@router.post(
+    "/v1/messages/<message_id>/send",
+    tags=TAGS,
+    summary="Send a manual message to its audience of this instant",
+    responses=documented(202, None, "Accepted: state sent; deliveries go out shortly", 404, 409),
+)
+@allow(*WRITERS)
+def send_message(message_id: MessageId):
+    return respond(service.send(message_id, clock.now()).to_json(), 202)
+
+
+@router.post(
+    "/v1/messages/<message_id>/live",
+    tags=TAGS,
+    summary="Put an auto message live",
+    responses=documented(200, None, "Live", 404, 409),
+)
+@allow(*WRITERS)
+def put_live(message_id: MessageId):
+    return respond(service.put_live(message_id, clock.now()).to_json())
+
+
+@router.post(
+    "/v1/messages/<message_id>/pause",
+    tags=TAGS,
+    summary="Pause an auto message",
+    responses=documented(200, None, "Paused", 404, 409),
+)
+@allow(*WRITERS)
+def pause(message_id: MessageId):
+    return respond(service.pause(message_id, clock.now()).to_json())
+
+
+@router.delete(
+    "/v1/messages/<message_id>",
+    tags=TAGS,
+    summary="Delete a message",
+    responses=documented(204, None, "Gone", 404),
+)
+@allow(*ADMINS)
+def delete_message(message_id: MessageId):
+    service.delete(message_id, clock.now())
+    return no_content()
+
+
+@router.get(
+    "/v1/messages/<message_id>/deliveries",
+    tags=TAGS,
+    summary="A message's deliveries",
+    responses=documented(200, None, "A page", 404, 422),
+)
+@allow(*READERS)
+def list_deliveries(message_id: MessageId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None):
+    data, next_cursor = service.list_deliveries(message_id, limit, cursor)
+    return respond({"data": data, "next_cursor": next_cursor})

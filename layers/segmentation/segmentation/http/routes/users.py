@@ -1,0 +1,86 @@
+"""Users: upsert, read, delete, logins and a user's in-app messages (API.md, Users)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from segmentation import clock, users
+from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow
+from segmentation.http.models import InAppMessagePage, Login, LoginBody, User, UserUpsert
+from segmentation.http.presenters import documented, message_json, no_content, respond, user_json
+
+# Route functions have no return annotation on purpose: Powertools would validate the Response against it.
+router = APIGatewayRouter()
+UserId = Annotated[str, Path(min_length=1, max_length=255, description="The app's id of the user")]
+
+
+@router.post(
+    "/v1/users",
+    tags=["Users"],
+    summary="Create or update a user",
+    description="Only the fields sent change; custom_attributes merge by name and null removes one.",
+    responses={**documented(200, User, "Updated", 400, 413, 422), **documented(201, User, "Created")},
+)
+@allow(*INGESTERS)
+def upsert_user(body: UserUpsert):
+    now = clock.now()
+    fields = body.sent_fields("user_id", "custom_attributes")
+    item, created = users.upsert_user(body.user_id, fields, body.custom_attributes, now)
+    return respond(user_json(item, users.segments_of(item, now)), 201 if created else 200)
+
+
+@router.get(
+    "/v1/users/<user_id>",
+    tags=["Users"],
+    summary="A user, with the segments it is in now",
+    responses=documented(200, User, "The user", 404),
+)
+@allow(*USER_READERS)
+def get_user(user_id: UserId):
+    item = users.get_user(user_id)
+    return respond(user_json(item, users.segments_of(item, clock.now())))
+
+
+@router.delete(
+    "/v1/users/<user_id>",
+    tags=["Users"],
+    summary="Delete a user",
+    responses=documented(204, None, "Deleted", 404),
+)
+@allow(*INGESTERS)
+def delete_user(user_id: UserId):
+    users.delete_user(user_id)
+    return no_content()
+
+
+@router.post(
+    "/v1/users/<user_id>/logins",
+    tags=["Users"],
+    summary="Record a login",
+    description="Also open to the user itself with X-User-Hash. Returns the user, its segments now "
+    "and the in-app messages delivered to it.",
+    responses=documented(200, Login, "The user after the login", 400, 404, 413, 422),
+)
+@allow(*INGESTERS, identity=True)
+def record_login(user_id: UserId, body: Annotated[LoginBody | None, Body()] = None):
+    now = clock.now()
+    item = users.record_login(user_id, body.at if body else None, now)
+    segments = users.segments_of(item, now)
+    messages = [message_json(message) for message in users.messages_of(user_id)]
+    return respond({"user": user_json(item, segments), "segments": segments, "messages": messages})
+
+
+@router.get(
+    "/v1/users/<user_id>/messages",
+    tags=["Users"],
+    summary="The in-app messages delivered to a user, newest first",
+    description="Also open to the user itself with X-User-Hash.",
+    responses=documented(200, InAppMessagePage, "The messages"),
+)
+@allow(*READERS, identity=True)
+def user_messages(user_id: UserId):
+    messages = [message_json(message) for message in users.messages_of(user_id)]
+    return respond({"data": messages, "next_cursor": None})

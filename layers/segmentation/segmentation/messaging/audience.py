@@ -1,0 +1,45 @@
+"""Who a message is for: checking an audience at creation, and one filter that means it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from segmentation import errors
+from segmentation.engine import validate_filter
+from segmentation.messaging import sources
+from segmentation.messaging.model import Audience
+
+
+def check(audience: Audience) -> None:
+    """The segment must exist and hold users; the filter must be a valid user filter."""
+    if audience.segment_id is not None:
+        target = sources.segment_target(audience.segment_id)
+        if target is None:
+            raise errors.Invalid(
+                f"There is no segment '{audience.segment_id}'.",
+                [{"path": "audience.segment_id", "message": "no such segment"}],
+            )
+        if target != "users":
+            raise errors.Invalid(
+                f"Segment '{audience.segment_id}' holds {target}; messages go to users.",
+                [{"path": "audience.segment_id", "message": "must be a segment of users"}],
+            )
+    if audience.filter is not None:
+        validate_filter(
+            audience.filter,
+            target="users",
+            attributes=sources.attribute_types(),
+            segments=sources.segment_defs(),
+            path="audience.filter",
+        )
+
+
+def as_filter(audience: Audience) -> dict[str, Any]:
+    """One user filter meaning "in the audience": membership of the segment (by its meaning, at
+    the instant of evaluation) and the filter."""
+    parts: list[dict[str, Any]] = []
+    if audience.segment_id is not None:
+        parts.append({"field": "segment", "op": "in_segment", "value": audience.segment_id})
+    if audience.filter is not None:
+        parts.append(audience.filter)
+    return parts[0] if len(parts) == 1 else {"and": parts}

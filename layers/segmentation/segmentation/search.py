@@ -1,0 +1,140 @@
+"""Search of users and companies by a filter on current data, and pages of a segment's members.
+
+Search scans the table a page at a time, in its scan order, until `limit` records match or the
+table ends. Segment conditions are resolved by meaning (the engine evaluates the referenced
+filters), so a result is never incomplete, even for a segment created a moment ago. The cursor
+holds the key of the last record returned: the next page resumes just after it, so pages follow
+one stable order.
+
+Orchestration over storage functions: no boto3 here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from segmentation import errors
+from segmentation.engine import Workspace, validate_filter
+from segmentation.segment_definitions import decode_cursor, encode_cursor, reads_company_fields
+from segmentation.segment_service import attribute_types
+from segmentation.storage import memberships, upkeep_records
+from segmentation.storage import segments as segment_store
+from segmentation.upkeep.diff import KEY_ATTRIBUTE
+
+Target = Literal["users", "companies"]
+# One request reads at most this many records; past it, it answers with what it found and a
+# cursor, so a rare match on a large table costs several calls instead of a Lambda timeout.
+MAX_SCANNED_PER_REQUEST = 20_000
+_MIN_SCAN_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Found:
+    """A user or company item with what its JSON needs besides the item itself."""
+
+    item: dict[str, Any]
+    segments: frozenset[str]
+    user_count: int = 0  # companies only
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[Found]
+    next_cursor: str | None
+
+
+class _Companies:
+    """Company items (with `user_count`) read once per request, a batch at a time."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, dict[str, Any] | None] = {}
+
+    def attach(self, users: Iterable[dict[str, Any]]) -> None:
+        """Give each user item its `companies` (the engine reads `company.*` from them)."""
+        users = list(users)
+        wanted = {c for u in users for c in u.get("company_ids") or () if c not in self._known}
+        if wanted:
+            found = upkeep_records.get_records("companies", wanted)
+            with_counts = _with_user_counts(list(found.values()))
+            self._known.update(dict.fromkeys(wanted))
+            self._known.update((c["company_id"], c) for c in with_counts)
+        for user in users:
+            user["companies"] = [
+                company for c in user.get("company_ids") or () if (company := self._known.get(c)) is not None
+            ]
+
+
+def _with_user_counts(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts = memberships.counts(memberships.company_group(c["company_id"]) for c in companies)
+    return [{**c, "user_count": counts[memberships.company_group(c["company_id"])]} for c in companies]
+
+
+def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
+    key = KEY_ATTRIBUTE[target]
+    items, last = upkeep_records.scan_slice(target, 0, 1, {key: after} if after else None, size)
+    return [dict(item) for item in items], (str(last[key]) if last else None)
+
+
+def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now: float) -> Page:
+    defs = segment_store.segment_defs()
+    validate_filter(raw_filter, target=target, attributes=attribute_types(), segments=defs, path="filter")
+    after = decode_cursor(cursor, target, raw_filter) if cursor else None
+    workspace = segment_store.load_workspace()
+    matches = workspace.predicate(raw_filter, target)
+    companies = _Companies()
+    filter_reads_companies = target == "users" and reads_company_fields(
+        raw_filter, {sid: d.filter for sid, d in defs.items()}
+    )
+    key = KEY_ATTRIBUTE[target]
+    found: list[dict[str, Any]] = []
+    scanned = 0
+    while True:
+        items, last = _scan_page(target, after, max(limit, _MIN_SCAN_PAGE))
+        if filter_reads_companies:
+            companies.attach(items)
+        elif target == "companies":
+            items = _with_user_counts(items)
+        for index, item in enumerate(items):
+            if matches(item, now):
+                found.append(item)
+                if len(found) == limit:
+                    more = index < len(items) - 1 or last is not None
+                    next_cursor = encode_cursor(target, raw_filter, str(item[key])) if more else None
+                    return Page(_described(target, found, now, workspace, companies), next_cursor)
+        scanned += len(items)
+        if last is None:
+            return Page(_described(target, found, now, workspace, companies), None)
+        after = last
+        if scanned >= MAX_SCANNED_PER_REQUEST:
+            next_cursor = encode_cursor(target, raw_filter, after)
+            return Page(_described(target, found, now, workspace, companies), next_cursor)
+
+
+def members(target: Target, segment_id: str, limit: int, cursor: str | None, now: float) -> Page:
+    """A page of a segment's stored members, as they are now (members deleted meanwhile are left out)."""
+    try:
+        ids, next_cursor = memberships.members_page(segment_id, limit, cursor)
+    except errors.Invalid as exc:  # the only client input members_page checks is the cursor
+        raise errors.Malformed(
+            "The cursor is not valid: pass back a next_cursor exactly as it was returned.",
+            code="invalid_cursor",
+        ) from exc
+    by_id = upkeep_records.get_records(target, ids)
+    items = [dict(by_id[member_id]) for member_id in ids if member_id in by_id]
+    if target == "companies":
+        items = _with_user_counts(items)
+    return Page(_described(target, items, now, segment_store.load_workspace(), _Companies()), next_cursor)
+
+
+def _described(
+    target: Target, items: list[dict[str, Any]], now: float, workspace: Workspace, companies: _Companies
+) -> list[Found]:
+    """Each item with the segments it is in now (as GET /v1/users/{id} shows them)."""
+    if target == "users" and workspace.uses_company_fields:
+        companies.attach(item for item in items if "companies" not in item)
+    return [
+        Found(item, frozenset(workspace.segments_of(item, now, target)), int(item.get("user_count", 0)))
+        for item in items
+    ]

@@ -1,0 +1,166 @@
+"""Segment commands behind the HTTP routes: check, write, then build or drop membership.
+
+No boto3 here: definitions go through `storage.segments`, attribute types through
+`storage.attributes`, membership through `storage.memberships` and `upkeep`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from segmentation import errors, upkeep
+from segmentation.engine import validate_filter
+from segmentation.segment_definitions import dependents, name_key, new_segment_id
+from segmentation.storage import attributes, memberships, messages
+from segmentation.storage import segments as segment_store
+from segmentation.storage.segments import ConcurrentChange, SegmentRecord
+
+# A write checks against the definitions as of one version and fails if they changed before it
+# lands; it is then checked again from scratch. Changes of segments are rare: a few tries suffice.
+_WRITE_ATTEMPTS = 3
+
+
+def _with_retries[T](attempt: Callable[[], T]) -> T:
+    for _ in range(_WRITE_ATTEMPTS - 1):
+        try:
+            return attempt()
+        except ConcurrentChange:
+            continue
+    return attempt()
+
+
+def require(segment_id: str) -> SegmentRecord:
+    record = segment_store.get(segment_id)
+    if record is None:
+        raise errors.NotFound(f"No segment has the id '{segment_id}'.", code="segment_not_found")
+    return record
+
+
+def _require_editable(segment_id: str) -> SegmentRecord:
+    record = segment_store.get(segment_id, check_now=True)
+    if record is None:
+        raise errors.NotFound(f"No segment has the id '{segment_id}'.", code="segment_not_found")
+    if record.predefined:
+        raise errors.Conflict(
+            f"'{record.name}' is a predefined segment: it cannot be edited or deleted.",
+            code="predefined_segment",
+        )
+    return record
+
+
+def _check_name_free(name: str, target: str, own_id: str | None = None) -> None:
+    """A clash with a predefined name (never stored) is caught here; stored ones by the guard item too."""
+    for record in segment_store.records(target, check_now=True):
+        if record.id != own_id and name_key(record.name) == name_key(name):
+            raise errors.Conflict(
+                f"A {target} segment named '{record.name}' already exists (names are case-insensitive).",
+                code="segment_name_taken",
+            )
+
+
+def attribute_types() -> dict[str, dict[str, str]]:
+    """Custom attribute types of both targets (user filters may read company attributes)."""
+    return {target: attributes.all_types(target) for target in ("users", "companies")}
+
+
+def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[str, Any]:
+    validate_filter(
+        raw,
+        target=target,
+        attributes=attribute_types(),
+        segments=segment_store.segment_defs(check_now=True),
+        segment_id=segment_id,
+        path="filter",
+    )
+    return dict(raw)
+
+
+def create_segment(name: str, target: str, raw_filter: Any, now: float) -> SegmentRecord:
+    def attempt() -> SegmentRecord:
+        expected = segment_store.version(check_now=True)
+        _check_name_free(name, target)
+        filter_ = _validated_filter(raw_filter, target=target, segment_id=None)
+        return segment_store.create(
+            segment_id=new_segment_id(),
+            name=name,
+            target=target,
+            filter_=filter_,
+            now=now,
+            expected_version=expected,
+        )
+
+    record = _with_retries(attempt)
+    upkeep.build_segment(record.definition(), None, now)
+    return record
+
+
+def update_segment(segment_id: str, name: str | None, raw_filter: Any | None, now: float) -> SegmentRecord:
+    """Rename and/or refilter; None leaves a field as it is."""
+
+    def attempt() -> tuple[SegmentRecord, SegmentRecord]:
+        expected = segment_store.version(check_now=True)
+        current = _require_editable(segment_id)
+        if name is not None:
+            _check_name_free(name, current.target, own_id=current.id)
+        filter_ = None
+        if raw_filter is not None:
+            # segment_id makes the engine reject a filter that reaches this segment again (a cycle).
+            filter_ = _validated_filter(raw_filter, target=current.target, segment_id=current.id)
+        updated = segment_store.update(
+            current, name=name, filter_=filter_, now=now, expected_version=expected
+        )
+        return current, updated
+
+    previous, updated = _with_retries(attempt)
+    if updated.filter != previous.filter:
+        upkeep.build_segment(updated.definition(), previous.definition(), now)
+    return updated
+
+
+def messages_targeting(segment_id: str) -> list[str]:
+    """Ids of the live or paused auto messages whose audience is this segment."""
+    return messages.messages_targeting(segment_id)
+
+
+def delete_segment(segment_id: str) -> None:
+    def attempt() -> None:
+        expected = segment_store.version(check_now=True)
+        current = _require_editable(segment_id)
+        filters = {r.id: r.filter for r in segment_store.records(check_now=True)}
+        referring = dependents(current.id, filters)
+        targeting = messages_targeting(current.id)
+        if referring or targeting:
+            details = [
+                {"path": "dependents", "segment_id": sid, "message": f"segment {sid}'s filter refers to it"}
+                for sid in referring
+            ] + [
+                {
+                    "path": "dependents",
+                    "message_id": mid,
+                    "message": f"live or paused auto message {mid} targets it",
+                }
+                for mid in targeting
+            ]
+            named = ", ".join(
+                [f"segment {sid}" for sid in referring] + [f"message {mid}" for mid in targeting]
+            )
+            raise errors.Conflict(
+                f"The segment is in use ({named}): change or delete those first.",
+                details=details,
+                code="segment_in_use",
+            )
+        segment_store.delete(current, expected_version=expected)
+
+    _with_retries(attempt)
+    upkeep.drop_segment(segment_id)
+
+
+def member_count(segment_id: str) -> int:
+    return memberships.count(memberships.segment_group(segment_id))
+
+
+def member_counts(segment_ids: list[str]) -> dict[str, int]:
+    """Exact member counts of many segments (one BatchGetItem per 100)."""
+    found = memberships.counts(memberships.segment_group(sid) for sid in segment_ids)
+    return {sid: found[memberships.segment_group(sid)] for sid in segment_ids}

@@ -1,0 +1,110 @@
+"""The ApiKeys table (keys stored only as SHA-256 hashes) and the secrets the authorizer reads.
+
+Key lookups are not cached: a revoked key stops working on the next request (locally at once;
+deployed, API Gateway's own authorizer cache may keep answering for up to its TTL).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from segmentation import clock
+from segmentation.api_keys import ApiKey, hash_key, key_id_for_hash
+from segmentation.errors import NotFound
+from segmentation.records import epoch_millis
+from segmentation.settings import get_settings
+from segmentation.storage import aws, records
+
+BY_ID_INDEX = "by_id"
+
+
+def _table() -> Any:
+    return aws.table(get_settings().api_keys_table)
+
+
+def _from_item(item: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        key_id=item["key_id"],
+        role=item["role"],
+        name=item.get("name"),
+        created_at=float(item["created_at"]),
+        revoked=bool(item.get("revoked", False)),
+    )
+
+
+def put_key(
+    raw_key: str, role: str, name: str | None, *, now: float | None = None, key_id: str | None = None
+) -> ApiKey:
+    """Store a key by its hash (idempotent for the same raw key: its id derives from the hash)."""
+    key_hash = hash_key(raw_key)
+    now = clock.now() if now is None else now
+    key = ApiKey(
+        key_id=key_id or key_id_for_hash(key_hash), role=role, name=name, created_at=now, revoked=False
+    )
+    item: dict[str, Any] = {
+        "key_hash": key_hash,
+        "key_id": key.key_id,
+        "role": role,
+        "created_at": epoch_millis(now),
+        "revoked": False,
+    }
+    if name is not None:
+        item["name"] = name
+    _table().put_item(Item=item)
+    return key
+
+
+def find_by_hash(key_hash: str) -> ApiKey | None:
+    item = _table().get_item(Key={"key_hash": key_hash}, ConsistentRead=True).get("Item")
+    return _from_item(item) if item else None
+
+
+def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey], dict[str, Any] | None]:
+    """One page of keys (a Scan: the table holds a handful) and the key to continue from."""
+    arguments: dict[str, Any] = {"Limit": limit}
+    if start_key:
+        arguments["ExclusiveStartKey"] = start_key
+    response = _table().scan(**arguments)
+    keys = sorted((_from_item(item) for item in response.get("Items", [])), key=lambda key: key.created_at)
+    return keys, response.get("LastEvaluatedKey")
+
+
+def revoke(key_id: str, now: float) -> None:
+    response = _table().query(
+        IndexName=BY_ID_INDEX,
+        KeyConditionExpression="key_id = :id",
+        ExpressionAttributeValues={":id": key_id},
+    )
+    items = response.get("Items", [])
+    if not items:
+        raise NotFound(f"No API key has the id {key_id!r}.")
+    for item in items:
+        try:
+            _table().update_item(
+                Key={"key_hash": item["key_hash"]},
+                UpdateExpression="SET revoked = :yes, revoked_at = :now",
+                ConditionExpression="attribute_exists(key_hash)",
+                ExpressionAttributeValues={":yes": True, ":now": epoch_millis(now)},
+            )
+        except ClientError as error:
+            records.raise_if_throttled(error)
+            if not records.is_conditional_failure(error):
+                raise
+
+
+@cache
+def secret_value(secret_arn: str) -> str:
+    """A Secrets Manager secret's string, once per cold start. JSON secrets give their "key" field."""
+    value: str = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    if value.startswith("{"):
+        try:
+            document = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(document, dict) and isinstance(document.get("key"), str):
+            return str(document["key"])
+    return value

@@ -1,0 +1,44 @@
+"""Lazily made, process-wide boto3 clients and resources.
+
+Made on first use, not at import, so a cold start pays only for what its path needs and the
+local stack (moto in process) can start its mock before any client exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from segmentation.settings import get_settings
+
+# Standard retry mode backs off on throttling; our own code treats what is left as Retryable.
+_CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"})
+_lock = threading.Lock()
+
+
+@cache
+def client(service: str) -> Any:
+    with _lock:
+        return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+
+
+@cache
+def dynamodb() -> Any:
+    with _lock:
+        return boto3.resource("dynamodb", config=_CONFIG)
+
+
+def table(name: str) -> Any:
+    """The boto3 Table resource of a table name from Settings."""
+    return dynamodb().Table(name)
+
+
+def reset() -> None:
+    """Forget every client (tests and the local stack call this after starting a new mock)."""
+    client.cache_clear()
+    dynamodb.cache_clear()
+    get_settings.cache_clear()

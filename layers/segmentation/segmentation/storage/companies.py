@@ -1,0 +1,38 @@
+"""The Companies table: upserts, reads (one or a batch) and deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from segmentation.settings import get_settings
+from segmentation.storage import records
+
+
+def _table_name() -> str:
+    return get_settings().companies_table
+
+
+def get(company_id: str) -> dict[str, Any] | None:
+    return records.get(_table_name(), {"company_id": company_id})
+
+
+def get_many(company_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The existing companies among these ids (at most 100), in the order given, in one BatchGetItem."""
+    return records.batch_get(_table_name(), "company_id", company_ids)
+
+
+def upsert(
+    company_id: str,
+    fields: Mapping[str, Any],
+    attribute_sets: Mapping[str, Any],
+    attribute_removes: Iterable[str],
+    now: float,
+) -> tuple[dict[str, Any], bool]:
+    return records.upsert(
+        _table_name(), {"company_id": company_id}, fields, attribute_sets, attribute_removes, now
+    )
+
+
+def delete(company_id: str) -> dict[str, Any]:
+    return records.delete(_table_name(), {"company_id": company_id}, "company")

@@ -1,0 +1,204 @@
+"""Deliveries table (key `message_id`, `user_id`): one item per (message, user), ever.
+
+`status` moves queued → sending → sent | skipped | failed (or sending → queued when SES throttles,
+queued → skipped when the message was paused or deleted meanwhile). Each move is a conditional
+write on the expected status, in one transaction with the message's counters, so exactly one
+worker makes each move and the counters stay exact. Attributes: `status`, `reason`, `at` (time
+of the last move), `queued_at`, `sending_at`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from segmentation.settings import get_settings
+from segmentation.storage import _dynamo, aws, messages
+
+_CURSOR_FIELDS = ("message_id", "user_id")
+
+
+def _table_name() -> str:
+    return get_settings().deliveries_table
+
+
+def _key(message_id: str, user_id: str) -> dict[str, Any]:
+    return {"message_id": message_id, "user_id": user_id}
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"  # new delivery, counted as queued: enqueue it
+    ALREADY_QUEUED = "already_queued"  # claimed before, not yet sent (maybe a crash before the enqueue)
+    ALREADY_DONE = "already_done"  # this user has had (or is having) this message
+    MESSAGE_INACTIVE = "message_inactive"  # the message is not in the required state: stop
+
+
+def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> Claim:
+    """Record that `user_id` is to get the message, before anything is sent. Conditional on no
+    delivery existing (each user once, ever) and on the message being in `require_state`."""
+    at = _dynamo.number(now)
+    reasons = _dynamo.transact(
+        [
+            {
+                "Put": {
+                    "TableName": _table_name(),
+                    "Item": {
+                        "message_id": message_id,
+                        "user_id": user_id,
+                        "status": "queued",
+                        "reason": None,
+                        "at": at,
+                        "queued_at": at,
+                    },
+                    "ConditionExpression": "attribute_not_exists(user_id)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            messages.stats_update(message_id, {"queued": 1}, require_state=require_state),
+        ]
+    )
+    if reasons is None:
+        return Claim.CLAIMED
+    delivery_reason = reasons[0]
+    if delivery_reason["Code"] == "ConditionalCheckFailed":
+        old = delivery_reason.get("Item") or get(message_id, user_id) or {}
+        return Claim.ALREADY_QUEUED if old.get("status") == "queued" else Claim.ALREADY_DONE
+    return Claim.MESSAGE_INACTIVE
+
+
+@dataclass(frozen=True)
+class Begin:
+    started: bool
+    # When not started: the delivery as it is (None if there is none) and, when the message
+    # was not in the required state, the message's state (`deleted`, `paused`, ...).
+    delivery: dict[str, Any] | None = None
+    message_state: str | None = None
+
+
+def begin_sending(message_id: str, user_id: str, *, now: float, require_state: str) -> Begin:
+    """queued → sending, while the message is in `require_state`. Only one worker succeeds."""
+    reasons = _dynamo.transact(
+        [
+            {
+                "Update": {
+                    "TableName": _table_name(),
+                    "Key": _key(message_id, user_id),
+                    "UpdateExpression": "SET #st = :sending, sending_at = :now, #at = :now",
+                    "ConditionExpression": "#st = :queued",
+                    "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
+                    "ExpressionAttributeValues": {
+                        ":sending": "sending",
+                        ":queued": "queued",
+                        ":now": _dynamo.number(now),
+                    },
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+            messages.state_check(message_id, require_state),
+        ]
+    )
+    if reasons is None:
+        return Begin(started=True)
+    delivery_reason, message_reason = reasons
+    if delivery_reason["Code"] == "ConditionalCheckFailed":
+        return Begin(started=False, delivery=delivery_reason.get("Item") or get(message_id, user_id))
+    message = message_reason.get("Item") or messages.get(message_id) or {}
+    return Begin(started=False, delivery=None, message_state=str(message.get("state", "deleted")))
+
+
+def finish(
+    message_id: str,
+    user_id: str,
+    *,
+    from_status: str,
+    to_status: str,
+    reason: str | None,
+    now: float,
+    expected_sending_at: Any = None,
+    also_put: dict[str, Any] | None = None,
+) -> bool:
+    """from_status (queued or sending) → sent | skipped | failed, moving one count from queued
+    to `to_status`, and putting `also_put` ({"table", "item"}, e.g. the inbox entry) in the same
+    transaction. False when the delivery was not in `from_status` (someone else moved it)."""
+    condition = "#st = :from"
+    values: dict[str, Any] = {":from": from_status, ":to": to_status, ":reason": reason}
+    values[":now"] = _dynamo.number(now)
+    if expected_sending_at is not None:
+        condition += " AND sending_at = :seen"
+        values[":seen"] = expected_sending_at
+    actions: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": _table_name(),
+                "Key": _key(message_id, user_id),
+                "UpdateExpression": "SET #st = :to, reason = :reason, #at = :now",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
+                "ExpressionAttributeValues": values,
+            }
+        },
+        messages.stats_update(message_id, {"queued": -1, to_status: 1}),
+    ]
+    if also_put is not None:
+        actions.append(
+            {
+                "Put": {
+                    "TableName": also_put["table"],
+                    "Item": also_put["item"],
+                    "ConditionExpression": "attribute_not_exists(sort_key)",
+                }
+            }
+        )
+    return _dynamo.transact(actions) is None
+
+
+def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
+    """sending → queued, when we know nothing went out (throttled, or failed before the send)."""
+    try:
+        aws.table(_table_name()).update_item(
+            Key={"message_id": message_id, "user_id": user_id},
+            UpdateExpression="SET #st = :queued, #at = :now REMOVE sending_at",
+            ConditionExpression="#st = :sending",
+            ExpressionAttributeNames={"#st": "status", "#at": "at"},
+            ExpressionAttributeValues={
+                ":queued": "queued",
+                ":sending": "sending",
+                ":now": _dynamo.number(now),
+            },
+        )
+        return True
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise _dynamo.retryable_from(exc) from exc
+
+
+def get(message_id: str, user_id: str) -> dict[str, Any] | None:
+    try:
+        response = aws.table(_table_name()).get_item(
+            Key={"message_id": message_id, "user_id": user_id}, ConsistentRead=True
+        )
+    except ClientError as exc:
+        raise _dynamo.retryable_from(exc) from exc
+    return response.get("Item")
+
+
+def page(message_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of a message's deliveries, in user_id order, and the cursor of the next."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": "message_id = :m",
+        "ExpressionAttributeValues": {":m": message_id},
+        "Limit": limit,
+    }
+    start = _dynamo.decode_cursor(cursor, fields=_CURSOR_FIELDS)
+    if start is not None:
+        if start["message_id"] != message_id:
+            raise _dynamo.cursor_error()
+        kwargs["ExclusiveStartKey"] = start
+    response = aws.table(_table_name()).query(**kwargs)
+    items = response.get("Items", [])
+    last = response.get("LastEvaluatedKey")
+    return items, _dynamo.encode_cursor(last) if last and len(items) == limit else None

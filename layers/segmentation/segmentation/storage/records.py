@@ -1,0 +1,215 @@
+"""Upsert, read and delete of keyed records (users, companies): one UpdateItem per upsert.
+
+An upsert first tries to update an existing item (`attribute_exists(key)`): the common case is
+one call, and its success tells "updated" (200) from "created" (201) without a read. Only a
+record that does not exist yet takes a second call, which creates it (`attribute_not_exists`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from segmentation.errors import NotFound, Retryable
+from segmentation.records import epoch_millis
+from segmentation.storage import aws
+
+_ONE = Decimal(1)
+
+
+class _Expression:
+    """Builds SET/REMOVE/ADD clauses with placeholder names, so reserved words never matter."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.sets: list[str] = []
+        self.removes: list[str] = []
+        self.adds: list[str] = []
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = value
+        return placeholder
+
+    def update_expression(self) -> str:
+        parts = []
+        if self.sets:
+            parts.append("SET " + ", ".join(self.sets))
+        if self.removes:
+            parts.append("REMOVE " + ", ".join(self.removes))
+        if self.adds:
+            parts.append("ADD " + ", ".join(self.adds))
+        return " ".join(parts)
+
+    def arguments(self, condition: str) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "UpdateExpression": self.update_expression(),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": self.names,
+        }
+        if self.values:
+            arguments["ExpressionAttributeValues"] = self.values
+        return arguments
+
+
+def is_conditional_failure(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def raise_if_throttled(error: ClientError) -> None:
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}:
+        raise Retryable(code) from error
+
+
+def upsert(
+    table_name: str,
+    key: Mapping[str, str],
+    fields: Mapping[str, Any],
+    attribute_sets: Mapping[str, Any],
+    attribute_removes: Iterable[str],
+    now: float,
+    defaults: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Apply sent fields (None removes) and custom attribute changes; return (new item, created)."""
+    removes = list(attribute_removes)
+    for _ in range(3):
+        updated = _update_existing(table_name, key, fields, attribute_sets, removes, now)
+        if updated is not None:
+            return updated, False
+        created = _create(table_name, key, fields, attribute_sets, now, defaults or {})
+        if created is not None:
+            return created, True
+        # Lost a race against a concurrent creator: the item exists now, so update it.
+    raise Retryable(f"upsert of {dict(key)} kept racing")
+
+
+def _update_existing(
+    table_name: str,
+    key: Mapping[str, str],
+    fields: Mapping[str, Any],
+    attribute_sets: Mapping[str, Any],
+    attribute_removes: list[str],
+    now: float,
+) -> dict[str, Any] | None:
+    expression = _Expression()
+    for attribute, value in fields.items():
+        if value is None:
+            expression.removes.append(expression.name(attribute))
+        else:
+            expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
+    custom = expression.name("custom_attributes") if attribute_sets or attribute_removes else ""
+    for attribute, value in attribute_sets.items():
+        expression.sets.append(f"{custom}.{expression.name(attribute)} = {expression.value(value)}")
+    for attribute in attribute_removes:
+        expression.removes.append(f"{custom}.{expression.name(attribute)}")
+    expression.sets.append(f"{expression.name('updated_at')} = {expression.value(_epoch(now))}")
+    expression.adds.append(f"{expression.name('rev')} {expression.value(_ONE)}")
+    (key_name,) = key
+    condition = f"attribute_exists({expression.name(key_name)})"
+    if attribute_sets or attribute_removes:
+        # Nested SETs need the map to exist; every item this module creates has one.
+        condition += f" AND attribute_type({custom}, {expression.value('M')})"
+    try:
+        response = aws.table(table_name).update_item(
+            Key=dict(key),
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            **expression.arguments(condition),
+        )
+    except ClientError as error:
+        raise_if_throttled(error)
+        if not is_conditional_failure(error):
+            raise
+        old = error.response.get("Item")
+        if old is None:
+            return None
+        # The item exists without a custom_attributes map (written by something else): give it one.
+        merged = {name: value for name, value in attribute_sets.items()}
+        return _update_existing(table_name, key, {**fields, "custom_attributes": merged}, {}, [], now)
+    item: dict[str, Any] = response["Attributes"]
+    return item
+
+
+def _create(
+    table_name: str,
+    key: Mapping[str, str],
+    fields: Mapping[str, Any],
+    attribute_sets: Mapping[str, Any],
+    now: float,
+    defaults: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    expression = _Expression()
+    values = {**defaults, **{name: value for name, value in fields.items() if value is not None}}
+    values.setdefault("custom_attributes", {})
+    values["custom_attributes"] = {**values["custom_attributes"], **attribute_sets}
+    values.update(created_at=_epoch(now), updated_at=_epoch(now), rev=_ONE)
+    for attribute, value in values.items():
+        expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
+    (key_name,) = key
+    condition = f"attribute_not_exists({expression.name(key_name)})"
+    try:
+        response = aws.table(table_name).update_item(
+            Key=dict(key), ReturnValues="ALL_NEW", **expression.arguments(condition)
+        )
+    except ClientError as error:
+        raise_if_throttled(error)
+        if is_conditional_failure(error):
+            return None
+        raise
+    item: dict[str, Any] = response["Attributes"]
+    return item
+
+
+def get(table_name: str, key: Mapping[str, str]) -> dict[str, Any] | None:
+    item: dict[str, Any] | None = aws.table(table_name).get_item(Key=dict(key)).get("Item")
+    return item
+
+
+def delete(table_name: str, key: Mapping[str, str], what: str) -> dict[str, Any]:
+    """Delete one record; NotFound when absent. Returns the deleted item."""
+    (key_name,) = key
+    try:
+        response = aws.table(table_name).delete_item(
+            Key=dict(key),
+            ConditionExpression="attribute_exists(#k)",
+            ExpressionAttributeNames={"#k": key_name},
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as error:
+        raise_if_throttled(error)
+        if is_conditional_failure(error):
+            raise NotFound(f"No {what} has the id {key[key_name]!r}.") from error
+        raise
+    item: dict[str, Any] = response.get("Attributes", {})
+    return item
+
+
+def batch_get(table_name: str, key_name: str, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Items of up to 100 ids in one BatchGetItem (plus retries of unprocessed keys)."""
+    wanted = list(dict.fromkeys(ids))[:100]
+    if not wanted:
+        return []
+    found: list[dict[str, Any]] = []
+    request: dict[str, Any] = {table_name: {"Keys": [{key_name: one} for one in wanted]}}
+    for _ in range(5):
+        response = aws.dynamodb().batch_get_item(RequestItems=request)
+        found.extend(response.get("Responses", {}).get(table_name, []))
+        request = response.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    order = {one: index for index, one in enumerate(wanted)}
+    return sorted(found, key=lambda item: order.get(item[key_name], 0))
+
+
+def _epoch(now: float) -> Decimal:
+    return epoch_millis(now)

@@ -1,0 +1,69 @@
+"""Build a segment's membership when it is created or its filter edited; drop it when deleted."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from segmentation.settings import get_settings
+from segmentation.storage import memberships, rebuild_queue, upkeep_records
+from segmentation.upkeep import jobs
+from segmentation.upkeep.diff import Target
+from segmentation.upkeep.refresh import WorkspaceLike, current_workspace, refresh_many
+
+logger = logging.getLogger(__name__)
+
+
+class SegmentLike(Protocol):
+    """What a build needs of segmentation.engine.SegmentDef."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def filter(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    mode: str  # "unchanged", "inline" or "queued"
+    scanned: int = 0
+    jobs: int = 0
+
+
+def build_segment(
+    segment: SegmentLike, previous: SegmentLike | None, now: float, workspace: WorkspaceLike | None = None
+) -> BuildResult:
+    """Bring stored membership in line with a created or edited segment.
+
+    Every record is evaluated against the whole workspace, so segments that refer to this one
+    (directly or not) are rebuilt in the same pass. Up to settings.inline_build_limit records
+    are done within the call; beyond that the work goes to the rebuild workers.
+    """
+    if previous is not None and previous.filter == segment.filter:
+        return BuildResult("unchanged")
+    workspace = workspace or current_workspace()
+    target: Target = "companies" if segment.target == "companies" else "users"
+    settings = get_settings()
+    limit = settings.inline_build_limit
+    if upkeep_records.approximate_count(target) <= limit:
+        scanned, cursor = 0, None
+        while scanned <= limit:
+            records, cursor = upkeep_records.scan_slice(target, 0, 1, cursor, jobs.SCAN_PAGE_LIMIT)
+            refresh_many(workspace, target, records, now)
+            scanned += len(records)
+            if cursor is None:
+                return BuildResult("inline", scanned=scanned)
+        logger.info("segment build outgrew the inline limit; fanning out", extra={"segment": segment.id})
+    build_jobs = jobs.scan_jobs(f"build:{segment.id}:{now:.3f}", settings.rebuild_workers, (target,))
+    rebuild_queue.send_jobs(build_jobs)
+    return BuildResult("queued", jobs=len(build_jobs))
+
+
+def drop_segment(segment_id: str) -> int:
+    """Remove a deleted segment's memberships and count; returns how many members it had."""
+    return memberships.drop_group(segment_id)

@@ -1,0 +1,21 @@
+"""Time-relative membership: re-evaluate users whose result is due to flip (recheck_at <= now)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from segmentation.storage import upkeep_records
+from segmentation.upkeep.diff import RECHECK_SHARDS
+from segmentation.upkeep.refresh import WorkspaceLike, refresh_ids
+
+_BATCH = 100
+
+
+def recheck_due(workspace: WorkspaceLike, now: float, shards: Iterable[int] = range(RECHECK_SHARDS)) -> int:
+    """Refresh every due user (each refresh sets the next recheck_at, or removes it). Returns how many."""
+    total = 0
+    for shard in shards:
+        due = list(upkeep_records.due_for_recheck(shard, now))
+        for start in range(0, len(due), _BATCH):
+            total += sum(refresh_ids(workspace, "users", due[start : start + _BATCH], now).values())
+    return total

@@ -1,0 +1,82 @@
+"""Shared fixtures. `aws`: a fresh moto account holding every table, queue and secret of template.yaml.
+
+The tables come from template.yaml itself (through the local stack's provisioner), so the keys
+and indexes tested here are the deployed ones. The functions' environment (table names, queue
+URLs, secret ARNs) is set from the template's Globals, as Lambda would set it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_FAKE_CREDENTIALS = {
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_METRICS_NAMESPACE": "SegmentationTests",
+    "POWERTOOLS_SERVICE_NAME": "segmentation",
+}
+
+
+def _forget_process_caches() -> None:
+    """Caches that would outlive a mock: clients, settings, fixed attribute types, secrets."""
+    from segmentation.storage import api_keys, attributes
+    from segmentation.storage import aws as storage_aws
+
+    storage_aws.reset()
+    attributes.clear_cache()
+    api_keys.secret_value.cache_clear()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Start moto, create template.yaml's resources and point Settings at them; yields the Provisioned."""
+    from moto import mock_aws
+
+    from infra.local.resources import provision
+    from infra.local.template import load_template
+
+    for name, value in _FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        _forget_process_caches()
+        template = load_template(ROOT / "template.yaml")
+        made = provision(template)
+        variables = ((template.raw.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
+        for name, raw in (variables.get("Variables") or {}).items():
+            monkeypatch.setenv(name, str(made.resolver.resolve(raw)))
+        _forget_process_caches()
+        yield made
+        _forget_process_caches()
+
+
+# Keys of every role, as the local stack installs ADMIN_API_KEY / INGEST_API_KEY at start.
+TEST_KEYS = {
+    "admin": "sk_test_admin_0123456789abcdefghijklmnopqrstuvw",
+    "ingest": "sk_test_ingest_0123456789abcdefghijklmnopqrstuv",
+    "read": "sk_test_read_0123456789abcdefghijklmnopqrstuvwxy",
+    "write": "sk_test_write_0123456789abcdefghijklmnopqrstuvwx",
+}
+TEST_IDENTITY_SECRET = "identity-secret-for-tests"
+
+
+@pytest.fixture
+def keys(aws: object, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """role → raw API key, all stored; IDENTITY_SECRET set to TEST_IDENTITY_SECRET (as locally)."""
+    from segmentation.settings import get_settings
+    from segmentation.storage import api_keys
+
+    monkeypatch.setenv("IDENTITY_SECRET", TEST_IDENTITY_SECRET)
+    get_settings.cache_clear()
+    for role, raw_key in TEST_KEYS.items():
+        api_keys.put_key(raw_key, role, f"{role} key", now=1_700_000_000)
+    return dict(TEST_KEYS)

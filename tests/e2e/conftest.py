@@ -1,0 +1,21 @@
+"""Starts the local stack once per session on a free port, with an empty workspace and known keys.
+
+Every e2e test talks to it over HTTP through `stack.request(...)`. At the end the stack gets
+SIGTERM and must exit 0; its log is shown when it does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.harness import RunningStack, start_stack, stop_stack
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    running = start_stack()
+    yield running
+    code = stop_stack(running)
+    assert code == 0, f"the local stack exited with {code} on SIGTERM:\n{running.log_text()}"

@@ -1,0 +1,33 @@
+"""The OpenAPI document and the docs page: public, and covering every route of both functions."""
+
+from __future__ import annotations
+
+from tests.support.apigw import call
+
+
+def test_the_openapi_document_lists_every_route(aws: object) -> None:
+    reply = call("GET", "/v1/openapi.json")
+    assert reply.status == 200
+    paths = reply.body["paths"]
+    for path, method in [
+        ("/v1/users", "post"),
+        ("/v1/users/{user_id}", "get"),
+        ("/v1/users/{user_id}", "delete"),
+        ("/v1/users/{user_id}/logins", "post"),
+        ("/v1/users/{user_id}/messages", "get"),
+        ("/v1/companies", "post"),
+        ("/v1/companies/{company_id}", "get"),
+        ("/v1/api_keys", "post"),
+        ("/v1/api_keys/{key_id}", "delete"),
+        ("/v1/users/search", "post"),
+        ("/v1/segments", "post"),
+        ("/v1/messages", "post"),
+    ]:
+        assert method in paths.get(path, {}), f"{method.upper()} {path} is not documented"
+    assert "UserUpsert" in reply.body["components"]["schemas"]
+    assert reply.body["servers"] == [{"url": "/prod"}]
+
+
+def test_the_docs_page_is_swagger_ui(aws: object) -> None:
+    reply = call("GET", "/v1/docs")
+    assert reply.status == 200 and "swagger" in reply.body.lower()

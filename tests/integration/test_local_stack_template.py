@@ -1,0 +1,348 @@
+"""Every function and every event of the real template.yaml is served by the local stack.
+
+The stack is built from the real template under moto, with each function's handler replaced by a
+recorder, so this proves the wiring (routes, authorizers, stream and queue pollers, schedules)
+independently of the handlers' own code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from segmentation import clock
+from segmentation.storage import aws
+
+from infra.local import pollers
+from infra.local.apigw import HttpRequest
+from infra.local.lambdas import LocalFunction
+from infra.local.stack import PROJECT_ROOT, Keys, LocalStack
+from infra.local.template import Function, load_template
+
+TEMPLATE = PROJECT_ROOT / "template.yaml"
+ADMIN_KEY = "sk_admin_test"
+
+
+class Recorder:
+    """Stands in for every handler: records (function, event) and answers in the function's shape."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.behaviour: dict[str, Any] = {}  # logical id -> callable(event) overriding the answer
+
+    def loader(self, spec: Function, name: str) -> LocalFunction:
+        def handler(event: dict[str, Any], context: Any) -> Any:
+            assert context.function_name == name and context.get_remaining_time_in_millis() > 0
+            self.calls.append((spec.logical_id, event))
+            if spec.logical_id in self.behaviour:
+                return self.behaviour[spec.logical_id](event)
+            if event.get("type") == "REQUEST":
+                allowed = event["headers"] and event["headers"].get("Authorization") == f"Bearer {ADMIN_KEY}"
+                if not allowed:
+                    raise Exception("Unauthorized")
+                return {
+                    "principalId": "k1",
+                    "policyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
+                    },
+                    "context": {"role": "admin", "key_id": "k1", "verified": True},
+                }
+            if "httpMethod" in event:
+                body = {"function": spec.logical_id, "resource": event["resource"]}
+                return {
+                    "statusCode": 200,
+                    "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps(body),
+                }
+            return {"batchItemFailures": []}
+
+        return LocalFunction(spec=spec, name=name, handler=handler)
+
+    def of(self, logical_id: str) -> list[dict[str, Any]]:
+        return [event for function_id, event in self.calls if function_id == logical_id]
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[LocalStack, Recorder]]:
+    saved = dict(os.environ)
+    recorder = Recorder()
+    stack = LocalStack(
+        TEMPLATE,
+        keys=Keys(admin_key=ADMIN_KEY, ingest_key="sk_ingest_test", identity_secret="s3cret"),
+        parameters={"SenderEmail": "sender@example.com"},
+        function_loader=recorder.loader,
+    )
+    stack.start()
+    try:
+        yield stack, recorder
+    finally:
+        stack.stop()
+        clock.set_offset_seconds(0)
+        os.environ.clear()
+        os.environ.update(saved)
+        aws.reset()
+
+
+def _raw_events() -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(function, event name, event type, properties) straight from the YAML."""
+    template = load_template(TEMPLATE)
+    out = []
+    for logical_id, resource in template.resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for name, event in (resource["Properties"].get("Events") or {}).items():
+            out.append((logical_id, name, event["Type"], event.get("Properties") or {}))
+    return out
+
+
+def _concrete_path(template_path: str) -> str:
+    return "/".join("x1" if part.startswith("{") else part for part in template_path.split("/"))
+
+
+def test_every_function_of_the_template_is_loaded(served: tuple[LocalStack, Recorder]) -> None:
+    stack, _ = served
+    raw = load_template(TEMPLATE).of_type("AWS::Serverless::Function")
+    assert set(stack.functions) == set(raw)
+    assert {"AuthorizerFunction", "IngestFunction", "ApiFunction", "MembershipStreamFunction"} <= set(raw)
+
+
+def test_no_event_type_is_ignored() -> None:
+    assert load_template(TEMPLATE).ignored_events == []
+
+
+def test_every_api_event_reaches_its_function_through_its_authorizer(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    api_events = [e for e in _raw_events() if e[2] == "Api"]
+    assert api_events
+    for function_id, name, _, props in api_events:
+        path = _concrete_path(props["Path"])
+        method = props["Method"].upper()
+        recorder.calls.clear()
+        headers = [("Authorization", f"Bearer {ADMIN_KEY}")]
+        response = stack.handle(HttpRequest(method=method, path=path, headers=headers, body=b"{}"))
+        assert response.status == 200, (name, response.body)
+        assert response.json() == {"function": function_id, "resource": props["Path"]}, name
+        proxy_event = recorder.of(function_id)[-1]
+        assert proxy_event["httpMethod"] == method and proxy_event["path"] == path
+        assert proxy_event["requestContext"]["resourcePath"] == props["Path"]
+        assert proxy_event["requestContext"]["stage"] == "prod"
+        authorizer = (props.get("Auth") or {}).get("Authorizer", "KeyAuthorizer")
+        if authorizer == "NONE":
+            assert recorder.of("AuthorizerFunction") == []
+            assert "authorizer" not in proxy_event["requestContext"]
+        else:
+            assert len(recorder.of("AuthorizerFunction")) == 1, name
+            # REST APIs pass the authorizer's context on with every value as a string.
+            assert proxy_event["requestContext"]["authorizer"]["role"] == "admin"
+            assert proxy_event["requestContext"]["authorizer"]["verified"] == "true"
+
+
+def test_routes_without_a_key_get_the_templates_401_and_unknown_paths_404(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    no_key = stack.handle(HttpRequest(method="GET", path="/v1/segments"))
+    assert no_key.status == 401
+    assert no_key.json()["error"]["code"] == "unauthorized"
+    assert recorder.of("AuthorizerFunction") == []  # identity source missing: API Gateway answers itself
+    bad_key = stack.handle(
+        HttpRequest(method="GET", path="/v1/segments", headers=[("Authorization", "Bearer x")])
+    )
+    assert bad_key.status == 401 and len(recorder.of("AuthorizerFunction")) == 1
+    unknown = stack.handle(HttpRequest(method="GET", path="/v2/nothing"))
+    assert unknown.status == 404 and unknown.json()["error"]["code"] == "not_found"
+    wrong_method = stack.handle(HttpRequest(method="PATCH", path="/v1/segments"))
+    assert wrong_method.status == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
+    assert recorder.of("ApiFunction") == []
+
+
+def test_cors_preflight_is_answered_from_the_templates_cors(served: tuple[LocalStack, Recorder]) -> None:
+    stack, recorder = served
+    response = stack.handle(HttpRequest(method="OPTIONS", path="/v1/users/u-1/logins"))
+    assert response.status == 200
+    headers = dict(response.headers)
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert "X-User-Hash" in headers["Access-Control-Allow-Headers"]
+    assert recorder.calls == []
+
+
+def test_literal_segments_win_over_parameters(served: tuple[LocalStack, Recorder]) -> None:
+    stack, _ = served
+    route, resource, params = stack.gateway.route_for("POST", "/v1/users/search")  # type: ignore[union-attr]
+    assert route is not None and route.function_id == "ApiFunction" and resource == "/v1/users/search"
+    route, resource, params = stack.gateway.route_for("GET", "/v1/users/u%2D1")  # type: ignore[union-attr]
+    assert route is not None and route.function_id == "IngestFunction" and params == {"user_id": "u-1"}
+
+
+def test_every_stream_event_has_a_poller_that_delivers_real_records(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    stream_events = [e for e in _raw_events() if e[2] == "DynamoDB"]
+    assert stream_events
+    assert {(p.source.function_id, p.source.event_name) for p in stack.stream_pollers} == {
+        (f, n) for f, n, _, _ in stream_events
+    }
+    dynamodb = aws.client("dynamodb")
+    for poller in stack.stream_pollers:
+        table = stack.provisioned.stream_tables[poller.stream_arn]  # type: ignore[union-attr]
+        key_schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
+        item = {k["AttributeName"]: {"S": f"id-{poller.source.event_name}"} for k in key_schema}
+        dynamodb.put_item(TableName=table, Item={**item, "blob": {"B": b"\x00\x01"}})
+    recorder.calls.clear()
+    assert stack.drain() == len(stack.stream_pollers)
+    seen = {}
+    for event in recorder.of("MembershipStreamFunction"):
+        for record in event["Records"]:
+            seen[record["eventSourceARN"]] = record
+    assert set(seen) == {p.stream_arn for p in stack.stream_pollers}
+    record = next(iter(seen.values()))
+    assert record["eventName"] == "INSERT" and record["eventSource"] == "aws:dynamodb"
+    assert record["dynamodb"]["NewImage"]["blob"] == {"B": "AAE="}  # base64, as in Lambda's JSON
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], int)
+    assert stack.drain() == 0  # checkpointed: nothing is handed over twice
+
+
+def test_every_queue_event_has_a_poller_that_deletes_what_succeeded(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    queue_events = [e for e in _raw_events() if e[2] == "SQS"]
+    assert queue_events
+    assert {(p.source.function_id, p.source.event_name) for p in stack.queue_pollers} == {
+        (f, n) for f, n, _, _ in queue_events
+    }
+    sqs = aws.client("sqs")
+    for poller in stack.queue_pollers:
+        sqs.send_message(QueueUrl=poller.queue_url, MessageBody=json.dumps({"to": poller.source.function_id}))
+    recorder.calls.clear()
+    stack.drain()
+    for poller in stack.queue_pollers:
+        bodies = [json.loads(r["body"]) for e in recorder.of(poller.source.function_id) for r in e["Records"]]
+        assert {"to": poller.source.function_id} in bodies
+        records = [r for e in recorder.of(poller.source.function_id) for r in e["Records"]]
+        assert all(r["eventSourceARN"] == poller.queue_arn and r["eventSource"] == "aws:sqs" for r in records)
+        attributes = sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=["All"])["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "0"
+        assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_failed_queue_items_are_retried_then_redriven_to_the_dead_letter_queue(
+    served: tuple[LocalStack, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack, recorder = served
+    monkeypatch.setattr(pollers, "LOCAL_SQS_RETRY_DELAY", 0)
+    poller = next(p for p in stack.queue_pollers if p.source.function_id == "SenderFunction")
+    recorder.behaviour["SenderFunction"] = lambda event: {
+        "batchItemFailures": [
+            {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "bad"
+        ]
+    }
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=poller.queue_url, MessageBody="bad")
+    sqs.send_message(QueueUrl=poller.queue_url, MessageBody="good")
+    stack.drain()
+    bodies = [r["body"] for e in recorder.of("SenderFunction") for r in e["Records"]]
+    assert bodies.count("good") == 1
+    assert bodies.count("bad") == 5  # maxReceiveCount of the template's redrive policy
+    dlq_url = sqs.get_queue_url(QueueName="DeliveryDeadLetterQueue")["QueueUrl"]
+    dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert [m["Body"] for m in dead] == ["bad"]
+
+
+def test_a_failing_stream_batch_is_bisected_retried_and_sent_to_the_failure_queue(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    recorder.behaviour["MembershipStreamFunction"] = lambda event: {
+        "batchItemFailures": [
+            {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
+            for r in event["Records"]
+            if r["dynamodb"]["Keys"]["user_id"]["S"] == "poison"
+        ]
+    }
+    dynamodb = aws.client("dynamodb")
+    table = stack.provisioned.table_names["UsersTable"]  # type: ignore[union-attr]
+    for user_id in ("a", "poison", "b"):
+        dynamodb.put_item(TableName=table, Item={"user_id": {"S": user_id}})
+    stack.drain()
+    batches = [
+        [r["dynamodb"]["Keys"]["user_id"]["S"] for r in e["Records"]]
+        for e in recorder.of("MembershipStreamFunction")
+    ]
+    handled = [user_id for batch in batches for user_id in batch]
+    assert handled.count("a") == 1  # before the failure: checkpointed, never again
+    # Bisected down to the poison record alone, tried once plus MaximumRetryAttempts (5) times.
+    assert batches.count(["poison"]) == 6
+    assert batches[-1] == ["b"]  # then the stream moves on past it
+    sqs = aws.client("sqs")
+    failure_url = sqs.get_queue_url(QueueName="StreamFailureQueue")["QueueUrl"]
+    failures = sqs.receive_message(QueueUrl=failure_url, MaxNumberOfMessages=10).get("Messages", [])
+    assert len(failures) == 1
+    info = json.loads(failures[0]["Body"])["DDBStreamBatchInfo"]
+    assert info["streamArn"].startswith("arn:aws:dynamodb:") and info["batchSize"] >= 1
+
+
+def test_schedules_frequent_ones_fire_locally_and_any_function_can_be_invoked(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    schedule_events = [e for e in _raw_events() if e[2] in ("Schedule", "ScheduleV2")]
+    assert schedule_events
+    assert {(s.function_id, s.event_name) for s in stack.template.schedules} == {
+        (f, n) for f, n, _, _ in schedule_events
+    }
+    frequent = {s.function_id for s in stack.template.schedules if s.frequent}
+    assert "RecheckFunction" in frequent and "RebuildCoordinatorFunction" not in frequent
+    recorder.calls.clear()
+    stack.set_clock(3600)
+    assert {f for f, _ in recorder.calls} >= frequent
+    assert clock.offset_seconds() == 3600
+    for function_id, _, _, _ in schedule_events:
+        recorder.calls.clear()
+        stack.invoke(function_id)
+        event = recorder.of(function_id)[0]
+        assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
+
+
+@pytest.mark.usefixtures("served")
+def test_functions_see_the_resolved_environment() -> None:
+    sqs = aws.client("sqs")
+    assert os.environ["USERS_TABLE"] == "UsersTable"
+    assert os.environ["DELIVERY_QUEUE_URL"] == sqs.get_queue_url(QueueName="DeliveryQueue")["QueueUrl"]
+    assert os.environ["SENDER_EMAIL"] == "sender@example.com"
+    assert os.environ["IDENTITY_SECRET"] == "s3cret"
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=os.environ["IDENTITY_SECRET_ARN"])
+    assert secret["SecretString"] == "s3cret"
+    admin = aws.client("secretsmanager").get_secret_value(SecretId=os.environ["ADMIN_KEY_SECRET_ARN"])
+    assert admin["SecretString"] == ADMIN_KEY
+
+
+def test_the_outbox_lists_what_ses_v2_accepted_oldest_first(served: tuple[LocalStack, Recorder]) -> None:
+    stack, _ = served
+    clock.set_offset_seconds(86400)
+    ses = aws.client("sesv2")
+    for index, body in enumerate(
+        ({"Text": {"Data": "plain"}}, {"Text": {"Data": "t"}, "Html": {"Data": "<p>h</p>"}})
+    ):
+        ses.send_email(
+            FromEmailAddress="sender@example.com",
+            Destination={"ToAddresses": [f"user{index}@example.com"]},
+            Content={"Simple": {"Subject": {"Data": f"subject {index}"}, "Body": body}},
+        )
+    messages = stack.outbox()
+    assert [(m["to"], m["subject"], m["text"], m["html"]) for m in messages] == [
+        (["user0@example.com"], "subject 0", "plain", None),
+        (["user1@example.com"], "subject 1", "t", "<p>h</p>"),
+    ]
+    # Stamped with the stack's clock (a day ahead here), not the wall clock.
+    assert all(
+        m["at"] >= clock.now() - 60 and m["at"] > clock.now() - clock.offset_seconds() + 3600
+        for m in messages
+    )

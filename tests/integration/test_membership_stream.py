@@ -1,0 +1,203 @@
+"""MembershipStreamFunction fed with real stream records read from moto after real writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from segmentation import clock
+from segmentation.storage import companies, memberships, upkeep_records, users
+
+from tests.integration.upkeep_support import (
+    DAY,
+    FakeContext,
+    Stack,
+    epoch,
+    load_handler,
+    make_segment,
+    members,
+    stored_segments,
+    upkeep_stack,
+    upsert_user,
+)
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with upkeep_stack() as made:
+        yield made
+
+
+@pytest.fixture
+def handler() -> Any:
+    return load_handler("membership_stream").lambda_handler
+
+
+def feed(stack: Stack, handler: Any, table: str = "UsersTable") -> dict[str, Any]:
+    records = stack.stream_records(stack.tables[table])
+    assert records, "expected stream records"
+    result: dict[str, Any] = handler({"Records": records}, FakeContext())
+    return result
+
+
+def segments_of(user_id: str) -> set[str]:
+    return stored_segments("users", user_id)
+
+
+PRO = {"field": "custom_attributes.plan", "op": "eq", "value": "pro"}
+
+
+def test_insert_update_delete_keep_members_and_counts_exact(stack, handler):
+    make_segment("pro", PRO)
+    now = clock.now()
+    upsert_user("u1", {"signed_up_at": epoch(now - 3600), "last_seen_at": epoch(now)}, plan="pro")
+    upsert_user("u2", {"signed_up_at": epoch(now - 40 * DAY)}, plan="free")
+    assert feed(stack, handler) == {"batchItemFailures": []}
+
+    assert segments_of("u1") == {"new", "active", "pro"}
+    assert segments_of("u2") == {"slipping_away"}
+    assert members("pro") == ["u1"] and memberships.count("segment#pro") == 1
+    assert memberships.counts(["segment#new", "segment#slipping_away"]) == {
+        "segment#new": 1,
+        "segment#slipping_away": 1,
+    }
+    # recheck_at is when u1 stops being new.
+    item = upkeep_records.get_record("users", "u1")
+    assert item is not None and float(item["recheck_at"]) == pytest.approx(now - 3600 + DAY, abs=0.01)
+
+    upsert_user("u1", plan="free")
+    upsert_user("u2", plan="pro")
+    feed(stack, handler)
+    assert members("pro") == ["u2"] and memberships.count("segment#pro") == 1
+    assert segments_of("u1") == {"new", "active"}
+
+    users.delete("u2")
+    feed(stack, handler)
+    assert members("pro") == [] and memberships.count("segment#pro") == 0
+    assert memberships.count("segment#slipping_away") == 0
+    assert memberships.member_groups("u2", "segment#") == frozenset()
+
+
+def test_records_of_upkeep_writes_only_are_skipped_without_writing(stack, handler, monkeypatch):
+    make_segment("pro", PRO)
+    upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")
+    feed(stack, handler)
+    own_records = stack.stream_records(stack.tables["UsersTable"])
+    assert own_records and all(r["eventName"] == "MODIFY" for r in own_records)
+
+    calls: list[str] = []
+    real = memberships._client
+
+    class Counting:
+        def __getattr__(self, name: str) -> Any:
+            calls.append(name)
+            return getattr(real(), name)
+
+    monkeypatch.setattr(memberships, "_client", Counting)
+    assert handler({"Records": own_records}, FakeContext()) == {"batchItemFailures": []}
+    assert [c for c in calls if c.startswith(("transact", "put", "update", "delete"))] == []
+
+
+def test_unchanged_evaluation_writes_nothing(stack, handler, monkeypatch):
+    make_segment("pro", PRO)
+    upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")
+    feed(stack, handler)
+    stack.skip_stream(stack.tables["UsersTable"])
+    upsert_user("u1", {"name": "Ada"})  # changes nothing any segment reads
+
+    writes: list[Any] = []
+    real = memberships._transact
+    monkeypatch.setattr(memberships, "_transact", lambda items: writes.append(items) or real(items))
+    feed(stack, handler)
+    assert writes == []
+    assert members("pro") == ["u1"]
+
+
+def test_replayed_old_record_never_overwrites_a_newer_state(stack, handler):
+    make_segment("pro", PRO)
+    upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")
+    first = stack.stream_records(stack.tables["UsersTable"])
+    handler({"Records": first}, FakeContext())
+    upsert_user("u1", plan="free")
+    feed(stack, handler)
+    assert members("pro") == []
+
+    # The stream delivers the first record again (a retry after a timeout, say).
+    assert handler({"Records": first}, FakeContext()) == {"batchItemFailures": []}
+    assert members("pro") == [] and memberships.count("segment#pro") == 0
+    assert "pro" not in segments_of("u1")
+
+
+def test_out_of_order_records_end_in_the_newest_state(stack, handler):
+    make_segment("pro", PRO)
+    upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")
+    upsert_user("u1", plan="free")
+    records = stack.stream_records(stack.tables["UsersTable"])
+    handler({"Records": list(reversed(records))}, FakeContext())
+    assert members("pro") == [] and memberships.count("segment#pro") == 0
+
+
+def test_a_poison_record_fails_alone(stack, handler):
+    make_segment("pro", PRO)
+    upsert_user("a", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")
+    upsert_user("b", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")
+    records = stack.stream_records(stack.tables["UsersTable"])
+    # moto also streams a key-only INSERT for the upsert's failed conditional update: leave those out.
+    good_a, good_b = [r for r in records if "rev" in r["dynamodb"].get("NewImage", {})]
+    poison = {**good_a, "dynamodb": {**good_a["dynamodb"], "SequenceNumber": "999"}}
+    poison["dynamodb"]["NewImage"] = {"rev": {"N": "1"}}  # no key: cannot be evaluated
+
+    result = handler({"Records": [good_a, poison, good_b]}, FakeContext())
+    assert result == {"batchItemFailures": [{"itemIdentifier": "999"}]}
+    assert members("pro") == ["a", "b"] and memberships.count("segment#pro") == 2
+
+
+def test_company_links_and_user_count_follow_company_ids(stack, handler):
+    make_segment("big", {"field": "user_count", "op": "gte", "value": 2}, target="companies")
+    companies.upsert("acme", {"name": "Acme"}, {}, [], clock.now())
+    companies.upsert("beta", {"name": "Beta"}, {}, [], clock.now())
+    stack.skip_stream(stack.tables["CompaniesTable"])
+    upsert_user("u1", {"company_ids": ["acme"]})
+    upsert_user("u2", {"company_ids": ["acme", "beta"]})
+    feed(stack, handler)
+    assert memberships.counts(["company#acme", "company#beta"]) == {"company#acme": 2, "company#beta": 1}
+    assert members("big") == ["acme"]
+
+    upsert_user("u1", {"company_ids": ["beta"]})
+    feed(stack, handler)
+    assert memberships.counts(["company#acme", "company#beta"]) == {"company#acme": 1, "company#beta": 2}
+    assert members("big") == ["beta"]
+
+    users.delete("u2")
+    feed(stack, handler)
+    assert memberships.counts(["company#acme", "company#beta"]) == {"company#acme": 0, "company#beta": 1}
+    assert members("big") == []
+
+
+def test_a_company_change_moves_its_users_when_segments_read_company_fields(stack, handler):
+    make_segment("pro_company_users", {"field": "company.plan", "op": "eq", "value": "pro"})
+    companies.upsert("acme", {"name": "Acme", "plan": "pro"}, {}, [], clock.now())
+    stack.skip_stream(stack.tables["CompaniesTable"])
+    upsert_user("u1", {"company_ids": ["acme"]})
+    upsert_user("u2", {})
+    feed(stack, handler)
+    assert members("pro_company_users") == ["u1"]
+
+    companies.upsert("acme", {"plan": "free"}, {"fixture": "1"}, [], clock.now())
+    assert feed(stack, handler, "CompaniesTable") == {"batchItemFailures": []}
+    assert members("pro_company_users") == [] and memberships.count("segment#pro_company_users") == 0
+    assert segments_of("u1") == set()
+
+
+def test_a_company_segment_follows_the_company_stream(stack, handler):
+    make_segment("retail", {"field": "industry", "op": "eq", "value": "retail"}, target="companies")
+    companies.upsert("acme", {"industry": "retail"}, {}, [], clock.now())
+    feed(stack, handler, "CompaniesTable")
+    assert members("retail") == ["acme"]
+    item = upkeep_records.get_record("companies", "acme")
+    assert item is not None and item["segments"] == {"retail"}
+
+    companies.delete("acme")
+    feed(stack, handler, "CompaniesTable")
+    assert members("retail") == [] and memberships.count("segment#retail") == 0

@@ -1,0 +1,75 @@
+"""storage.memberships on its own: pages, exact counts, big diffs in chunks, and their undo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from segmentation import errors
+from segmentation.settings import get_settings
+from segmentation.storage import aws, memberships, upkeep_records
+from segmentation.upkeep.diff import plan_update
+
+from tests.integration.upkeep_support import Stack, upkeep_stack
+
+MANY = [f"s{i:03d}" for i in range(120)]  # 240 operations: three transactions
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with upkeep_stack() as made:
+        aws.table(get_settings().users_table).put_item(Item={"user_id": "u1", "rev": Decimal(1)})
+        yield made
+
+
+def test_members_come_a_page_at_a_time(stack):
+    for i in range(7):
+        user = {"user_id": f"m{i}", "rev": Decimal(1)}
+        aws.table(get_settings().users_table).put_item(Item=user)
+        assert memberships.apply_update(plan_update("users", user, frozenset({"seg"})))
+    pages, cursor = [], None
+    while True:
+        page, cursor = memberships.members_page("seg", 3, cursor)
+        pages.append(page)
+        if cursor is None:
+            break
+    assert pages == [["m0", "m1", "m2"], ["m3", "m4", "m5"], ["m6"]]
+    assert memberships.count("segment#seg") == 7
+    with pytest.raises(errors.Invalid):
+        memberships.members_page("seg", 3, "not-a-cursor")
+
+
+def test_a_diff_over_the_transaction_limit_is_chunked_and_stays_exact(stack):
+    user = upkeep_records.get_record("users", "u1")
+    assert user is not None
+    assert memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert memberships.counts(f"segment#{s}" for s in MANY) == {f"segment#{s}": 1 for s in MANY}
+    assert upkeep_records.get_record("users", "u1")["segments"] == set(MANY)  # type: ignore[index]
+
+    # Replaying the same (now stale) update changes nothing and counts nothing twice.
+    assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert memberships.count("segment#s000") == 1
+
+
+def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkeypatch):
+    user = upkeep_records.get_record("users", "u1")
+    assert user is not None
+    real = memberships._transact
+    done: list[int] = []
+
+    def write_then_change_user(items):
+        answer = real(items)
+        done.append(1)
+        if len(done) == 1:  # a newer API write lands between the first and second chunk
+            aws.table(get_settings().users_table).update_item(
+                Key={"user_id": "u1"}, UpdateExpression="ADD rev :one", ExpressionAttributeValues={":one": 1}
+            )
+        return answer
+
+    monkeypatch.setattr(memberships, "_transact", write_then_change_user)
+    assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    monkeypatch.setattr(memberships, "_transact", real)
+    assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
+    assert memberships.member_groups("u1", "segment#") == frozenset()
+    assert "segments" not in (upkeep_records.get_record("users", "u1") or {})

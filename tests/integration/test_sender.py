@@ -1,0 +1,354 @@
+"""SenderFunction under moto: each (message, user) goes out at most once, whatever SQS or SES do."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from segmentation import clock, errors
+from segmentation.messaging import sender
+from segmentation.messaging.model import Audience, Message, new_message_id
+from segmentation.storage import aws, deliveries, email, inbox, message_queues, messages
+
+from tests.support.messaging import Stack, jobs_in, load_handler, put_user, run_queue, sent_emails
+from tests.support.messaging import stack as stack
+
+handler = load_handler("sender")
+
+
+def make_message(
+    *,
+    channel: str = "email",
+    kind: str = "manual",
+    subject: str | None = "Hi {{ user.name }}",
+    body: str = "Hello",
+) -> str:
+    now = clock.now()
+    message = Message(
+        id=new_message_id(),
+        name="test",
+        type=kind,
+        channel=channel,
+        audience=Audience(None, {"field": "email", "op": "exists"}),
+        subject=subject,
+        body=body,
+        state="draft",
+        stats={},
+        created_at=now,
+        updated_at=now,
+        sent_at=None,
+    )
+    messages.put_new(message.to_item())
+    active = "sent" if kind == "manual" else "live"
+    assert messages.change_state(message.id, to_state=active, from_states=("draft",), now=now, live_set=None)
+    return message.id
+
+
+def queue_for(message_id: str, *user_ids: str, require_state: str = "sent") -> None:
+    for user_id in user_ids:
+        assert deliveries.claim(message_id, user_id, now=clock.now(), require_state=require_state) is (
+            deliveries.Claim.CLAIMED
+        )
+    message_queues.enqueue_deliveries((message_id, u) for u in user_ids)
+
+
+def stats(message_id: str) -> dict[str, int]:
+    item = messages.get(message_id) or {}
+    return {name: int(item.get(f"stat_{name}", 0)) for name in ("queued", "sent", "skipped", "failed")}
+
+
+def status(message_id: str, user_id: str) -> tuple[str, str | None]:
+    item = deliveries.get(message_id, user_id) or {}
+    return item.get("status", "missing"), item.get("reason")
+
+
+def test_an_email_is_rendered_and_sent_once_even_when_sqs_delivers_the_job_twice(stack: Stack) -> None:
+    put_user(stack, "u1", email="ada@example.com", name="Ada")
+    message_id = make_message(
+        subject="Welcome, {{ user.name }}", body="Hi {{ user.name | default: 'there' }}!"
+    )
+    queue_for(message_id, "u1")
+    message_queues.enqueue_deliveries([(message_id, "u1")])  # the same job again
+
+    run_queue(stack.delivery_queue, handler)
+
+    emails = sent_emails()
+    assert len(emails) == 1
+    assert emails[0].destinations["ToAddresses"] == ["ada@example.com"]
+    assert emails[0].subject == "Welcome, Ada"
+    assert "Hi Ada!" in emails[0].body
+    assert status(message_id, "u1") == ("sent", None)
+    assert stats(message_id) == {"queued": 0, "sent": 1, "skipped": 0, "failed": 0}
+    assert jobs_in(stack.delivery_queue) == []
+
+
+def test_default_filter_fills_in_a_missing_name(stack: Stack) -> None:
+    put_user(stack, "u1", email="x@example.com")
+    message_id = make_message(subject="News", body="Hi {{ user.name | default: 'there' }}")
+    queue_for(message_id, "u1")
+    run_queue(stack.delivery_queue, handler)
+    assert "Hi there" in sent_emails()[0].body
+
+
+def _atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB applies a conditional write atomically; moto checks and writes without a lock,
+    so two threads can both pass a condition. Give moto's write paths the atomicity of the real
+    service (one lock), so the race tested is ours, not moto's."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "update_item", "put_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, locked)
+
+
+def test_two_workers_racing_for_one_delivery_send_one_email(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _atomic_moto_writes(monkeypatch)
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def work() -> None:
+        start.wait()
+        try:
+            outcomes.append(sender.deliver({"message_id": message_id, "user_id": "u1"}, clock.now()))
+        except errors.Retryable:
+            outcomes.append("retry")
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes)[-1] == "sent" and outcomes.count("sent") == 1
+    assert len(sent_emails()) == 1
+    assert stats(message_id)["sent"] == 1
+
+
+class _FlakySes:
+    """Wraps the real sesv2 client: the first `fail_times` sends raise `code`."""
+
+    def __init__(self, real: Any, code: str, fail_times: int, status: int = 400):
+        self.real, self.code, self.left, self.status, self.calls = real, code, fail_times, status, 0
+
+    def send_email(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.left > 0:
+            self.left -= 1
+            response: Any = {
+                "Error": {"Code": self.code, "Message": "injected"},
+                "ResponseMetadata": {"HTTPStatusCode": self.status},
+            }
+            raise ClientError(response, "SendEmail")
+        return self.real.send_email(**kwargs)
+
+
+def _patch_ses(monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
+    real_client = aws.client
+
+    def client(service: str) -> Any:
+        return fake if service == "sesv2" else real_client(service)
+
+    monkeypatch.setattr(email, "aws", SimpleNamespace(client=client))
+
+
+def test_ses_throttling_requeues_the_delivery_and_it_is_sent_once_later(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    fake = _FlakySes(aws.client("sesv2"), "TooManyRequestsException", fail_times=1, status=429)
+    _patch_ses(monkeypatch, fake)
+
+    handled = run_queue(stack.delivery_queue, handler, rounds=1)
+    assert handled == 0  # reported as a batch item failure: SQS keeps it
+    assert status(message_id, "u1") == ("queued", None)
+    assert sent_emails() == []
+    assert stats(message_id)["sent"] == 0
+
+    run_queue(stack.delivery_queue, handler)
+    assert len(sent_emails()) == 1
+    assert fake.calls == 2
+    assert status(message_id, "u1") == ("sent", None)
+    assert stats(message_id) == {"queued": 0, "sent": 1, "skipped": 0, "failed": 0}
+
+
+def test_a_permanent_refusal_is_recorded_as_failed_and_not_retried(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_user(stack, "u1", email="bad@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    fake = _FlakySes(aws.client("sesv2"), "MessageRejected", fail_times=5)
+    _patch_ses(monkeypatch, fake)
+
+    run_queue(stack.delivery_queue, handler)
+
+    assert fake.calls == 1
+    assert status(message_id, "u1") == ("failed", "ses_message_rejected")
+    assert stats(message_id) == {"queued": 0, "sent": 0, "skipped": 0, "failed": 1}
+    assert jobs_in(stack.delivery_queue) == []
+
+
+def test_a_crash_after_ses_accepted_never_sends_again(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    real_send = email.send_email
+
+    def send_then_crash(*args: Any, **kwargs: Any) -> str:
+        real_send(*args, **kwargs)
+        raise RuntimeError("the process died before recording the send")
+
+    monkeypatch.setattr(email, "send_email", send_then_crash)
+    run_queue(stack.delivery_queue, handler, rounds=1)
+    assert len(sent_emails()) == 1
+    assert status(message_id, "u1")[0] == "sending"
+
+    monkeypatch.setattr(email, "send_email", real_send)
+    run_queue(
+        stack.delivery_queue, handler, rounds=1
+    )  # redelivered at once: another worker may still be on it
+    assert len(sent_emails()) == 1
+    assert status(message_id, "u1")[0] == "sending"
+
+    monkeypatch.setattr(clock, "_offset_seconds", sender.STALE_SENDING_SECONDS + 1)
+    run_queue(stack.delivery_queue, handler)
+    assert len(sent_emails()) == 1
+    assert status(message_id, "u1") == ("failed", "outcome_unknown")
+    assert stats(message_id) == {"queued": 0, "sent": 0, "skipped": 0, "failed": 1}
+    assert jobs_in(stack.delivery_queue) == []
+
+
+def test_a_failure_before_the_send_puts_the_delivery_back(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    from segmentation.messaging import sources
+
+    real_user = sources.user
+    monkeypatch.setattr(sources, "user", lambda user_id: (_ for _ in ()).throw(errors.Retryable("throttled")))
+    run_queue(stack.delivery_queue, handler, rounds=1)
+    assert status(message_id, "u1") == ("queued", None)
+
+    monkeypatch.setattr(sources, "user", real_user)
+    run_queue(stack.delivery_queue, handler)
+    assert len(sent_emails()) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [({}, "no_email"), ({"email": "a@example.com", "unsubscribed_from_emails": True}, "unsubscribed")],
+)
+def test_users_who_cannot_get_email_are_skipped(stack: Stack, fields: dict[str, Any], reason: str) -> None:
+    put_user(stack, "u1", **fields)
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    run_queue(stack.delivery_queue, handler)
+    assert sent_emails() == []
+    assert status(message_id, "u1") == ("skipped", reason)
+    assert stats(message_id) == {"queued": 0, "sent": 0, "skipped": 1, "failed": 0}
+
+
+def test_a_deleted_user_is_skipped(stack: Stack) -> None:
+    message_id = make_message()
+    queue_for(message_id, "ghost")
+    run_queue(stack.delivery_queue, handler)
+    assert status(message_id, "ghost") == ("skipped", "user_deleted")
+
+
+@pytest.mark.parametrize(
+    ("to_state", "reason"), [("paused", "message_paused"), ("deleted", "message_deleted")]
+)
+def test_nothing_goes_out_once_the_message_is_paused_or_deleted(
+    stack: Stack, to_state: str, reason: str
+) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message(kind="auto")
+    queue_for(message_id, "u1", require_state="live")
+    assert messages.change_state(message_id, to_state=to_state, from_states=("live",), now=clock.now())
+
+    run_queue(stack.delivery_queue, handler)
+
+    assert sent_emails() == []
+    assert status(message_id, "u1") == ("skipped", reason)
+    assert stats(message_id)["skipped"] == 1
+
+
+def test_a_job_for_an_unclaimed_delivery_sends_nothing(stack: Stack) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    message_queues.enqueue_deliveries([(message_id, "u1")])
+    run_queue(stack.delivery_queue, handler)
+    assert sent_emails() == []
+    assert deliveries.get(message_id, "u1") is None
+
+
+def test_in_app_messages_land_in_the_inbox_newest_first(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_user(stack, "u1", name="Ada", company_ids=["acme"])
+    stack.table("COMPANIES_TABLE").put_item(Item={"company_id": "acme", "name": "Acme", "size": Decimal(40)})
+    first = make_message(channel="in_app", subject=None, body="Hello {{ user.name }} of {{ company.name }}")
+    second = make_message(channel="in_app", subject="Tip", body="{{ company.size | plus: 2 }} seats")
+    queue_for(first, "u1")
+    run_queue(stack.delivery_queue, handler)
+    monkeypatch.setattr(clock, "_offset_seconds", 10.0)
+    queue_for(second, "u1")
+    message_queues.enqueue_deliveries([(second, "u1")])  # a duplicate job writes no second entry
+    run_queue(stack.delivery_queue, handler)
+
+    listed = inbox.list_for_user("u1")
+    assert [m["message_id"] for m in listed] == [second, first]
+    assert listed[0]["subject"] == "Tip" and listed[0]["body"] == "42 seats"
+    assert listed[1]["subject"] is None and listed[1]["body"] == "Hello Ada of Acme"
+    assert listed[0]["delivered_at"].endswith("Z")
+    assert sent_emails() == []
+    assert status(first, "u1") == ("sent", None)
+    assert inbox.list_for_user("someone-else") == []
+
+
+def test_a_runaway_template_is_cut_and_recorded_as_failed(stack: Stack) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    body = "{% for i in (1..1000) %}{% for j in (1..1000) %}x{% endfor %}{% endfor %}"
+    message_id = make_message(body=body)
+    queue_for(message_id, "u1")
+    run_queue(stack.delivery_queue, handler)
+    state, reason = status(message_id, "u1")
+    assert state == "failed" and reason is not None and reason.startswith("template_error")
+    assert sent_emails() == []
+
+
+def test_an_email_costs_four_aws_calls_once_the_definition_is_cached(stack: Stack) -> None:
+    put_user(stack, "u1", email="a@example.com")
+    put_user(stack, "u2", email="b@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1", "u2")
+    sender.deliver({"message_id": message_id, "user_id": "u1"}, clock.now())  # warms the cache
+
+    calls: list[str] = []
+
+    def count(event_name: str, **_: Any) -> None:
+        calls.append(event_name.split(".")[-1])
+
+    for client in (aws.dynamodb().meta.client, aws.client("sesv2")):
+        client.meta.events.register("before-call.*.*", count)
+    assert sender.deliver({"message_id": message_id, "user_id": "u2"}, clock.now()) == "sent"
+    assert calls == ["TransactWriteItems", "GetItem", "SendEmail", "TransactWriteItems"]

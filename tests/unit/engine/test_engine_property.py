@@ -1,0 +1,204 @@
+"""Property tests: the compiled engine agrees with the plain reference interpreter, and next_change
+never reports a change later than one that happens."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from engine_helpers import ATTRIBUTES, DAY, NOW
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from segmentation.engine import SegmentDef, Workspace
+from segmentation.engine.fields import (
+    BOOLEAN_OPS,
+    COMPANY_FIELDS,
+    DAYS_OPS,
+    NUMBER_OPS,
+    PRESENCE_OPS,
+    STRING_OPS,
+    USER_FIELDS,
+)
+from segmentation.engine.reference import evaluate
+from segmentation.engine.segments import PREDEFINED_SEGMENTS
+
+ZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# -- values ----------------------------------------------------------------------------------------
+
+short_text = st.text(alphabet="aAbBß ", max_size=3)
+numbers = st.sampled_from([0, 1, 2, -1, 2.5, 1e9])
+stored_numbers = st.one_of(
+    numbers, numbers.map(lambda n: Decimal(str(n))), st.integers(-2, 3).map(Decimal), st.just(Decimal("2.50"))
+)
+# Timestamps and nows on a coarse grid around NOW, so that the day boundaries of the ops are hit often.
+DAY_OFFSETS = [0, 0.5, 1, 1.25, 2, 3, 30, 31]
+stored_timestamps = st.builds(
+    lambda days, sign, hours, seconds, fraction: (
+        Decimal(int(NOW + sign * days * DAY + hours * 3600 + seconds)) + fraction
+    ),
+    st.sampled_from(DAY_OFFSETS),
+    st.sampled_from([1, -1]),
+    st.sampled_from([0, 0, 6, -12]),
+    st.sampled_from([0, 0, -1, 1]),
+    st.sampled_from([Decimal(0), Decimal(0), Decimal("0.5")]),
+)
+nows = st.sampled_from([0, 6, -12, 18, -5]).map(lambda hours: NOW + hours * 3600)
+odd_values = st.sampled_from([None, True, False, "x", Decimal(1), "2026-11-28T00:00:00Z"])
+STORED = {
+    "string": st.one_of(short_text, odd_values),
+    "number": st.one_of(stored_numbers, odd_values),
+    "boolean": st.one_of(st.booleans(), odd_values),
+    "timestamp": st.one_of(stored_timestamps, odd_values),
+}
+dates = st.sampled_from(["2026-11-26", "2026-11-27", "2026-11-28", "2026-11-29", "2026-10-31"])
+instants = st.one_of(
+    st.sampled_from(["2026-11-27T00:00:00Z", "2026-11-28T05:30:00+05:30", "2026-11-26T19:00:00-05:00"]),
+    st.integers(-3, 3).map(lambda d: int(NOW + d * DAY)),
+)
+
+
+def fields_of(target: str, prefix: str = "") -> list[tuple[str, str]]:
+    standard = USER_FIELDS if target == "users" else COMPANY_FIELDS
+    fields = [(prefix + name, kind) for name, kind in standard.items()]
+    return fields + [(f"{prefix}custom_attributes.{name}", kind) for name, kind in ATTRIBUTES[target].items()]
+
+
+USER_CONDITION_FIELDS = fields_of("users") + fields_of("companies", "company.")
+
+
+@st.composite
+def conditions(draw: Any, segment_ids: list[str]) -> dict[str, Any]:
+    if segment_ids and draw(st.integers(0, 5)) == 0:
+        op = draw(st.sampled_from(["in_segment", "not_in_segment"]))
+        return {"field": "segment", "op": op, "value": draw(st.sampled_from(segment_ids))}
+    field, kind = draw(st.sampled_from(USER_CONDITION_FIELDS))
+    ops = {
+        "string": STRING_OPS,
+        "number": NUMBER_OPS,
+        "boolean": BOOLEAN_OPS,
+        "timestamp": (*DAYS_OPS, "before", "after", "on"),
+    }[kind]
+    op = draw(st.sampled_from(PRESENCE_OPS + ops))
+    condition: dict[str, Any] = {"field": field, "op": op}
+    if op in PRESENCE_OPS or op in BOOLEAN_OPS:
+        return condition
+    if op in ("in", "not_in"):
+        condition["value"] = draw(
+            st.lists(short_text if kind == "string" else numbers, min_size=1, max_size=3)
+        )
+    elif kind == "string":
+        condition["value"] = draw(short_text)
+    elif kind == "number":
+        condition["value"] = draw(numbers)
+    elif op == "exactly_days_ago":
+        condition["value"] = draw(st.integers(0, 3))
+    elif op in DAYS_OPS:
+        condition["value"] = draw(st.sampled_from([0, 0.5, 1, 2, 30, 1.25]))
+    else:
+        condition["value"] = draw(st.one_of(dates, instants))
+    return condition
+
+
+def filters(segment_ids: list[str], depth: int = 3) -> st.SearchStrategy[dict[str, Any]]:
+    leaf = conditions(segment_ids)
+    if depth == 0:
+        return leaf
+    child = filters(segment_ids, depth - 1)
+    return st.one_of(
+        leaf,
+        st.lists(child, min_size=1, max_size=3).map(lambda items: {"and": items}),
+        st.lists(child, min_size=1, max_size=3).map(lambda items: {"or": items}),
+        child.map(lambda item: {"not": item}),
+    )
+
+
+@st.composite
+def workspaces(draw: Any) -> list[SegmentDef]:
+    """Up to 4 segments; each may refer to the predefined ones and to those made before it."""
+    made: list[SegmentDef] = []
+    for index in range(draw(st.integers(0, 4))):
+        ids = [s.id for s in PREDEFINED_SEGMENTS] + [s.id for s in made]
+        made.append(SegmentDef(f"seg{index}", f"Segment {index}", "users", draw(filters(ids, depth=2))))
+    return made
+
+
+@st.composite
+def records(draw: Any, target: str) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    standard = USER_FIELDS if target == "users" else COMPANY_FIELDS
+    for name, kind in standard.items():
+        if draw(st.booleans()):
+            record[name] = draw(STORED[kind])
+    custom = {name: draw(STORED[kind]) for name, kind in ATTRIBUTES[target].items() if draw(st.booleans())}
+    if custom or draw(st.booleans()):
+        record["custom_attributes"] = custom
+    if target == "users" and draw(st.booleans()):
+        record["companies"] = draw(st.lists(records("companies"), max_size=3))
+    return record
+
+
+def reference_segments(segments: list[SegmentDef], record: dict[str, Any], now: float, zone: str) -> set[str]:
+    by_id = {s.id: s for s in segments}
+    everything = list(PREDEFINED_SEGMENTS) + segments
+    return {
+        s.id
+        for s in everything
+        if evaluate(
+            s.filter, record, now, target="users", segments=by_id, attributes=ATTRIBUTES, timezone=zone
+        )
+    }
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(
+    workspaces(),
+    st.lists(records("users"), min_size=1, max_size=3),
+    st.sampled_from(ZONES),
+    st.integers(-2 * 24, 2 * 24).map(lambda h: NOW + h * 3600),
+)
+def test_segments_of_agrees_with_the_reference(segments, users, zone, now):
+    typed = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)
+    lenient = Workspace(segments, timezone=zone)
+    for user in users:
+        expected = reference_segments(segments, user, now, zone)
+        assert typed.segments_of(user, now) == expected
+        assert lenient.segments_of(user, now) == expected
+
+
+@SETTINGS
+@given(workspaces(), st.data(), records("users"), st.sampled_from(ZONES), nows)
+def test_predicate_agrees_with_the_reference(segments, data, user, zone, now):
+    ids = [s.id for s in PREDEFINED_SEGMENTS] + [s.id for s in segments]
+    raw = data.draw(filters(ids))
+    workspace = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)
+    expected = evaluate(
+        raw,
+        user,
+        now,
+        target="users",
+        segments={s.id: s for s in segments},
+        attributes=ATTRIBUTES,
+        timezone=zone,
+    )
+    assert workspace.predicate(raw)(user, now) is expected
+
+
+@SETTINGS
+@given(workspaces(), records("users"), st.sampled_from(ZONES), nows)
+def test_nothing_changes_before_next_change(segments, user, zone, now):
+    workspace = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)
+    current = workspace.segments_of(user, now)
+    change = workspace.next_change(user, now)
+    if change is None:
+        probes = [now + 1, now + 37 * DAY, now + 400 * DAY]
+    else:
+        assert change > now
+        probes = [now + (change - now) * fraction for fraction in (0.001, 0.5, 0.999)] + [change - 0.001]
+    for probe in probes:
+        if now < probe and (change is None or probe < change):  # strictly between now and the change
+            assert workspace.segments_of(user, probe) == current, (change, probe)
