@@ -6,20 +6,22 @@ that fails is reported alone (ReportBatchItemFailures) and the others go on.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
+from segmentation.engine import Workspace
 from segmentation.settings import get_settings
+from segmentation.tracing import DeferredTracer
 from segmentation.upkeep import stream
-from segmentation.upkeep.refresh import WorkspaceLike, current_workspace
+from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
-tracer = Tracer()
+tracer = DeferredTracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -28,9 +30,9 @@ def _table_name(arn: str) -> str:
     return arn.split(":table/", 1)[-1].split("/", 1)[0]
 
 
-def _handle(workspace: WorkspaceLike, record: DynamoDBRecord) -> None:
+def _handle(workspace: Workspace, record: DynamoDBRecord) -> None:
     assert record.dynamodb is not None and record.event_name is not None
-    event = record.event_name.name  # INSERT, MODIFY or REMOVE
+    event = cast(stream.EventName, record.event_name.name)  # INSERT, MODIFY or REMOVE
     old = record.dynamodb.old_image or None
     new = record.dynamodb.new_image or None
     table = _table_name(record.event_source_arn or "")

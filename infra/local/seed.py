@@ -36,7 +36,7 @@ LAST_NAMES = (
 )
 # moto in process does a few hundred writes a second and every user costs a few dozen (its upsert,
 # then its membership through the stream), so the default keeps the start short.
-USER_COUNT = int(os.environ.get("SEED_USERS", "150"))
+USER_COUNT = int(os.environ.get("SEED_USERS", "250"))
 COMPANY_COUNT = 20
 
 SEGMENTS: tuple[dict[str, Any], ...] = (
@@ -152,19 +152,24 @@ def users(rng: random.Random, now: float, company_list: list[dict[str, Any]]) ->
 
 
 @seed_step
-def seed_companies_and_users(client: SeedClient, now: float) -> None:
+def seed_companies_users_and_segments(client: SeedClient, now: float) -> None:
     rng = random.Random(42)
     company_list = companies(rng, now)
     for company in company_list:
         client.request("POST", "/v1/companies", company)
-    for user in users(rng, now, company_list):
-        client.request("POST", "/v1/users", {k: v for k, v in user.items() if v is not None})
-
-
-@seed_step
-def seed_segments(client: SeedClient, now: float) -> None:
+    first, *rest = users(rng, now, company_list)
+    # One user first registers the custom attributes' types, which the segments' filters need;
+    # the segments come next, so each later user is evaluated once by the stream, instead of
+    # every segment build re-scanning (and re-writing) users already in place.
+    client.request("POST", "/v1/users", _present(first))
     for segment in SEGMENTS:
         client.request("POST", "/v1/segments", {"target": "users", **segment})
+    for user in rest:
+        client.request("POST", "/v1/users", _present(user))
+
+
+def _present(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if v is not None}
 
 
 def _load_extensions() -> None:

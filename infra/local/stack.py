@@ -159,8 +159,11 @@ class LocalStack:
         return result
 
     def run_frequent_schedules(self) -> None:
+        self._run_schedules(lambda schedule: schedule.frequent)
+
+    def _run_schedules(self, which: Callable[[Any], bool]) -> None:
         for schedule in self.template.schedules:
-            if schedule.enabled and schedule.frequent:
+            if schedule.enabled and which(schedule):
                 function = self.functions[schedule.function_id]
                 try:
                     function.invoke(scheduled_event(schedule, function, ACCOUNT_ID))
@@ -168,10 +171,16 @@ class LocalStack:
                     log.exception("scheduled %s failed", schedule.function_id)
 
     def set_clock(self, offset_seconds: float) -> None:
-        """Move every function's now, then run the recheck and wait for what it causes."""
+        """Move every function's now, then run the recheck and wait for what it causes.
+
+        Forward, the recheck finds every user whose result flipped. Backward, results flip that
+        no recheck instant was stored for (a user back inside their first day), so every
+        schedule runs, the nightly rebuild included, as if a night had passed.
+        """
         with invoke_lock:
+            backward = offset_seconds < clock.offset_seconds()
             clock.set_offset_seconds(offset_seconds)
-            self.run_frequent_schedules()
+            self._run_schedules(lambda schedule: backward or schedule.frequent)
             self.drain()
 
     def drain(self) -> int:

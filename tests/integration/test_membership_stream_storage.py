@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from segmentation import errors
+from segmentation import cursors
 from segmentation.settings import get_settings
 from segmentation.storage import aws, memberships, upkeep_records
 from segmentation.upkeep.diff import plan_update
@@ -36,7 +36,7 @@ def test_members_come_a_page_at_a_time(stack):
             break
     assert pages == [["m0", "m1", "m2"], ["m3", "m4", "m5"], ["m6"]]
     assert memberships.count("segment#seg") == 7
-    with pytest.raises(errors.Invalid):
+    with pytest.raises(cursors.InvalidCursor):
         memberships.members_page("seg", 3, "not-a-cursor")
 
 

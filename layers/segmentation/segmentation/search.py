@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from segmentation import errors
 from segmentation.engine import Workspace, validate_filter
 from segmentation.segment_definitions import decode_cursor, encode_cursor, reads_company_fields
 from segmentation.segment_service import attribute_types
@@ -114,13 +113,7 @@ def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now:
 
 def members(target: Target, segment_id: str, limit: int, cursor: str | None, now: float) -> Page:
     """A page of a segment's stored members, as they are now (members deleted meanwhile are left out)."""
-    try:
-        ids, next_cursor = memberships.members_page(segment_id, limit, cursor)
-    except errors.Invalid as exc:  # the only client input members_page checks is the cursor
-        raise errors.Malformed(
-            "The cursor is not valid: pass back a next_cursor exactly as it was returned.",
-            code="invalid_cursor",
-        ) from exc
+    ids, next_cursor = memberships.members_page(segment_id, limit, cursor)
     by_id = upkeep_records.get_records(target, ids)
     items = [dict(by_id[member_id]) for member_id in ids if member_id in by_id]
     if target == "companies":

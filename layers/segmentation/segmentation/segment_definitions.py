@@ -7,8 +7,6 @@ models; filters by `segmentation.engine.validate_filter`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import secrets
@@ -16,7 +14,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from segmentation import errors
+from segmentation import cursors
 
 NAME_MAX_CHARS = 255
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -100,22 +98,18 @@ def filter_fingerprint(target: str, filter_: Any) -> str:
 
 
 def encode_cursor(target: str, filter_: Any, last_key: str) -> str:
-    payload = {"t": target, "f": filter_fingerprint(target, filter_), "k": last_key}
-    raw = json.dumps(payload, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode({"t": target, "f": filter_fingerprint(target, filter_), "k": last_key})
 
 
 def decode_cursor(cursor: str, target: str, filter_: Any) -> str:
     """The last key of the previous page; a cursor that is not ours for this search is a 400."""
-    invalid = errors.Malformed(
+    invalid = cursors.InvalidCursor(
         "The cursor is not valid for this search: pass back a next_cursor exactly as it was returned, "
-        "with the same filter.",
-        code="invalid_cursor",
+        "with the same filter."
     )
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, binascii.Error, UnicodeError):
+        payload = cursors.decode(cursor)
+    except cursors.InvalidCursor:
         raise invalid from None
     if (
         not isinstance(payload, dict)

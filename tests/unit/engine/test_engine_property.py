@@ -28,9 +28,17 @@ SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
 # -- values ----------------------------------------------------------------------------------------
 
 short_text = st.text(alphabet="aAbBß ", max_size=3)
-numbers = st.sampled_from([0, 1, 2, -1, 2.5, 1e9])
+numbers = st.sampled_from([0, 1, 2, -1, 2.5, 1e9, 0.1, 1 / 3])
+# Stored numbers are Decimal (as DynamoDB returns them) or int/float (tests, the local stack), and
+# include values a hair either side of the constants, where Decimal and float answers could part.
 stored_numbers = st.one_of(
-    numbers, numbers.map(lambda n: Decimal(str(n))), st.integers(-2, 3).map(Decimal), st.just(Decimal("2.50"))
+    numbers,
+    numbers.map(lambda n: Decimal(str(n))),
+    numbers.map(lambda n: Decimal(n) + Decimal("1e-30")),
+    numbers.map(lambda n: Decimal(n) - Decimal("1e-20")),
+    st.integers(-2, 3).map(Decimal),
+    st.just(Decimal("2.50")),
+    st.just(Decimal("0.1")),
 )
 # Timestamps and nows on a coarse grid around NOW, so that the day boundaries of the ops are hit often.
 DAY_OFFSETS = [0, 0.5, 1, 1.25, 2, 3, 30, 31]
@@ -44,8 +52,35 @@ stored_timestamps = st.builds(
     st.sampled_from([0, 0, -1, 1]),
     st.sampled_from([Decimal(0), Decimal(0), Decimal("0.5")]),
 )
-nows = st.sampled_from([0, 6, -12, 18, -5]).map(lambda hours: NOW + hours * 3600)
-odd_values = st.sampled_from([None, True, False, "x", Decimal(1), "2026-11-28T00:00:00Z"])
+# Nows with a fraction of a second (like time.time()), and stored timestamps on the very instants
+# the ops compare with (now - N days etc.), as the float itself, its Decimal text, or a hair off.
+FRACTIONAL_NOWS = [NOW + 0.1234567, NOW - 3600.7, NOW + 1 / 3]
+boundary_timestamps = st.builds(
+    lambda now, days, sign, form: form(now + sign * days * DAY),
+    st.sampled_from(FRACTIONAL_NOWS),
+    st.sampled_from([0, 0.5, 1, 1.25, 2, 30]),
+    st.sampled_from([1, -1]),
+    st.sampled_from(
+        [
+            float,
+            lambda t: Decimal(repr(t)),
+            Decimal,
+            lambda t: Decimal(t) + Decimal("1e-25"),
+            lambda t: Decimal(t) - Decimal("1e-25"),
+            lambda t: round(t, 3),
+        ]
+    ),
+)
+stored_timestamps = st.one_of(
+    stored_timestamps, boundary_timestamps, stored_timestamps.map(float), stored_timestamps.map(int)
+)
+nows = st.one_of(
+    st.sampled_from([0, 6, -12, 18, -5]).map(lambda hours: NOW + hours * 3600),
+    st.sampled_from(FRACTIONAL_NOWS),
+)
+odd_values = st.sampled_from(
+    [None, True, False, "x", Decimal(1), "2026-11-28T00:00:00Z", Decimal("NaN"), float("nan")]
+)
 STORED = {
     "string": st.one_of(short_text, odd_values),
     "number": st.one_of(stored_numbers, odd_values),
@@ -135,7 +170,8 @@ def records(draw: Any, target: str) -> dict[str, Any]:
     if custom or draw(st.booleans()):
         record["custom_attributes"] = custom
     if target == "users" and draw(st.booleans()):
-        record["companies"] = draw(st.lists(records("companies"), max_size=3))
+        company = st.one_of(records("companies"), st.sampled_from(["junk", None, 3]))
+        record["companies"] = draw(st.one_of(st.lists(company, max_size=3), st.sampled_from([None, "x"])))
     return record
 
 
@@ -159,7 +195,7 @@ def reference_segments(segments: list[SegmentDef], record: dict[str, Any], now: 
     workspaces(),
     st.lists(records("users"), min_size=1, max_size=3),
     st.sampled_from(ZONES),
-    st.integers(-2 * 24, 2 * 24).map(lambda h: NOW + h * 3600),
+    st.one_of(st.integers(-2 * 24, 2 * 24).map(lambda h: NOW + h * 3600), nows),
 )
 def test_segments_of_agrees_with_the_reference(segments, users, zone, now):
     typed = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)

@@ -1,10 +1,15 @@
 """Compiles segment filters into one generated Python function per use.
 
 Why generate code: a workspace's segments are checked for every user on every change, login and
-nightly rebuild. The generated function reads each field of the record once, converts it once
-(Decimal -> float, strings case-folded), computes each time threshold once, evaluates every
-segment in dependency order (a reference to another segment reads that segment's result), and
-short-circuits and/or like Python does.
+nightly rebuild. The generated function reads each field of the record once, case-folds strings
+once, evaluates every segment in dependency order (a reference to another segment reads that
+segment's result), and short-circuits and/or like Python does.
+
+Numbers stay Decimal (converting one to float costs ~10 comparisons): each float bound of the
+filter language becomes a Decimal "cut" (engine/exact.py) with the very same answers, made once
+at compile time, or once per `now` for the time thresholds. A stored int/float is read as an
+exact Decimal; unknown is None. A NaN Decimal makes ordering raise: that record is evaluated
+again with its NaNs marked unknown (the rare slow path).
 
 Safety: no text from a filter or a segment (names, values, ids) is ever written into the source.
 Every such string or value is a constant bound by reference in the exec namespace as `_k<i>` (a
@@ -21,25 +26,37 @@ from decimal import Decimal
 from typing import Any, cast
 
 from segmentation.engine.calendar import Calendar
-from segmentation.engine.fields import SECONDS_PER_DAY
+from segmentation.engine.exact import (
+    NAN_TROUBLE,
+    cut_above,
+    cut_below,
+    cuts_below,
+    equal_cuts,
+    is_among,
+    number_of,
+    timestamp_of,
+    without_nan,
+)
+from segmentation.engine.fields import DAYS_OPS, SECONDS_PER_DAY
 from segmentation.engine.model import And, Condition, DateValue, FieldRef, Filter, Not, Or, conditions
-from segmentation.engine.values import NAN, as_number, as_timestamp, companies_of
+from segmentation.engine.values import NO_COMPANY, companies_of
 
 Record = Mapping[str, Any]
 Memo = dict[tuple[bool, ...], frozenset[str]]
+_NO_NOW = object()  # the now-values' key before the first call: equal to no instant
 
 # How a raw value becomes the compared value, per field type. `{v}` is `v := <read>`: the value is
-# read once, its class checked (Decimal first: what boto3 returns), then converted.
+# read once, its class checked (Decimal first: what boto3 returns, used as is), else converted.
 _NORMALIZE = {
     "string": "v.casefold() if ({v}).__class__ is _STR else None",
-    "number": "float(v) if ({v}).__class__ is _DEC else _as_number(v)",
-    "timestamp": "float(v) if ({v}).__class__ is _DEC else _as_timestamp(v)",
+    "number": "v if ({v}).__class__ is _DEC else _number_of(v)",
+    "timestamp": "v if ({v}).__class__ is _DEC else _timestamp_of(v)",
     "boolean": "({v})",
     "any": "({v})",
 }
 
-# Expression templates: {x} the normalized value, {k} the constant, {a}/{b} thresholds or bounds.
-# Unknown numbers are NaN and unknown strings None, so most ops need no explicit unknown check.
+# Expression templates: {x} the normalized value (None when unknown), {k} the constant, {a}/{b}
+# Decimal cuts (`float(x) < k` is `x < cut_below(k)`; `float(x) <= k` is `x < cut_above(k)`).
 _OPS: dict[tuple[str, str], str] = {
     ("string", "eq"): "({x} == {k})",
     ("string", "ne"): "({x} != {k})",
@@ -49,26 +66,27 @@ _OPS: dict[tuple[str, str], str] = {
     ("string", "not_contains"): "({x} is None or {k} not in {x})",
     ("string", "starts_with"): "({x} is not None and {x}.startswith({k}))",
     ("string", "ends_with"): "({x} is not None and {x}.endswith({k}))",
-    ("number", "eq"): "({x} == {k})",
-    ("number", "ne"): "({x} != {k})",
-    ("number", "gt"): "({x} > {k})",
-    ("number", "gte"): "({x} >= {k})",
-    ("number", "lt"): "({x} < {k})",
-    ("number", "lte"): "({x} <= {k})",
-    ("number", "in"): "({x} in {k})",
-    ("number", "not_in"): "({x} not in {k})",
+    ("number", "eq"): "({x} is not None and {a} <= {x} < {b})",
+    ("number", "ne"): "({x} is None or not {a} <= {x} < {b})",
+    ("number", "gt"): "({x} is not None and {x} >= {b})",
+    ("number", "gte"): "({x} is not None and {x} >= {a})",
+    ("number", "lt"): "({x} is not None and {x} < {a})",
+    ("number", "lte"): "({x} is not None and {x} < {b})",
+    ("number", "in"): "({x} is not None and _is_among({x}, {k}))",
+    ("number", "not_in"): "({x} is None or not _is_among({x}, {k}))",
     ("boolean", "is_true"): "({x} is True)",
     ("boolean", "is_false"): "({x} is False)",
     ("any", "exists"): "({x} is not None)",
     ("any", "not_exists"): "({x} is None)",
-    ("timestamp", "less_than_days_ago"): "({a} < {x} <= now)",
-    ("timestamp", "more_than_days_ago"): "({x} < {a})",
-    ("timestamp", "exactly_days_ago"): "({a} <= {x} < {b})",
-    ("timestamp", "less_than_days_from_now"): "(now <= {x} < {a})",
-    ("timestamp", "more_than_days_from_now"): "({x} > {a})",
-    ("timestamp", "before"): "({x} < {k})",
-    ("timestamp", "after"): "({x} > {k})",
-    ("timestamp", "on"): "({a} <= {x} < {b})",
+    # a < t <= now, t < a, a <= t < b, now <= t < a, t > a, t < D, t > D, D's day start <= t < end
+    ("timestamp", "less_than_days_ago"): "({x} is not None and {a} <= {x} < {b})",
+    ("timestamp", "more_than_days_ago"): "({x} is not None and {x} < {a})",
+    ("timestamp", "exactly_days_ago"): "({x} is not None and {a} <= {x} < {b})",
+    ("timestamp", "less_than_days_from_now"): "({x} is not None and {a} <= {x} < {b})",
+    ("timestamp", "more_than_days_from_now"): "({x} is not None and {x} >= {a})",
+    ("timestamp", "before"): "({x} is not None and {x} < {a})",
+    ("timestamp", "after"): "({x} is not None and {x} >= {a})",
+    ("timestamp", "on"): "({x} is not None and {a} <= {x} < {b})",
 }
 
 
@@ -97,6 +115,7 @@ class _Scope:
         self.uses = uses if uses is not None else Counter()
         self.prelude: list[str] = []
         self.now_values: list[tuple[str, str]] = []  # (local or "low, low_end", expression)
+        self.params: dict[str, None] = {}  # a company test's arguments: the now-values it reads
         self._names: dict[tuple[object, ...], str] = {}
 
     def _new(self, key: tuple[object, ...], prefix: str, lines: Callable[[str], list[str]]) -> str:
@@ -129,31 +148,34 @@ class _Scope:
         return self._new(key, "x", lambda name: [f"{name} = {loading}"]), None
 
     def _from_now(self, key: tuple[object, ...], prefix: str, expression: str, names: int) -> str:
-        """A value that depends on `now` only. The main function reuses them while `now` repeats
-        (a rebuild evaluates many records at one instant); a company test computes them in place."""
-        name = self._names.get(key)
+        """A value that depends on `now` only. The main function computes them once per `now` (a
+        rebuild evaluates many records at one instant) and passes them to the company tests."""
+        main = self.compiler.main
+        name = main._names.get(key)
         if name is None:
-            name = f"{prefix}{len(self._names)}"
-            self._names[key] = name
-            targets = [name, f"{name}_end"][:names]
-            if self.is_main:
-                self.now_values.append((", ".join(targets), expression))
-            else:
-                self.prelude.append(f"{', '.join(targets)} = {expression}")
+            name = f"{prefix}{len(main._names)}"
+            main._names[key] = name
+            main.now_values.append((", ".join([name, f"{name}_end"][:names]), expression))
+        if not self.is_main:
+            self.params.update(dict.fromkeys([name, f"{name}_end"][:names]))
         return name
 
-    def shifted_now(self, sign: str, seconds: float) -> str:
-        """`now - seconds` or `now + seconds`."""
-        return self._from_now(("now", sign, seconds), "t", f"now {sign} {self.compiler.const(seconds)}", 1)
+    def now_cut(self, side: str, sign: str = "", seconds: float = 0.0) -> str:
+        """The cut (`below` or `above`) of `now`, or of `now - seconds` / `now + seconds`."""
+        instant = f"now {sign} {self.compiler.const(seconds)}" if sign else "now"
+        return self._from_now(("cut", side, sign, seconds), "t", f"_cut_{side}({instant})", 1)
 
-    def days_ago_bounds(self, days: float) -> tuple[str, str]:
-        """[start, end) of the calendar day `days` days before today."""
-        expression = f"_days_ago(now, {self.compiler.const(days)})"
+    def days_ago_cuts(self, days: float) -> tuple[str, str]:
+        """Cuts of [start, end) of the calendar day `days` days before today."""
+        expression = f"_cuts_below(*_days_ago(now, {self.compiler.const(days)}))"
         low = self._from_now(("days_ago", days), "d", expression, 2)
         return low, f"{low}_end"
 
     def companies(self) -> str:
-        return self._new(("companies",), "_companies", lambda name: [f"{name} = _companies_of(rec)"])
+        """The raw `companies` value; each company test reads it as companies_of does."""
+        return self._new(
+            ("companies",), "_companies", lambda name: [f"{name} = _get({self.compiler.const('companies')})"]
+        )
 
 
 class Compiler:
@@ -166,7 +188,7 @@ class Compiler:
         self.calendar = calendar
         self.constants: list[object] = []
         self._constant_index: dict[tuple[type, object], int] = {}
-        self._company_tests: dict[Condition, str] = {}
+        self._company_tests: dict[Condition, tuple[str, str]] = {}  # name, now-value arguments
         self._functions: list[str] = []
         self.segment_vars: dict[str, str] = {}
         uses: Counter[tuple[object, ...]] = Counter()
@@ -214,22 +236,34 @@ class Compiler:
 
     def _build(self, tail: list[str], extra: dict[str, Any]) -> tuple[Any, str]:
         lines = [*self._functions, *self._now_function()]
-        lines += ["def _program(rec, now):", "    now = float(now)", "    _get = rec.get"]
-        lines += [f"    {line}" for line in self._now_prelude() + self.main.prelude + self._body + tail]
+        lines += ["def _program(rec, now):", "    _get = rec.get"]
+        lines += [f"    {line}" for line in self._now_prelude()]
+        lines += ["    try:"]
+        lines += [f"        {line}" for line in self.main.prelude + self._body + tail]
+        lines += ["    except _NAN_TROUBLE:  # a NaN Decimal was ordered: NaNs are unknown values"]
+        lines += ["        return _program(_without_nan(rec), now)"]
         source = "\n".join(lines) + "\n"
         namespace: dict[str, Any] = {
             "__builtins__": {"float": float},
             "_DEC": Decimal,
-            "_as_number": as_number,
-            "_as_timestamp": as_timestamp,
-            "_NAN": NAN,
+            "_number_of": number_of,
+            "_timestamp_of": timestamp_of,
+            "_is_among": is_among,
+            "_cut_below": cut_below,
+            "_cut_above": cut_above,
+            "_cuts_below": cuts_below,
+            "_NAN_TROUBLE": NAN_TROUBLE,
+            "_without_nan": without_nan,
             "_EMPTY_GET": {}.get,
             "_DICT": dict,
             "_STR": str,
             "_companies_of": companies_of,
+            "_k_companies": "companies",
+            "_NO_COMPANY": NO_COMPANY,
+            "_LIST": list,
             "_days_ago": self.calendar.days_ago_bounds,
         }
-        namespace["_now_cell"] = [(NAN, ())]  # NaN equals no now: the first call computes
+        namespace["_now_cell"] = [(_NO_NOW, ())]  # equal to no now: the first call computes
         namespace.update(extra)
         namespace.update((f"_k{index}", value) for index, value in enumerate(self.constants))
         exec(compile(source, "<segment-engine>", "exec"), namespace)
@@ -242,8 +276,9 @@ class Compiler:
             return []
         values = ", ".join(f"*{e}" if ", " in n else e for n, e in self.main.now_values)
         return [
-            "def _refresh(now):",
-            f"    state = (now, ({values},))",
+            "def _refresh(key):",
+            "    now = float(key)",
+            f"    state = (key, ({values},))",
             "    _now_cell[0] = state",
             "    return state",
             "",
@@ -255,7 +290,7 @@ class Compiler:
         names = ", ".join(n for n, _ in self.main.now_values)
         return [
             "state = _now_cell[0]",
-            "if state[0] != now:",
+            "if state[0] is not now and state[0] != now:",
             "    state = _refresh(now)",
             f"{names}, = state[1]",
         ]
@@ -277,23 +312,37 @@ class Compiler:
             name = self.segment_vars[str(condition.value)]
             return name if op == "in_segment" else f"(not {name})"
         if field.via_company and scope.is_main:
-            return f"{self._company_test(condition)}({scope.companies()}, now)"
+            name, arguments = self._company_test(condition)
+            return f"{name}({scope.companies()}{arguments})"
         field = read_field(condition)
         local, loading = scope.load(field)
         parts: dict[str, str] = {"x": local}
         value = condition.value
-        days = cast(float, value)  # the parser made days a float and D a DateValue
-        if op in ("less_than_days_ago", "more_than_days_ago"):
-            parts["a"] = scope.shifted_now("-", days * SECONDS_PER_DAY)
-        elif op in ("less_than_days_from_now", "more_than_days_from_now"):
-            parts["a"] = scope.shifted_now("+", days * SECONDS_PER_DAY)
+        seconds = cast(float, value) * SECONDS_PER_DAY if op in DAYS_OPS else 0.0  # days are floats
+        if op == "less_than_days_ago":  # now - seconds < t <= now
+            parts["a"], parts["b"] = scope.now_cut("above", "-", seconds), scope.now_cut("above")
+        elif op == "more_than_days_ago":  # t < now - seconds
+            parts["a"] = scope.now_cut("below", "-", seconds)
+        elif op == "less_than_days_from_now":  # now <= t < now + seconds
+            parts["a"], parts["b"] = scope.now_cut("below"), scope.now_cut("below", "+", seconds)
+        elif op == "more_than_days_from_now":  # t > now + seconds
+            parts["a"] = scope.now_cut("above", "+", seconds)
         elif op == "exactly_days_ago":
-            parts["a"], parts["b"] = scope.days_ago_bounds(days)
+            parts["a"], parts["b"] = scope.days_ago_cuts(cast(float, value))
         elif op == "on":
             low, high = self.calendar.bounds_of(cast(DateValue, value))
-            parts["a"], parts["b"] = self.const(low), self.const(high)
-        elif op in ("before", "after"):
-            parts["k"] = self.const(self.calendar.instant(cast(DateValue, value)))
+            parts["a"], parts["b"] = self.const(cut_below(low)), self.const(cut_below(high))
+        elif op == "before":
+            parts["a"] = self.const(cut_below(self.calendar.instant(cast(DateValue, value))))
+        elif op == "after":
+            parts["a"] = self.const(cut_above(self.calendar.instant(cast(DateValue, value))))
+        elif field.type == "number" and op in ("in", "not_in"):
+            parts["k"] = self.const(equal_cuts(cast(Iterable[float], value)))
+        elif field.type == "number":  # parsed numbers are floats
+            parts["a"], parts["b"] = (
+                self.const(cut_below(cast(float, value))),
+                self.const(cut_above(cast(float, value))),
+            )
         elif value is not None:
             parts["k"] = self.const(value)
         template = _OPS[(field.type, op)]
@@ -301,18 +350,28 @@ class Compiler:
             template = template.replace("{x}", f"({local} := {loading})", 1)
         return template.format(**parts)
 
-    def _company_test(self, condition: Condition) -> str:
-        """A function `(companies, now) -> bool`: does any company meet this company.* condition?
-        (One per distinct condition, looping inside: one call per user, not one per company.)"""
-        name = self._company_tests.get(condition)
-        if name is None:
+    def _company_test(self, condition: Condition) -> tuple[str, str]:
+        """A function `(companies, *now-values) -> bool`: does any company meet this company.*
+        condition? (One per distinct condition, looping inside: one call per user, not one per
+        company.) Returns its name and the now-value arguments to call it with (", t1, t3").
+
+        `companies` is the raw stored value, read as companies_of reads it (no list or an empty
+        one: one all-unknown company; a list with other things than maps: its maps) without
+        a call in the usual case of a list of maps."""
+        known = self._company_tests.get(condition)
+        if known is None:
             name = f"_company_test{len(self._company_tests)}"
-            self._company_tests[condition] = name
             scope = _Scope(self, is_main=False)
             expression = self.condition(condition, scope)
+            arguments = "".join(f", {param}" for param in scope.params)
+            known = self._company_tests[condition] = (name, arguments)
             self._functions += [
-                f"def {name}(companies, now):",
+                f"def {name}(companies{arguments}):",
+                "    if companies.__class__ is not _LIST or not companies:",
+                "        companies = _NO_COMPANY",
                 "    for rec in companies:",
+                "        if rec.__class__ is not _DICT:",
+                f"            return {name}(_LIST(_companies_of({{_k_companies: companies}})){arguments})",
                 "        _get = rec.get",
             ]
             self._functions += [f"        {line}" for line in scope.prelude]
@@ -322,4 +381,4 @@ class Compiler:
                 "    return False",
                 "",
             ]
-        return name
+        return known

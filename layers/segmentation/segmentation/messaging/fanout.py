@@ -58,9 +58,9 @@ def _enqueue(message_id: str, user_ids: list[str]) -> None:
         message_queues.enqueue_deliveries((message_id, user_id) for user_id in user_ids)
 
 
-def _audience_page(
-    message: Message, cursor: str | None, at: float, page_size: int
-) -> tuple[list[str], str | None]:
+def _audience_page(message: Message, cursor: Any, at: float, page_size: int) -> tuple[list[str], Any]:
+    """One page of the audience and the cursor of the next: a members cursor (str) for a segment
+    audience, DynamoDB's LastEvaluatedKey (dict) for a filter-only scan; None at the end."""
     audience = message.audience
     if audience.segment_id is not None:
         member_ids, next_cursor = sources.members_page(audience.segment_id, page_size, cursor)

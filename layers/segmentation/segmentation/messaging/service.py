@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmentation import errors
+from segmentation import cursors, errors
 from segmentation.messaging import audience as audiences
 from segmentation.messaging import auto, sources, templates
 from segmentation.messaging.model import Audience, Message, new_message_id, parse_request
@@ -62,9 +62,7 @@ def list_messages(limit: int, cursor: str | None) -> tuple[list[Message], str | 
     if cursor:
         ids = [m.id for m in found]
         if cursor not in ids:
-            raise errors.Invalid(
-                "The cursor is not one this API returned.", [{"path": "cursor", "message": "unknown"}]
-            )
+            raise cursors.InvalidCursor()
         start = ids.index(cursor) + 1
     page = found[start : start + limit]
     more = start + limit < len(found)

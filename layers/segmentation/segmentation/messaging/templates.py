@@ -8,31 +8,40 @@ so a hostile template ends in a `TemplateFailed`, never a hang.
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
-
-from liquid import BoundTemplate, Environment
-from liquid.exceptions import LiquidError
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any
 
 from segmentation import errors
+
+if TYPE_CHECKING:
+    from liquid import BoundTemplate, Environment
 
 MAX_TEMPLATE_LENGTH = 20_000
 _FORBIDDEN_TAGS = frozenset({"include", "render"})
 
 
-class _MessageEnvironment(Environment):
-    loop_iteration_limit = 10_000
-    output_stream_limit = 200_000  # characters of rendered output
-    context_depth_limit = 20
-    local_namespace_limit = 100_000  # bytes held by {% assign %} / {% capture %}
+@cache
+def _environments() -> tuple[Environment, Environment]:
+    """The plain and the HTML-escaping environment. python-liquid is imported here, on the first
+    template checked or rendered: most routes and functions never need it."""
+    from liquid import Environment
+
+    class _MessageEnvironment(Environment):
+        loop_iteration_limit = 10_000
+        output_stream_limit = 200_000  # characters of rendered output
+        context_depth_limit = 20
+        local_namespace_limit = 100_000  # bytes held by {% assign %} / {% capture %}
+
+    class _HtmlEnvironment(_MessageEnvironment):
+        """The same, escaping every value it outputs: the HTML part of an email."""
+
+    return _MessageEnvironment(), _HtmlEnvironment(autoescape=True)
 
 
-class _HtmlEnvironment(_MessageEnvironment):
-    """The same, escaping every value it outputs: the HTML part of an email."""
+def _liquid_error() -> type[Exception]:
+    from liquid.exceptions import LiquidError
 
-
-_ENV = _MessageEnvironment()
-_HTML_ENV = _HtmlEnvironment(autoescape=True)
+    return LiquidError
 
 
 class TemplateFailed(Exception):
@@ -50,12 +59,12 @@ def check(source: str, field: str) -> None:
     try:
         template = _parse(source)
         analysis = template.analyze(include_partials=False)
-    except LiquidError as exc:
+    except _liquid_error() as exc:
         raise errors.Invalid(
             f"The {field} template does not parse: {_first_line(exc)}",
             [{"path": field, "message": _first_line(exc)}],
         ) from exc
-    unknown = sorted(set(analysis.filters) - set(_ENV.filters))
+    unknown = sorted(set(analysis.filters) - set(_environments()[0].filters))
     forbidden = sorted(set(analysis.tags) & _FORBIDDEN_TAGS)
     if unknown or forbidden:
         what = [f"unknown filter '{name}'" for name in unknown] + [
@@ -76,18 +85,18 @@ def render(source: str, context: dict[str, Any], *, html: bool = False) -> str:
     try:
         template = _parse_html(source) if html else _parse(source)
         return template.render(**context)
-    except LiquidError as exc:
+    except _liquid_error() as exc:
         raise TemplateFailed(_first_line(exc)) from exc
 
 
 @lru_cache(maxsize=512)
 def _parse(source: str) -> BoundTemplate:
-    return _ENV.from_string(source)
+    return _environments()[0].from_string(source)
 
 
 @lru_cache(maxsize=512)
 def _parse_html(source: str) -> BoundTemplate:
-    return _HTML_ENV.from_string(source)
+    return _environments()[1].from_string(source)
 
 
 def _first_line(exc: Exception) -> str:

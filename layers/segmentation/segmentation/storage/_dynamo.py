@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from segmentation import errors
+from segmentation import cursors, errors
 from segmentation.storage import aws
 
 THROTTLING_CODES = frozenset(
@@ -38,25 +36,18 @@ def number(value: float | int) -> Decimal:
 
 
 def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    if not key:
-        return None
-    plain = {k: (str(v) if isinstance(v, Decimal) else v) for k, v in key.items()}
-    return base64.urlsafe_b64encode(json.dumps(plain, sort_keys=True).encode()).decode().rstrip("=")
+    return cursors.encode(key) if key else None
 
 
-def cursor_error() -> errors.Invalid:
-    return errors.Invalid("The cursor is not one this API returned.", [{"path": "cursor"}])
+def cursor_error() -> errors.DomainError:
+    return cursors.InvalidCursor()
 
 
 def decode_cursor(cursor: str | None, *, fields: tuple[str, ...]) -> dict[str, Any] | None:
-    """A cursor given back by a client; anything we did not make is a 422, never a 500."""
+    """A cursor given back by a client: a key of exactly `fields`, else a 400, never a 500."""
     if not cursor:
         return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise cursor_error() from exc
+    key = cursors.decode(cursor)
     if (
         not isinstance(key, dict)
         or set(key) != set(fields)

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segmentation import clock
+from segmentation import clock, cursors
 from segmentation.api_keys import ApiKey, hash_key, key_id_for_hash
 from segmentation.errors import NotFound
 from segmentation.records import epoch_millis
@@ -67,6 +67,9 @@ def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey
     """One page of keys (a Scan: the table holds a handful) and the key to continue from."""
     arguments: dict[str, Any] = {"Limit": limit}
     if start_key:
+        # A client's cursor: only the table's key, else DynamoDB refuses it (a 500, not a 400).
+        if set(start_key) != {"key_hash"} or not isinstance(start_key["key_hash"], str):
+            raise cursors.InvalidCursor()
         arguments["ExclusiveStartKey"] = start_key
     response = _table().scan(**arguments)
     keys = sorted((_from_item(item) for item in response.get("Items", [])), key=lambda key: key.created_at)

@@ -10,16 +10,13 @@ on the `rev` and stored `segments` the evaluation saw.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segmentation import errors
+from segmentation import cursors, errors
 from segmentation.settings import get_settings
 from segmentation.storage import aws
 from segmentation.upkeep.diff import KEY_ATTRIBUTE, MemberUpdate, Target, chunk_pairs, recheck_shard
@@ -64,19 +61,14 @@ def _backoff(attempt: int) -> None:
 
 
 def _encode_cursor(member_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"m": member_id}).encode()).decode()
+    return cursors.encode({"m": member_id})
 
 
 def _decode_cursor(cursor: str) -> str:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))["m"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise errors.Invalid(
-            "The cursor is not one this API returned.", [{"path": "cursor", "message": "invalid cursor"}]
-        ) from exc
-    if not isinstance(value, str):
-        raise errors.Invalid("The cursor is not one this API returned.", [{"path": "cursor"}])
-    return value
+    position = cursors.decode(cursor)
+    if not isinstance(position, dict) or not isinstance(position.get("m"), str):
+        raise cursors.InvalidCursor()
+    return str(position["m"])
 
 
 def group_page(group_id: str, limit: int, cursor: str | None = None) -> tuple[list[str], str | None]:

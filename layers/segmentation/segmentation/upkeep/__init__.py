@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from segmentation.engine import Workspace
     from segmentation.upkeep.build import BuildResult, SegmentLike
-    from segmentation.upkeep.refresh import WorkspaceLike
 
 __all__ = ["build_segment", "drop_segment"]
 
 
 def build_segment(
-    segment: SegmentLike, previous: SegmentLike | None, now: float, workspace: WorkspaceLike | None = None
+    segment: SegmentLike, previous: SegmentLike | None, now: float, workspace: Workspace | None = None
 ) -> BuildResult:
     """Build a created or edited segment's membership (inline when small, else on the RebuildQueue)."""
     from segmentation.upkeep import build

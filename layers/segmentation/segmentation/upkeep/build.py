@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from segmentation.engine import Workspace
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, rebuild_queue, upkeep_records
 from segmentation.upkeep import jobs
 from segmentation.upkeep.diff import Target
-from segmentation.upkeep.refresh import WorkspaceLike, current_workspace, refresh_many
+from segmentation.upkeep.refresh import current_workspace, refresh_many
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class BuildResult:
 
 
 def build_segment(
-    segment: SegmentLike, previous: SegmentLike | None, now: float, workspace: WorkspaceLike | None = None
+    segment: SegmentLike, previous: SegmentLike | None, now: float, workspace: Workspace | None = None
 ) -> BuildResult:
     """Bring stored membership in line with a created or edited segment.
 

@@ -9,9 +9,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from segmentation.engine import Workspace
 from segmentation.storage import upkeep_records
 from segmentation.upkeep.diff import Target
-from segmentation.upkeep.refresh import Outcome, WorkspaceLike, refresh_many
+from segmentation.upkeep.refresh import Outcome, refresh_many
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def company_users_job(company_id: str, cursor: str | None = None) -> dict[str, A
 
 
 def run_job(
-    workspace: WorkspaceLike, job: Mapping[str, Any], now: float, time_left: Callable[[], float]
+    workspace: Workspace, job: Mapping[str, Any], now: float, time_left: Callable[[], float]
 ) -> dict[str, Any] | None:
     """Do a job until it is done (None) or time runs low (the same job with its cursor, to re-queue)."""
     if job["kind"] == COMPANY_USERS:

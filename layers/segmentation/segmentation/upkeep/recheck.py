@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from segmentation.engine import Workspace
 from segmentation.storage import upkeep_records
 from segmentation.upkeep.diff import RECHECK_SHARDS
-from segmentation.upkeep.refresh import WorkspaceLike, refresh_ids
+from segmentation.upkeep.refresh import refresh_ids
 
 _BATCH = 100
 
 
-def recheck_due(workspace: WorkspaceLike, now: float, shards: Iterable[int] = range(RECHECK_SHARDS)) -> int:
+def recheck_due(workspace: Workspace, now: float, shards: Iterable[int] = range(RECHECK_SHARDS)) -> int:
     """Refresh every due user (each refresh sets the next recheck_at, or removes it). Returns how many."""
     total = 0
     for shard in shards:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
+from segmentation.engine import Workspace
 from segmentation.messaging import auto
 from segmentation.storage import memberships, upkeep_records
 from segmentation.upkeep.diff import KEY_ATTRIBUTE, Target, company_ids, plan_update, record_rev
@@ -18,28 +19,17 @@ from segmentation.upkeep.diff import KEY_ATTRIBUTE, Target, company_ids, plan_up
 _RACE_ATTEMPTS = 3
 
 
-class WorkspaceLike(Protocol):
-    """What upkeep needs of segmentation.engine.Workspace."""
-
-    def segments_of(self, record: Mapping[str, Any], now: float, target: str = "users") -> frozenset[str]: ...
-
-    def next_change(self, record: Mapping[str, Any], now: float, target: str = "users") -> float | None: ...
-
-    @property
-    def uses_company_fields(self) -> bool: ...
-
-
 class Outcome(enum.Enum):
     UNCHANGED = "unchanged"  # nothing to write (or only recheck_at when it moved)
     APPLIED = "applied"
     STALE = "stale"  # the item changed (rev) or is gone: a newer stream record will handle it
 
 
-def current_workspace() -> WorkspaceLike:
+def current_workspace() -> Workspace:
     """The workspace's segments, compiled (cached and revalidated by the segments storage)."""
     from segmentation.storage.segments import load_workspace
 
-    workspace: WorkspaceLike = load_workspace()
+    workspace: Workspace = load_workspace()
     return workspace
 
 
@@ -50,7 +40,7 @@ def with_user_counts(companies: Iterable[dict[str, Any]]) -> list[dict[str, Any]
     return [{**c, "user_count": found[memberships.company_group(c["company_id"])]} for c in items]
 
 
-def companies_for(workspace: WorkspaceLike, users: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def companies_for(workspace: Workspace, users: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The companies of a page of users, in one batch read, when user segments read company.*."""
     if not workspace.uses_company_fields:
         return {}
@@ -62,7 +52,7 @@ def companies_for(workspace: WorkspaceLike, users: Iterable[Mapping[str, Any]]) 
 
 
 def _evaluable(
-    workspace: WorkspaceLike,
+    workspace: Workspace,
     target: Target,
     record: Mapping[str, Any],
     companies: Mapping[str, dict[str, Any]],
@@ -77,7 +67,7 @@ def _evaluable(
 
 
 def refresh(
-    workspace: WorkspaceLike,
+    workspace: Workspace,
     target: Target,
     record: Mapping[str, Any],
     now: float,
@@ -120,7 +110,7 @@ def refresh(
 
 
 def refresh_many(
-    workspace: WorkspaceLike, target: Target, records: list[dict[str, Any]], now: float
+    workspace: Workspace, target: Target, records: list[dict[str, Any]], now: float
 ) -> dict[Outcome, int]:
     """Refresh a page of records with one batch read of their companies."""
     tally = dict.fromkeys(Outcome, 0)
@@ -133,7 +123,7 @@ def refresh_many(
 
 
 def refresh_ids(
-    workspace: WorkspaceLike, target: Target, member_ids: Iterable[str], now: float
+    workspace: Workspace, target: Target, member_ids: Iterable[str], now: float
 ) -> dict[Outcome, int]:
     records = list(upkeep_records.get_records(target, member_ids).values())
     return refresh_many(workspace, target, records, now)

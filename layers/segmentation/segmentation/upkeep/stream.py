@@ -8,17 +8,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from segmentation.engine import Workspace
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, rebuild_queue, upkeep_records
 from segmentation.upkeep import jobs
 from segmentation.upkeep.diff import company_ids, only_upkeep_changed, stored_segments
-from segmentation.upkeep.refresh import Outcome, WorkspaceLike, refresh, refresh_ids
+from segmentation.upkeep.refresh import Outcome, refresh, refresh_ids
 
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 Image = Mapping[str, Any] | None
 
 
-def on_user_change(workspace: WorkspaceLike, event: EventName, old: Image, new: Image, now: float) -> str:
+def on_user_change(workspace: Workspace, event: EventName, old: Image, new: Image, now: float) -> str:
     """Apply one user's stream record; returns what happened (for logs and tests)."""
     if event == "REMOVE":
         assert old is not None
@@ -47,7 +48,7 @@ def _relink(user_id: str, wanted: frozenset[str]) -> frozenset[str]:
     return have ^ wanted
 
 
-def _forget_user(workspace: WorkspaceLike, user_id: str, old: Mapping[str, Any], now: float) -> None:
+def _forget_user(workspace: Workspace, user_id: str, old: Mapping[str, Any], now: float) -> None:
     """A deleted user leaves every segment and company; a re-created one keeps what it has now."""
     current = upkeep_records.get_record("users", user_id)
     kept = stored_segments(current) if current else frozenset()
@@ -58,7 +59,7 @@ def _forget_user(workspace: WorkspaceLike, user_id: str, old: Mapping[str, Any],
 
 
 def on_company_change(
-    workspace: WorkspaceLike,
+    workspace: Workspace,
     event: EventName,
     old: Image,
     new: Image,
@@ -88,7 +89,7 @@ def on_company_change(
 
 
 def refresh_company_users(
-    workspace: WorkspaceLike,
+    workspace: Workspace,
     company_id: str,
     now: float,
     cursor: str | None = None,

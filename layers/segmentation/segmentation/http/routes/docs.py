@@ -6,7 +6,6 @@ from functools import cache
 from pathlib import Path as FilePath
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.models import Server
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
@@ -21,8 +20,9 @@ DESCRIPTION = (
 
 @cache
 def openapi_json(base_path: str) -> str:
-    """The document, built from a resolver holding every router (imports only when asked)."""
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+    """The document, built from a resolver holding every router (imports only when asked: the
+    OpenAPI models alone cost about half a boto3 import)."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 
     from segmentation.http.resolver import make_resolver
     from segmentation.http.routes import api_keys, companies, messages, search, segments, users
