@@ -36,7 +36,7 @@ LAST_NAMES = (
 )
 # moto in process does a few hundred writes a second and every user costs a few dozen (its upsert,
 # then its membership through the stream), so the default keeps the start short.
-USER_COUNT = int(os.environ.get("SEED_USERS", "250"))
+USER_COUNT = int(os.environ.get("SEED_USERS", "200"))
 COMPANY_COUNT = 20
 
 SEGMENTS: tuple[dict[str, Any], ...] = (

@@ -175,6 +175,20 @@ def test_company_links_and_user_count_follow_company_ids(stack, handler):
     assert members("big") == []
 
 
+def test_a_replayed_insert_links_a_new_user_once(stack, handler):
+    companies.upsert("acme", {"name": "Acme"}, {}, [], clock.now())
+    stack.skip_stream(stack.tables["CompaniesTable"])
+    upsert_user("u1", {"company_ids": ["acme"]})
+    records = stack.stream_records(stack.tables["UsersTable"])
+    inserts = [r for r in records if r["eventName"] == "INSERT" and "NewImage" in r["dynamodb"]]
+    assert inserts, "expected the user's INSERT record"
+    # The INSERT takes no read of current links; a second delivery of it must not link twice.
+    assert handler({"Records": records}, FakeContext()) == {"batchItemFailures": []}
+    assert handler({"Records": inserts}, FakeContext()) == {"batchItemFailures": []}
+    assert memberships.count("company#acme") == 1
+    assert memberships.member_groups("u1", memberships.COMPANY_PREFIX) == frozenset({"acme"})
+
+
 def test_a_company_change_moves_its_users_when_segments_read_company_fields(stack, handler):
     make_segment("pro_company_users", {"field": "company.plan", "op": "eq", "value": "pro"})
     companies.upsert("acme", {"name": "Acme", "plan": "pro"}, {}, [], clock.now())

@@ -30,7 +30,13 @@ def on_user_change(workspace: Workspace, event: EventName, old: Image, new: Imag
         return "skipped"
     user_id = str(new["user_id"])
     links_changed = company_ids(old) != company_ids(new)
-    current_links = memberships.member_groups(user_id, memberships.COMPANY_PREFIX) if links_changed else None
+    current_links: frozenset[str] | None = None
+    if links_changed:
+        # A new user has no links yet, so no read; were this a replay, the conditional link
+        # writes find them in place and upkeep drops those ops (see memberships.apply_update).
+        current_links = (
+            frozenset() if old is None else memberships.member_groups(user_id, memberships.COMPANY_PREFIX)
+        )
     outcome = refresh(workspace, "users", new, now, current_links=current_links)
     if links_changed:
         touched = company_ids(old) | company_ids(new)
