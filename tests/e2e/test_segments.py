@@ -285,12 +285,15 @@ def test_companies_segments_and_company_fields_of_users(stack: RunningStack) -> 
     upsert_user(stack, {"user_id": bob, "company_ids": [globex, acme]})
     upsert_user(stack, {"user_id": cy, "company_ids": [globex]})
 
-    company = wait_for(
-        lambda: ok(stack.request("GET", f"/v1/companies/{acme}", key=stack.admin_key)),
-        lambda found: found["user_count"] == 2,
-    )
-    assert company["user_count"] == 2
-    assert ok(stack.request("GET", f"/v1/companies/{globex}", key=stack.admin_key))["user_count"] == 2
+    # The stream links each user to its companies within seconds; wait for both counts.
+    for company_id in (acme, globex):
+        company = wait_for(
+            lambda company_id=company_id: ok(
+                stack.request("GET", f"/v1/companies/{company_id}", key=stack.admin_key)
+            ),
+            lambda found: found["user_count"] == 2,
+        )
+        assert company["user_count"] == 2
 
     company_segment = create_segment(
         stack,
