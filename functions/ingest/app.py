@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import companies, users
-from segmentation.tracing import DeferredTracer
 
 logger = Logger()
-tracer = DeferredTracer()
+tracer = Tracer()
 metrics = Metrics()
 app = make_resolver(users.router, companies.router)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
@@ -16,12 +16,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.engine import Workspace
 from segmentation.settings import get_settings
-from segmentation.tracing import DeferredTracer
 from segmentation.upkeep import stream
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
-tracer = DeferredTracer()
+tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

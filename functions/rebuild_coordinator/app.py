@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.settings import get_settings
 from segmentation.storage import rebuild_queue
-from segmentation.tracing import DeferredTracer
 from segmentation.upkeep import jobs
 
 logger = Logger()
-tracer = DeferredTracer()
+tracer = Tracer()
 
 
 @logger.inject_lambda_context

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.storage import rebuild_queue
-from segmentation.tracing import DeferredTracer
 from segmentation.upkeep import jobs
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
-tracer = DeferredTracer()
+tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
-from segmentation.tracing import DeferredTracer
 from segmentation.upkeep.recheck import recheck_due
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
-tracer = DeferredTracer()
+tracer = Tracer()
 
 
 @logger.inject_lambda_context

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -17,10 +17,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.messaging import sender
-from segmentation.tracing import DeferredTracer
 
 logger = Logger()
-tracer = DeferredTracer()
+tracer = Tracer()
 metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.SQS)
 

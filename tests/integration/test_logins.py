@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from decimal import Decimal
 
+import pytest
 from segmentation import clock
 from segmentation.settings import get_settings
 from segmentation.storage import aws as storage_aws
@@ -12,6 +13,7 @@ from segmentation.storage import inbox
 from segmentation.storage import users as user_store
 
 from tests.support.apigw import call
+from tests.support.moto_atomic import atomic_moto_writes
 
 
 def make_user(keys: dict[str, str], **fields: object) -> None:
@@ -67,7 +69,8 @@ def test_bad_login_bodies(keys: dict[str, str]) -> None:
     assert call("POST", "/v1/users/u-1/logins", key=keys["ingest"], body={"when": 1}).status == 422
 
 
-def test_concurrent_logins_all_count(keys: dict[str, str]) -> None:
+def test_concurrent_logins_all_count(keys: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    atomic_moto_writes(monkeypatch)
     make_user(keys, last_seen_at="2026-01-01T00:00:00Z")
     storage_aws.table(get_settings().users_table)  # make the shared resource before the threads race
     moments = [Decimal(1_767_225_600 + offset) for offset in (50, 10, 40, 20, 30, 0, 60, 5)]

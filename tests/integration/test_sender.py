@@ -16,6 +16,7 @@ from segmentation.storage import aws, deliveries, email, inbox, message_queues, 
 
 from tests.support.messaging import Stack, jobs_in, load_handler, put_user, run_queue, sent_emails
 from tests.support.messaging import stack as stack
+from tests.support.moto_atomic import atomic_moto_writes
 
 handler = load_handler("sender")
 
@@ -94,27 +95,10 @@ def test_default_filter_fills_in_a_missing_name(stack: Stack) -> None:
     assert "Hi there" in sent_emails()[0].body
 
 
-def _atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB applies a conditional write atomically; moto checks and writes without a lock,
-    so two threads can both pass a condition. Give moto's write paths the atomicity of the real
-    service (one lock), so the race tested is ours, not moto's."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "update_item", "put_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 def test_two_workers_racing_for_one_delivery_send_one_email(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _atomic_moto_writes(monkeypatch)
+    atomic_moto_writes(monkeypatch)
     put_user(stack, "u1", email="ada@example.com")
     message_id = make_message()
     queue_for(message_id, "u1")

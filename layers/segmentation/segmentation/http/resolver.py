@@ -11,35 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.middlewares import BaseMiddlewareHandler
+from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
+    OpenAPIRequestValidationMiddleware,
+)
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from segmentation.http import auth, errors
 
 
-class _GuardThenValidate(BaseMiddlewareHandler):
-    """The guard, then Powertools' request validation.
-
-    Powertools' validation module is imported on the first request rather than at init: it is
-    needed by every request, but not by the import of the handler."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._validate: BaseMiddlewareHandler | None = None
-
+class _GuardThenValidate(OpenAPIRequestValidationMiddleware):
     def handler(self, app: Any, next_middleware: Any) -> Any:
         event = app.current_event
         errors.check_body_size(event.body, bool(event.is_base64_encoded))
         route = app.context["_route"]
         auth.check_route(route.func, app.context.get("_route_args") or {})
         _read_body_as_json(event.raw_event)
-        if self._validate is None:
-            from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
-                OpenAPIRequestValidationMiddleware,
-            )
-
-            self._validate = OpenAPIRequestValidationMiddleware()
-        return self._validate.handler(app, next_middleware)
+        return super().handler(app, next_middleware)
 
 
 def _read_body_as_json(raw_event: dict[str, Any]) -> None:
@@ -53,33 +40,10 @@ def _read_body_as_json(raw_event: dict[str, Any]) -> None:
     headers["Content-Type"] = "application/json"
 
 
-class _ValidateResponse(BaseMiddlewareHandler):
-    """Powertools' response validation, as `enable_validation=True` sets it up, made on first use."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._validate: BaseMiddlewareHandler | None = None
-
-    def handler(self, app: Any, next_middleware: Any) -> Any:
-        if self._validate is None:
-            from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
-                OpenAPIResponseValidationMiddleware,
-            )
-
-            self._validate = OpenAPIResponseValidationMiddleware(
-                validation_serializer=None, has_response_validation_error=False
-            )
-        return self._validate.handler(app, next_middleware)
-
-
 def make_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
-    # What APIGatewayRestResolver(enable_validation=True) sets up, with its two middlewares made
-    # on first use. Powertools runs the request one first on every route (and on the not-found
-    # route), the response one last, just before the route function.
-    app = APIGatewayRestResolver()
-    app._enable_validation = True
-    app._request_validation_middleware = _GuardThenValidate()  # type: ignore[assignment]  # same protocol
-    app._response_validation_middleware = _ValidateResponse()  # type: ignore[assignment]
+    app = APIGatewayRestResolver(enable_validation=True)
+    # Powertools runs this middleware first on every route (and on the not-found route).
+    app._request_validation_middleware = _GuardThenValidate()
     errors.register(app)
     for router in routers:
         app.include_router(router)
