@@ -236,4 +236,5 @@ def test_numbers_render_as_json_numbers(stack: Stack) -> None:
     from segmentation.messaging import render_context
 
     record = stack.table("USERS_TABLE").get_item(Key={"user_id": "u1"})["Item"]
-    assert render_context.user_json(record)["session_count"] == 12
+    seen = render_context.context(record, None)["user"]
+    assert seen["session_count"] == 12 and type(seen["session_count"]) is int

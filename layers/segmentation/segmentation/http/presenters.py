@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -12,52 +11,10 @@ from pydantic import BaseModel
 
 from segmentation.api_keys import ApiKey
 from segmentation.http.models import ErrorBody
-from segmentation.records import format_timestamp, json_number
+from segmentation.records import format_timestamp
+from segmentation.representations import attributes_json, company_json, time_json, user_json
 
-_USER_STRINGS = ("email", "name", "phone")
-_USER_TIMES = ("signed_up_at", "last_seen_at")
-_COMPANY_STRINGS = ("name", "plan", "industry", "website")
-_COMPANY_NUMBERS = ("monthly_spend", "size")
-
-
-def user_json(item: Mapping[str, Any], segments: Iterable[str]) -> dict[str, Any]:
-    body: dict[str, Any] = {"user_id": item["user_id"]}
-    body.update({name: item.get(name) for name in _USER_STRINGS})
-    body.update({name: _time(item.get(name)) for name in _USER_TIMES})
-    body["session_count"] = int(item.get("session_count", 0))
-    body["unsubscribed_from_emails"] = bool(item.get("unsubscribed_from_emails", False))
-    body["company_ids"] = list(item.get("company_ids") or [])
-    body["custom_attributes"] = attributes_json(item.get("custom_attributes") or {})
-    body["segments"] = sorted(segments)
-    body["created_at"] = _time(item.get("created_at"))
-    body["updated_at"] = _time(item.get("updated_at"))
-    return body
-
-
-def company_json(item: Mapping[str, Any], user_count: int, segments: Iterable[str]) -> dict[str, Any]:
-    body: dict[str, Any] = {"company_id": item["company_id"]}
-    body.update({name: item.get(name) for name in _COMPANY_STRINGS[:2]})
-    body.update({name: _number(item.get(name)) for name in _COMPANY_NUMBERS})
-    body.update({name: item.get(name) for name in _COMPANY_STRINGS[2:]})
-    body["remote_created_at"] = _time(item.get("remote_created_at"))
-    body["custom_attributes"] = attributes_json(item.get("custom_attributes") or {})
-    body["user_count"] = user_count
-    body["segments"] = sorted(segments)
-    body["created_at"] = _time(item.get("created_at"))
-    body["updated_at"] = _time(item.get("updated_at"))
-    return body
-
-
-def attributes_json(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for name, value in sorted(attributes.items()):
-        if name.endswith("_at") and isinstance(value, Decimal | int | float) and not isinstance(value, bool):
-            result[name] = format_timestamp(value)
-        elif isinstance(value, Decimal):
-            result[name] = json_number(value)
-        else:
-            result[name] = value
-    return result
+__all__ = ["attributes_json", "company_json", "user_json"]
 
 
 def message_json(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,7 +23,7 @@ def message_json(message: Mapping[str, Any]) -> dict[str, Any]:
         "message_id": message.get("message_id"),
         "subject": message.get("subject"),
         "body": message.get("body"),
-        "delivered_at": _time(message.get("delivered_at")),
+        "delivered_at": time_json(message.get("delivered_at")),
     }
 
 
@@ -78,16 +35,6 @@ def api_key_json(key: ApiKey) -> dict[str, Any]:
         "created_at": format_timestamp(key.created_at),
         "revoked": key.revoked,
     }
-
-
-def _time(value: Any) -> Any:
-    if value is None or isinstance(value, str):
-        return value
-    return format_timestamp(value)
-
-
-def _number(value: Any) -> int | float | None:
-    return None if value is None else json_number(Decimal(value))
 
 
 def respond(body: Any, status: int = 200) -> Response:
