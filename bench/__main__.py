@@ -31,7 +31,7 @@ class Sizes:
     cold_only: list[str] | None
 
 
-FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 5, None)
+FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 7, None)
 SMOKE = Sizes(300, 1, (200, 400), (10,), (20, 40), 1, ["IngestFunction", "MembershipStreamFunction"])
 
 

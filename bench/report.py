@@ -78,6 +78,7 @@ def _cold(started: list[FunctionStart]) -> dict[str, Any]:
         "floor_ms": round(min(s.floor_ms for s in started), 1),
         "functions": {s.function: s.as_json() for s in started},
         "max_ratio": round(max(s.ratio for s in started), 2),
+        "max_ratio_vs_stack": round(max(s.init_ms / s.stack_floor_ms for s in started), 2),
     }
 
 
@@ -146,11 +147,13 @@ def table(result: dict[str, Any]) -> str:
     cold = result["cold_start"]
     if cold:
         lines.append(
-            f"cold_start (median init ms vs import boto3 + same clients; cheapest floor {cold['floor_ms']})"
+            "cold_start (median init ms; floor: import boto3 + same clients;"
+            " stack: floor + pydantic + Powertools)"
         )
         for name, f in cold["functions"].items():
-            ms = f"{f['init_ms']:>7.1f} / {f['floor_ms']:>7.1f}"
-            lines.append(f"  {name:<27} {ms} = {f['ratio']:.2f}  {f['clients']}")
+            ms = f"{f['init_ms']:>7.1f} / floor {f['floor_ms']:>7.1f} = {f['ratio']:.2f}"
+            stack = f"/ stack {f['stack_floor_ms']:>7.1f} = {f['ratio_vs_stack']:.2f}"
+            lines.append(f"  {name:<27} {ms}  {stack}  {f['kind']} {f['clients']}")
     if result["scale"]:
         lines.append("scale (engine only: evaluate + next_change + diff, CPU seconds)")
         for p in result["scale"]:

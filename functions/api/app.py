@@ -12,7 +12,7 @@ from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import api_keys, docs, messages, search, segments
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 metrics = Metrics()
 app = make_resolver(search.router, segments.router, messages.router, api_keys.router, docs.router)
 

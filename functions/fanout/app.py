@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.messaging import fanout
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

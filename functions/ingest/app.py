@@ -12,7 +12,7 @@ from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import companies, users
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 metrics = Metrics()
 app = make_resolver(users.router, companies.router)
 

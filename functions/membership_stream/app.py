@@ -20,7 +20,7 @@ from segmentation.upkeep import stream
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 

@@ -16,7 +16,7 @@ from segmentation.storage import rebuild_queue
 from segmentation.upkeep import jobs
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 
 
 @logger.inject_lambda_context

@@ -11,7 +11,7 @@ from segmentation.upkeep.recheck import recheck_due
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 
 
 @logger.inject_lambda_context

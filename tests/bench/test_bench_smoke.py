@@ -68,6 +68,11 @@ def test_cold_start_per_function(smoke: dict[str, Any]) -> None:
     for name, measured in cold["functions"].items():
         assert measured["init_ms"] > 0, name
         assert measured["ratio"] == pytest.approx(measured["init_ms"] / measured["floor_ms"], abs=0.01)
+        by_stack = measured["init_ms"] / measured["stack_floor_ms"]
+        assert measured["ratio_vs_stack"] == pytest.approx(by_stack, abs=0.01)
+        assert measured["kind"] in ("http", "batch", "plain", "direct")
+    assert cold["functions"]["IngestFunction"]["kind"] == "http"
+    assert cold["functions"]["MembershipStreamFunction"]["kind"] == "batch"
 
 
 def test_scale_points(smoke: dict[str, Any]) -> None:

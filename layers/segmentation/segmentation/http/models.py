@@ -51,15 +51,18 @@ AttributeValue = Annotated[
 CustomAttributes = dict[str, AttributeValue]
 
 
-class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RequestBody(BaseModel):
+    """A request body. Its validator is built on its route's first request, not at import: each
+    route needs one, and a cold start would otherwise build them all."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     def sent_fields(self, *exclude: str) -> dict[str, Any]:
         """The fields present in the request body (null included: it removes the value)."""
         return {name: getattr(self, name) for name in self.model_fields_set if name not in exclude}
 
 
-class UserUpsert(_Request):
+class UserUpsert(RequestBody):
     user_id: Id
     email: ShortString | None = None
     name: ShortString | None = None
@@ -71,7 +74,7 @@ class UserUpsert(_Request):
     custom_attributes: CustomAttributes | None = None
 
 
-class CompanyUpsert(_Request):
+class CompanyUpsert(RequestBody):
     company_id: Id
     name: ShortString | None = None
     plan: ShortString | None = None
@@ -83,21 +86,27 @@ class CompanyUpsert(_Request):
     custom_attributes: CustomAttributes | None = None
 
 
-class LoginBody(_Request):
+class LoginBody(RequestBody):
     at: Timestamp | None = None
 
 
-class ApiKeyCreate(_Request):
+class ApiKeyCreate(RequestBody):
     role: Literal["ingest", "read", "write", "admin"]
     name: ShortString | None = None
 
 
 # Response shapes: documentation only (handlers build plain dicts through the presenters).
 
+
+class Shape(BaseModel):
+    """A response shape, built only when the OpenAPI document is."""
+
+    model_config = ConfigDict(defer_build=True)
+
 JsonAttributes = dict[str, str | float | bool]
 
 
-class User(BaseModel):
+class User(Shape):
     user_id: str
     email: str | None
     name: str | None
@@ -113,7 +122,7 @@ class User(BaseModel):
     updated_at: str
 
 
-class Company(BaseModel):
+class Company(Shape):
     company_id: str
     name: str | None
     plan: str | None
@@ -129,25 +138,25 @@ class Company(BaseModel):
     updated_at: str
 
 
-class InAppMessage(BaseModel):
+class InAppMessage(Shape):
     message_id: str
     subject: str | None
     body: str
     delivered_at: str
 
 
-class Login(BaseModel):
+class Login(Shape):
     user: User
     segments: list[str]
     messages: list[InAppMessage]
 
 
-class InAppMessagePage(BaseModel):
+class InAppMessagePage(Shape):
     data: list[InAppMessage]
     next_cursor: str | None = None
 
 
-class ApiKey(BaseModel):
+class ApiKey(Shape):
     id: str
     role: str
     name: str | None
@@ -159,21 +168,21 @@ class ApiKeyCreated(ApiKey):
     key: str = Field(description="The secret key: shown once, stored only as a hash.")
 
 
-class ApiKeyPage(BaseModel):
+class ApiKeyPage(Shape):
     data: list[ApiKey]
     next_cursor: str | None
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(Shape):
     path: str
     message: str
 
 
-class ErrorInfo(BaseModel):
+class ErrorInfo(Shape):
     code: str
     message: str
     details: list[ErrorDetail] | None = None
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Shape):
     error: ErrorInfo

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
 from segmentation import clock, search
 from segmentation.http.auth import READERS, allow
-from segmentation.http.models import Company, User
+from segmentation.http.models import Company, RequestBody, Shape, User
 from segmentation.http.presenters import documented, respond
 from segmentation.http.routes.segments import record_json
 
@@ -21,19 +21,18 @@ from segmentation.http.routes.segments import record_json
 router = APIGatewayRouter()
 
 
-class SearchBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SearchBody(RequestBody):
     filter: Any = Field(description="A Filter (API.md); segment conditions are evaluated by meaning")
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
     cursor: str | None = Field(default=None, description="next_cursor of the previous page of this search")
 
 
-class UserPage(BaseModel):
+class UserPage(Shape):
     data: list[User]
     next_cursor: str | None
 
 
-class CompanyPage(BaseModel):
+class CompanyPage(Shape):
     data: list[Company]
     next_cursor: str | None
 

@@ -10,11 +10,11 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from segmentation import clock, search, segment_service
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
-from segmentation.http.models import Company, User
+from segmentation.http.models import Company, RequestBody, Shape, User
 from segmentation.http.presenters import company_json, documented, no_content, respond, user_json
 from segmentation.records import format_timestamp
 from segmentation.storage import segments as segment_store
@@ -31,20 +31,18 @@ SegmentId = Annotated[
 ]
 
 
-class SegmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SegmentCreate(RequestBody):
     name: SegmentName
     target: SegmentTarget = "users"
     filter: Any = Field(description="A Filter (API.md): checked against the known fields and segments")
 
 
-class SegmentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class SegmentUpdate(RequestBody):
     name: SegmentName | None = None
     filter: Any = Field(default=None, description="A new Filter; left out (or null) keeps the current one")
 
 
-class Segment(BaseModel):
+class Segment(Shape):
     id: str
     name: str
     target: SegmentTarget
@@ -55,12 +53,12 @@ class Segment(BaseModel):
     updated_at: str | None
 
 
-class SegmentPage(BaseModel):
+class SegmentPage(Shape):
     data: list[Segment]
     next_cursor: str | None
 
 
-class MemberPage(BaseModel):
+class MemberPage(Shape):
     data: list[User | Company]
     next_cursor: str | None
 
