@@ -104,14 +104,16 @@ def _kind(spec: Function) -> str:
 
 
 def layer_build_dir(template: Template) -> Path:
-    """The layer as sam build leaves it; `make build` must have run and be newer than the sources."""
+    """The layer's python/ folder as `make build` leaves it, refused if older than the sources."""
     (layer_id,) = template.of_type(LAYER)
     layer = BUILD / layer_id / "python"
-    sources = template.layer_dirs[0]
-    for source in sources.rglob("*.py"):
-        built = layer / source.relative_to(sources)
-        if not built.is_file() or built.read_bytes() != source.read_bytes():
-            raise RuntimeError(f"{built} is missing or older than {source}: run `make build`")
+    trees = [(template.layer_dirs[0], layer)]
+    trees += [(spec.code_dir, BUILD / logical_id) for logical_id, spec in template.functions.items()]
+    for sources, built_root in trees:
+        for source in sources.rglob("*.py"):
+            built = built_root / source.relative_to(sources)
+            if not built.is_file() or built.read_bytes() != source.read_bytes():
+                raise RuntimeError(f"{built} is missing or older than {source}: run `make build`")
     return layer
 
 

@@ -4,6 +4,8 @@ Per user this is the CPU a rebuild worker spends besides its DynamoDB calls: `se
 `next_change` (when the user's result flips by time alone) and `plan_update` (the diff against the
 stored membership). Users are generated a chunk at a time outside the timed part, so memory stays
 flat at 100k users; CPU is `time.process_time`, so waiting on a busy machine is not counted.
+Each chunk is timed twice and the lower time kept: on a shared virtual machine CPU time itself
+stretches when a neighbour is busy, and a burst should land on one pass, not on one point.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from segmentation.upkeep.diff import plan_update
 from bench import data
 
 _CHUNK = 5000
+_PASSES = 2
 _PREDEFINED = 3
 
 
@@ -63,7 +66,7 @@ def run(user_counts: tuple[int, ...], segment_counts: tuple[int, ...], now: floa
             chunk = [next(generator) for _ in range(min(_CHUNK, users - done))]
             done += len(chunk)
             for count, workspace in workspaces.items():
-                cpu_s, n = _rebuild_chunk(workspace, chunk, now)
+                cpu_s, n = min(_rebuild_chunk(workspace, chunk, now) for _ in range(_PASSES))
                 cpu[count] += cpu_s
                 changed[count] += n
         points += [ScalePoint(users, count, cpu[count], changed[count]) for count in segment_counts]

@@ -103,6 +103,7 @@ class Shape(BaseModel):
 
     model_config = ConfigDict(defer_build=True)
 
+
 JsonAttributes = dict[str, str | float | bool]
 
 
