@@ -24,7 +24,7 @@ PRICE_LAMBDA_GB_S = 0.0000166667  # x86, per GB-second
 PRICE_LAMBDA_REQUEST = 0.20 / 1e6
 PRICE_READ_UNIT = 0.125 / 1e6  # on-demand read request unit
 PRICE_WRITE_UNIT = 0.625 / 1e6  # on-demand write request unit
-PAGE_ITEMS = 200  # segmentation.upkeep.jobs.SCAN_PAGE_LIMIT
+PAGE_ITEMS = 200  # segmentation.jobs.SCAN_PAGE_LIMIT
 
 
 def rebuild(

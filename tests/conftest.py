@@ -72,11 +72,11 @@ TEST_IDENTITY_SECRET = "identity-secret-for-tests"
 @pytest.fixture
 def keys(aws: object, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """role → raw API key, all stored; IDENTITY_SECRET set to TEST_IDENTITY_SECRET (as locally)."""
+    from segmentation.auth import access
     from segmentation.settings import get_settings
-    from segmentation.storage import api_keys
 
     monkeypatch.setenv("IDENTITY_SECRET", TEST_IDENTITY_SECRET)
     get_settings.cache_clear()
     for role, raw_key in TEST_KEYS.items():
-        api_keys.put_key(raw_key, role, f"{role} key", now=1_700_000_000)
+        access.install_key(raw_key, role, f"{role} key", now=1_700_000_000)
     return dict(TEST_KEYS)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponse,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from segmentation.access import authenticate_request
+from segmentation.auth.access import authenticate_request
 
 logger = Logger()
 

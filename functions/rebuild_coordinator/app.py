@@ -10,10 +10,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from segmentation import clock
+from segmentation import clock, jobs
 from segmentation.settings import get_settings
 from segmentation.storage import rebuild_queue
-from segmentation.upkeep import jobs
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here

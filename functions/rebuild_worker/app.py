@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.storage import rebuild_queue
-from segmentation.upkeep import jobs
+from segmentation.upkeep import rebuild
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
@@ -27,7 +27,7 @@ def _seconds_left(context: Any) -> float:
 
 def _run(record: SQSRecord, context: Any) -> None:
     job = json.loads(record.body)
-    rest = jobs.run_job(current_workspace(), job, clock.now(), lambda: _seconds_left(context))
+    rest = rebuild.run_job(current_workspace(), job, clock.now(), lambda: _seconds_left(context))
     if rest is not None:
         rebuild_queue.send_jobs([rest])
         logger.info("rebuild job re-queued with its cursor", extra={"job": rest})

@@ -248,11 +248,11 @@ class LocalStack:
                 )
 
     def _install_keys(self) -> None:
-        from segmentation.storage import api_keys
+        from segmentation.auth import access
 
         now = clock.now()
-        api_keys.put_key(self.keys.admin_key, "admin", "local admin", now=now)
-        api_keys.put_key(self.keys.ingest_key, "ingest", "local ingest", now=now)
+        access.install_key(self.keys.admin_key, "admin", "local admin", now=now)
+        access.install_key(self.keys.ingest_key, "ingest", "local ingest", now=now)
 
     def _verify_sender(self) -> None:
         from segmentation.settings import get_settings

@@ -45,7 +45,7 @@ def trial_user(stack: Stack, user_id: str, plan: str = "trial") -> dict[str, Any
 
 
 def make_trial_segment() -> str:
-    from segmentation import segment_service
+    from segmentation.segments import service as segment_service
     from segmentation.storage import attributes
 
     attributes.register("users", {"plan": "string"})

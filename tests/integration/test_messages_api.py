@@ -6,8 +6,9 @@ from typing import Any
 
 import boto3
 import pytest
+from segmentation.auth import access
 from segmentation.messaging import auto, sender
-from segmentation.storage import api_keys, attributes
+from segmentation.storage import attributes
 
 from tests.support.apigw import Reply, call
 
@@ -18,7 +19,7 @@ TRIAL = {"field": "custom_attributes.plan", "op": "eq", "value": "trial"}
 @pytest.fixture
 def api(aws: object) -> None:
     for role, key in KEYS.items():
-        api_keys.put_key(key, role, role)
+        access.install_key(key, role, role)
     attributes.register("users", {"plan": "string"})
     auto.reset_cache()
     sender.reset_cache()

@@ -12,7 +12,7 @@ import pytest
 from segmentation import clock
 from segmentation.settings import get_settings
 from segmentation.storage import aws, memberships
-from segmentation.upkeep import jobs
+from segmentation.upkeep import rebuild
 
 from tests.integration.upkeep_support import (
     DAY,
@@ -33,7 +33,7 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     with upkeep_stack() as made:
         monkeypatch.setenv("REBUILD_WORKERS", str(WORKERS))
         get_settings.cache_clear()
-        monkeypatch.setattr(jobs, "SCAN_PAGE_LIMIT", 4)  # 30 users: several pages per slice
+        monkeypatch.setattr(rebuild, "SCAN_PAGE_LIMIT", 4)  # 30 users: several pages per slice
         yield made
 
 
@@ -135,7 +135,7 @@ def test_rebuild_fills_every_segment_and_repeats_for_free(stack, monkeypatch):
 def test_a_worker_short_of_time_requeues_its_cursor(stack):
     make_segment("pro", {"field": "custom_attributes.plan", "op": "eq", "value": "pro"})
     put_test_data()
-    short = FakeContext(seconds_left=jobs.REQUEUE_WHEN_SECONDS_LEFT - 1)
+    short = FakeContext(seconds_left=rebuild.REQUEUE_WHEN_SECONDS_LEFT - 1)
     handled = run_rebuild(stack, short)
     assert handled > 2 * WORKERS  # jobs came back with cursors
     assert memberships.count("segment#pro") == 6

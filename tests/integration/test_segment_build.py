@@ -10,7 +10,7 @@ from segmentation import clock
 from segmentation.engine import SegmentDef
 from segmentation.settings import get_settings
 from segmentation.storage import aws, memberships
-from segmentation.upkeep import build_segment, drop_segment
+from segmentation.upkeep.build import build_segment, drop_segment
 
 from tests.integration.upkeep_support import (
     FakeContext,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segmentation.storage import api_keys, attributes
+from segmentation.auth import access
+from segmentation.storage import attributes
 
 from tests.support.apigw import Reply, call
 
@@ -17,7 +18,7 @@ PRO = {"field": "custom_attributes.plan", "op": "eq", "value": "pro"}
 @pytest.fixture
 def api(aws: object) -> None:
     for role, key in KEYS.items():
-        api_keys.put_key(key, role, role)
+        access.install_key(key, role, role)
     # Filters may name only known custom attributes: fix the types these tests use.
     attributes.register("users", {"plan": "string", "photos": "number"})
 

@@ -1,13 +1,8 @@
 from decimal import Decimal
 
-from segmentation.upkeep.diff import (
-    RECHECK_SHARDS,
-    chunk_pairs,
-    only_upkeep_changed,
-    plan_update,
-    recheck_shard,
-    recheck_value,
-)
+from segmentation.storage.dynamo import chunk_pairs
+from segmentation.storage.memberships import RECHECK_SHARDS, recheck_shard
+from segmentation.upkeep.diff import only_upkeep_changed, plan_update, recheck_value
 
 
 def user(**fields):

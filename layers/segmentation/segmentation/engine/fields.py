@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from typing import Literal
 
 from segmentation.engine.timestamps import is_number, parse_timestamp
 
@@ -31,10 +32,13 @@ COMPANY_FIELDS: dict[str, str] = {
 }
 
 STANDARD_FIELDS: dict[str, dict[str, str]] = {"users": USER_FIELDS, "companies": COMPANY_FIELDS}
+Target = Literal["users", "companies"]
 TARGETS = ("users", "companies")
 VALUE_TYPES = ("string", "number", "boolean", "timestamp")
 
 CUSTOM_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Custom attribute names per target a workspace may hold (API.md).
+MAX_ATTRIBUTE_NAMES = 250
 
 PRESENCE_OPS = ("exists", "not_exists")
 STRING_OPS = ("eq", "ne", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with")

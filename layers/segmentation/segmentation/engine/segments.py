@@ -109,3 +109,63 @@ def dependency_order(edges: Mapping[str, Iterable[str]], wanted: Iterable[str]) 
             stack.append((node, True))
             stack.extend((child, False) for child in edges.get(node, ()) if child not in seen)
     return order
+
+
+def name_key(name: str) -> str:
+    """The form under which names are unique per target (case-insensitive)."""
+    return name.strip().casefold()
+
+
+# --- the graph of segment references ---------------------------------------------------------
+
+
+def _conditions(node: Any) -> Iterable[Mapping[str, Any]]:
+    """Every condition of a filter, whatever its nesting (tolerant of malformed nodes)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if not isinstance(current, Mapping):
+            continue
+        if "and" in current or "or" in current:
+            children = current.get("and", current.get("or"))
+            if isinstance(children, list):
+                stack.extend(children)
+        elif "not" in current:
+            stack.append(current["not"])
+        elif "field" in current:
+            yield current
+
+
+def referenced_segment_ids(filter_: Any) -> set[str]:
+    """Ids of the segments a filter names directly in `in_segment` / `not_in_segment`."""
+    return {
+        condition["value"]
+        for condition in _conditions(filter_)
+        if condition.get("field") == "segment" and isinstance(condition.get("value"), str)
+    }
+
+
+def dependents(segment_id: str, filters: Mapping[str, Any]) -> list[str]:
+    """Ids of the segments (given as id → filter) whose filter refers directly to `segment_id`."""
+    return sorted(
+        other_id
+        for other_id, other_filter in filters.items()
+        if other_id != segment_id and segment_id in referenced_segment_ids(other_filter)
+    )
+
+
+def reads_company_fields(filter_: Any, filters: Mapping[str, Any]) -> bool:
+    """Whether a user filter, or any segment it refers to at any depth, reads `company.*`."""
+    seen: set[str] = set()
+    pending = [filter_]
+    while pending:
+        current = pending.pop()
+        for condition in _conditions(current):
+            field = condition.get("field")
+            if isinstance(field, str) and field.startswith("company."):
+                return True
+        for ref in referenced_segment_ids(current) - seen:
+            seen.add(ref)
+            if ref in filters:
+                pending.append(filters[ref])
+    return False

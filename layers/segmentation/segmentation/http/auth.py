@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
-from segmentation.api_keys import Principal
+from segmentation.auth.keys import Principal
 from segmentation.errors import Forbidden, Unauthorized
 
 INGESTERS = ("ingest", "admin")

@@ -19,7 +19,8 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from segmentation.records import MAX_STRING_LENGTH, check_attribute_value, parse_timestamp, to_number
+from segmentation.people.attributes import check_attribute_value
+from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, to_number
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH)]
 ShortString = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH)]

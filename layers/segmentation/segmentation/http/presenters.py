@@ -9,10 +9,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from pydantic import BaseModel
 
-from segmentation.api_keys import ApiKey
 from segmentation.http.models import ErrorBody
-from segmentation.records import format_timestamp
-from segmentation.representations import attributes_json, company_json, time_json, user_json
+from segmentation.people.representations import attributes_json, company_json, time_json, user_json
+from segmentation.storage.api_keys import ApiKey
+from segmentation.values import format_timestamp
 
 __all__ = ["attributes_json", "company_json", "user_json"]
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation import errors
-from segmentation.records import format_timestamp
+from segmentation.values import format_timestamp
 
 TYPES = ("manual", "auto")
 CHANNELS = ("email", "in_app")

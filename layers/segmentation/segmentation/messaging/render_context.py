@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from segmentation.representations import company_json, user_json
+from segmentation.people.representations import company_json, user_json
 
 
 def context(user: Mapping[str, Any], company: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from segmentation import cursors, errors
 from segmentation.messaging import audience as audiences
 from segmentation.messaging import auto, sources, templates
 from segmentation.messaging.model import Audience, Message, new_message_id, parse_request
-from segmentation.records import format_timestamp
 from segmentation.storage import deliveries, message_queues, messages
+from segmentation.values import format_timestamp
 
 PUBLIC_STATUS = {
     "queued": "queued",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from segmentation.engine import SegmentDef, Workspace
-from segmentation.segment_definitions import reads_company_fields
+from segmentation.engine.segments import reads_company_fields
 from segmentation.storage import attributes, companies, memberships, segments, upkeep_records, users
 
 

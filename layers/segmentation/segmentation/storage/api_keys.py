@@ -7,19 +7,28 @@ deployed, API Gateway's own authorizer cache may keep answering for up to its TT
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from segmentation import clock, cursors
-from segmentation.api_keys import ApiKey, hash_key, key_id_for_hash
+from segmentation import cursors
 from segmentation.errors import NotFound
-from segmentation.records import epoch_millis
 from segmentation.settings import get_settings
 from segmentation.storage import aws, records
+from segmentation.values import epoch_millis
 
 BY_ID_INDEX = "by_id"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    role: str
+    name: str | None
+    created_at: float
+    revoked: bool
 
 
 def _table() -> Any:
@@ -36,15 +45,9 @@ def _from_item(item: dict[str, Any]) -> ApiKey:
     )
 
 
-def put_key(
-    raw_key: str, role: str, name: str | None, *, now: float | None = None, key_id: str | None = None
-) -> ApiKey:
-    """Store a key by its hash (idempotent for the same raw key: its id derives from the hash)."""
-    key_hash = hash_key(raw_key)
-    now = clock.now() if now is None else now
-    key = ApiKey(
-        key_id=key_id or key_id_for_hash(key_hash), role=role, name=name, created_at=now, revoked=False
-    )
+def put_key(key_hash: str, key_id: str, role: str, name: str | None, now: float) -> ApiKey:
+    """Store a key by its hash (the raw key is never stored)."""
+    key = ApiKey(key_id=key_id, role=role, name=name, created_at=now, revoked=False)
     item: dict[str, Any] = {
         "key_hash": key_hash,
         "key_id": key.key_id,

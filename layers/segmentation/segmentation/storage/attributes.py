@@ -13,8 +13,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from segmentation.engine.fields import MAX_ATTRIBUTE_NAMES
 from segmentation.errors import Invalid, Retryable
-from segmentation.records import MAX_ATTRIBUTE_NAMES
 from segmentation.settings import get_settings
 from segmentation.storage import aws, records
 

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segmentation.settings import get_settings
-from segmentation.storage import _dynamo, aws, messages
+from segmentation.storage import aws, dynamo, messages
 
 _CURSOR_FIELDS = ("message_id", "user_id")
 
@@ -39,8 +39,8 @@ class Claim(enum.Enum):
 def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> Claim:
     """Record that `user_id` is to get the message, before anything is sent. Conditional on no
     delivery existing (each user once, ever) and on the message being in `require_state`."""
-    at = _dynamo.number(now)
-    reasons = _dynamo.transact(
+    at = dynamo.number(now)
+    reasons = dynamo.transact(
         [
             {
                 "Put": {
@@ -80,7 +80,7 @@ class Begin:
 
 def begin_sending(message_id: str, user_id: str, *, now: float, require_state: str) -> Begin:
     """queued → sending, while the message is in `require_state`. Only one worker succeeds."""
-    reasons = _dynamo.transact(
+    reasons = dynamo.transact(
         [
             {
                 "Update": {
@@ -92,7 +92,7 @@ def begin_sending(message_id: str, user_id: str, *, now: float, require_state: s
                     "ExpressionAttributeValues": {
                         ":sending": "sending",
                         ":queued": "queued",
-                        ":now": _dynamo.number(now),
+                        ":now": dynamo.number(now),
                     },
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
@@ -125,7 +125,7 @@ def finish(
     transaction. False when the delivery was not in `from_status` (someone else moved it)."""
     condition = "#st = :from"
     values: dict[str, Any] = {":from": from_status, ":to": to_status, ":reason": reason}
-    values[":now"] = _dynamo.number(now)
+    values[":now"] = dynamo.number(now)
     if expected_sending_at is not None:
         condition += " AND sending_at = :seen"
         values[":seen"] = expected_sending_at
@@ -152,7 +152,7 @@ def finish(
                 }
             }
         )
-    return _dynamo.transact(actions) is None
+    return dynamo.transact(actions) is None
 
 
 def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
@@ -166,14 +166,14 @@ def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
             ExpressionAttributeValues={
                 ":queued": "queued",
                 ":sending": "sending",
-                ":now": _dynamo.number(now),
+                ":now": dynamo.number(now),
             },
         )
         return True
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False
-        raise _dynamo.retryable_from(exc) from exc
+        raise dynamo.retryable_from(exc) from exc
 
 
 def get(message_id: str, user_id: str) -> dict[str, Any] | None:
@@ -182,7 +182,7 @@ def get(message_id: str, user_id: str) -> dict[str, Any] | None:
             Key={"message_id": message_id, "user_id": user_id}, ConsistentRead=True
         )
     except ClientError as exc:
-        raise _dynamo.retryable_from(exc) from exc
+        raise dynamo.retryable_from(exc) from exc
     return response.get("Item")
 
 
@@ -193,12 +193,12 @@ def page(message_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[
         "ExpressionAttributeValues": {":m": message_id},
         "Limit": limit,
     }
-    start = _dynamo.decode_cursor(cursor, fields=_CURSOR_FIELDS)
+    start = dynamo.decode_cursor(cursor, fields=_CURSOR_FIELDS)
     if start is not None:
         if start["message_id"] != message_id:
-            raise _dynamo.cursor_error()
+            raise dynamo.cursor_error()
         kwargs["ExclusiveStartKey"] = start
     response = aws.table(_table_name()).query(**kwargs)
     items = response.get("Items", [])
     last = response.get("LastEvaluatedKey")
-    return items, _dynamo.encode_cursor(last) if last and len(items) == limit else None
+    return items, dynamo.encode_cursor(last) if last and len(items) == limit else None

@@ -11,15 +11,20 @@ on the `rev` and stored `segments` the evaluation saw.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
 from segmentation import cursors, errors
+from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
 from segmentation.storage import aws
-from segmentation.upkeep.diff import KEY_ATTRIBUTE, MemberUpdate, Target, chunk_pairs, recheck_shard
+from segmentation.storage.dynamo import chunk_pairs
+from segmentation.storage.records import KEY_ATTRIBUTE
 
 COUNT_MEMBER = "#count"
 SEGMENT_PREFIX = "segment#"
@@ -29,6 +34,42 @@ BY_MEMBER_INDEX = "by_member"
 _OPS_PER_TRANSACTION = 99
 _RETRIABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 _MAX_ATTEMPTS = 6
+RECHECK_SHARDS = 8
+
+
+@dataclass(frozen=True)
+class MemberUpdate:
+    """Everything needed to move one user or company from its stored membership to a new one.
+
+    `rev` and `stored_segments` are the image the evaluation used: the write is conditioned on
+    both, so a newer change (rev) or another upkeep writer (segments) makes it fail instead of
+    overwriting a newer state.
+    """
+
+    target: Target
+    member_id: str
+    rev: int | None
+    stored_segments: frozenset[str]
+    segments: frozenset[str]
+    added: frozenset[str] = frozenset()
+    removed: frozenset[str] = frozenset()
+    # Users only: None = leave recheck_at as it is; ("set", at) or ("remove", None).
+    recheck: tuple[Literal["set", "remove"], Decimal | None] | None = None
+    linked_companies: frozenset[str] = frozenset()
+    unlinked_companies: frozenset[str] = frozenset()
+
+    @property
+    def changes_membership(self) -> bool:
+        return bool(self.added or self.removed or self.linked_companies or self.unlinked_companies)
+
+    @property
+    def is_noop(self) -> bool:
+        return not self.changes_membership and self.recheck is None
+
+
+def recheck_shard(member_id: str) -> int:
+    """A stable shard (same in every process and run) so recheck can query shards in parallel."""
+    return zlib.crc32(member_id.encode("utf-8")) % RECHECK_SHARDS
 
 
 def segment_group(segment_id: str) -> str:

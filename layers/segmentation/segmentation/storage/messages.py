@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segmentation.settings import get_settings
-from segmentation.storage import _dynamo, aws
+from segmentation.storage import aws, dynamo
 
 LIVE_META_ID = "#auto_live"
 STATS = ("queued", "sent", "skipped", "failed")
@@ -38,7 +38,7 @@ def put_new(item: dict[str, Any]) -> None:
     try:
         _table().put_item(Item=item, ConditionExpression="attribute_not_exists(message_id)")
     except ClientError as exc:
-        raise _dynamo.retryable_from(exc) from exc
+        raise dynamo.retryable_from(exc) from exc
 
 
 def get(message_id: str) -> dict[str, Any] | None:
@@ -48,7 +48,7 @@ def get(message_id: str) -> dict[str, Any] | None:
     try:
         item = _table().get_item(Key={"message_id": message_id}, ConsistentRead=True).get("Item")
     except ClientError as exc:
-        raise _dynamo.retryable_from(exc) from exc
+        raise dynamo.retryable_from(exc) from exc
     return item
 
 
@@ -80,7 +80,7 @@ def messages_targeting(segment_id: str) -> list[str]:
 
 
 def _state_update(message_id: str, to_state: str, from_states: tuple[str, ...], now: float) -> dict[str, Any]:
-    values: dict[str, Any] = {":to": to_state, ":now": _dynamo.number(now)}
+    values: dict[str, Any] = {":to": to_state, ":now": dynamo.number(now)}
     conditions = []
     for index, state in enumerate(from_states):
         values[f":f{index}"] = state
@@ -127,7 +127,7 @@ def change_state(
     actions = [_state_update(message_id, to_state, from_states, now)]
     if live_set is not None:
         actions.append(_live_set_update(message_id, add=live_set))
-    return _dynamo.transact(actions) is None
+    return dynamo.transact(actions) is None
 
 
 def live_auto_state() -> tuple[int, frozenset[str]]:
@@ -135,7 +135,7 @@ def live_auto_state() -> tuple[int, frozenset[str]]:
     try:
         item = _table().get_item(Key={"message_id": LIVE_META_ID}).get("Item") or {}
     except ClientError as exc:
-        raise _dynamo.retryable_from(exc) from exc
+        raise dynamo.retryable_from(exc) from exc
     return int(item.get("version", 0)), frozenset(item.get("live_ids", set()))
 
 

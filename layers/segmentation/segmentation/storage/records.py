@@ -14,10 +14,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segmentation.errors import NotFound, Retryable
-from segmentation.records import epoch_millis
 from segmentation.storage import aws
+from segmentation.values import epoch_millis
 
 _ONE = Decimal(1)
+
+KEY_ATTRIBUTE: dict[str, str] = {"users": "user_id", "companies": "company_id"}
 
 
 class _Expression:

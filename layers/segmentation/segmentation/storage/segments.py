@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 
 from segmentation import clock, errors
 from segmentation.engine import PREDEFINED_SEGMENTS, SegmentDef, Workspace
-from segmentation.segment_definitions import name_key
+from segmentation.engine.segments import name_key
 from segmentation.settings import get_settings
 from segmentation.storage import aws
 

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
 from segmentation.storage import aws
 from segmentation.storage.memberships import batch_get
-from segmentation.upkeep.diff import KEY_ATTRIBUTE, Target
+from segmentation.storage.records import KEY_ATTRIBUTE
 
 BY_RECHECK_INDEX = "by_recheck"
 

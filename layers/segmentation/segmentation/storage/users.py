@@ -9,9 +9,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segmentation.errors import NotFound
-from segmentation.records import epoch_millis
 from segmentation.settings import get_settings
 from segmentation.storage import aws, records
+from segmentation.values import epoch_millis
 
 # Written on creation so filters see a real 0 / false rather than an unknown value.
 _NEW_USER_DEFAULTS = {"session_count": Decimal(0), "unsubscribed_from_emails": False}

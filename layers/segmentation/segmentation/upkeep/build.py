@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from segmentation import jobs
 from segmentation.engine import Workspace
+from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, rebuild_queue, upkeep_records
-from segmentation.upkeep import jobs
-from segmentation.upkeep.diff import Target
 from segmentation.upkeep.refresh import current_workspace, refresh_many
 
 logger = logging.getLogger(__name__)

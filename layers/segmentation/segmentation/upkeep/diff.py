@@ -6,53 +6,16 @@ No boto3, no event shapes. A `MemberUpdate` is what storage turns into TransactW
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-Target = Literal["users", "companies"]
+from segmentation.engine.fields import Target
+from segmentation.storage.memberships import MemberUpdate
+from segmentation.storage.records import KEY_ATTRIBUTE
 
 # Attributes only upkeep writes: a stream record changing nothing else needs no re-evaluation.
 UPKEEP_ATTRIBUTES = frozenset({"segments", "recheck_at", "recheck_shard"})
-RECHECK_SHARDS = 8
-KEY_ATTRIBUTE: dict[str, str] = {"users": "user_id", "companies": "company_id"}
-
-
-@dataclass(frozen=True)
-class MemberUpdate:
-    """Everything needed to move one user or company from its stored membership to a new one.
-
-    `rev` and `stored_segments` are the image the evaluation used: the write is conditioned on
-    both, so a newer change (rev) or another upkeep writer (segments) makes it fail instead of
-    overwriting a newer state.
-    """
-
-    target: Target
-    member_id: str
-    rev: int | None
-    stored_segments: frozenset[str]
-    segments: frozenset[str]
-    added: frozenset[str] = frozenset()
-    removed: frozenset[str] = frozenset()
-    # Users only: None = leave recheck_at as it is; ("set", at) or ("remove", None).
-    recheck: tuple[Literal["set", "remove"], Decimal | None] | None = None
-    linked_companies: frozenset[str] = frozenset()
-    unlinked_companies: frozenset[str] = frozenset()
-
-    @property
-    def changes_membership(self) -> bool:
-        return bool(self.added or self.removed or self.linked_companies or self.unlinked_companies)
-
-    @property
-    def is_noop(self) -> bool:
-        return not self.changes_membership and self.recheck is None
-
-
-def recheck_shard(member_id: str) -> int:
-    """A stable shard (same in every process and run) so recheck can query shards in parallel."""
-    return zlib.crc32(member_id.encode("utf-8")) % RECHECK_SHARDS
 
 
 def recheck_value(next_change: float | None) -> Decimal | None:
@@ -126,22 +89,6 @@ def only_upkeep_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any] | 
         return False
     keys = (set(old) | set(new)) - UPKEEP_ATTRIBUTES
     return all(old.get(k) == new.get(k) for k in keys)
-
-
-def chunk_pairs(pairs: list[list[Any]], per_chunk: int) -> list[list[list[Any]]]:
-    """Split groups of operations that must stay together (a membership op and its count op)."""
-    chunks: list[list[list[Any]]] = []
-    current: list[list[Any]] = []
-    size = 0
-    for pair in pairs:
-        if current and size + len(pair) > per_chunk:
-            chunks.append(current)
-            current, size = [], 0
-        current.append(pair)
-        size += len(pair)
-    if current or not chunks:
-        chunks.append(current)
-    return chunks
 
 
 def unique(values: Iterable[str]) -> list[str]:

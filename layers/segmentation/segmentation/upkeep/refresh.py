@@ -11,9 +11,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segmentation.engine import Workspace
+from segmentation.engine.fields import Target
 from segmentation.messaging import auto
 from segmentation.storage import memberships, upkeep_records
-from segmentation.upkeep.diff import KEY_ATTRIBUTE, Target, company_ids, plan_update, record_rev
+from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.storage.segments import load_workspace
+from segmentation.upkeep.diff import company_ids, plan_update, record_rev
 
 # Another upkeep writer (same rev, other segments) can win a race; re-read and retry this often.
 _RACE_ATTEMPTS = 3
@@ -27,10 +30,7 @@ class Outcome(enum.Enum):
 
 def current_workspace() -> Workspace:
     """The workspace's segments, compiled (cached and revalidated by the segments storage)."""
-    from segmentation.storage.segments import load_workspace
-
-    workspace: Workspace = load_workspace()
-    return workspace
+    return load_workspace()
 
 
 def with_user_counts(companies: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -7,7 +7,8 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from segmentation import access, clock
+from segmentation import clock
+from segmentation.auth import access
 from segmentation.http.auth import ADMINS, allow
 from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, page

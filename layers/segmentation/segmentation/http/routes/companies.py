@@ -7,10 +7,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from segmentation import clock, companies
+from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, allow
 from segmentation.http.models import Company, CompanyUpsert
 from segmentation.http.presenters import company_json, documented, no_content, respond
+from segmentation.people import companies
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()

@@ -8,6 +8,9 @@ from pathlib import Path as FilePath
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from segmentation.http.resolver import make_resolver
+from segmentation.http.routes import api_keys, companies, messages, search, segments, users
+
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
 TITLE = "Segmentation and messaging API"
@@ -23,9 +26,6 @@ def openapi_json(base_path: str) -> str:
     """The document, built from a resolver holding every router (imports only when asked: the
     OpenAPI models alone cost about half a boto3 import)."""
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
-
-    from segmentation.http.resolver import make_resolver
-    from segmentation.http.routes import api_keys, companies, messages, search, segments, users
 
     routers = [
         users.router,

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import Field, StrictInt
 
-from segmentation import clock, search
+from segmentation import clock
 from segmentation.http.auth import READERS, allow
 from segmentation.http.models import Company, RequestBody, Shape, User
 from segmentation.http.presenters import documented, respond
 from segmentation.http.routes.segments import record_json
+from segmentation.segments import search
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()

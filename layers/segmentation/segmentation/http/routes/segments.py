@@ -12,13 +12,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import Field, StringConstraints
 
-from segmentation import clock, search, segment_service
+from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
 from segmentation.http.models import Company, RequestBody, Shape, User
 from segmentation.http.presenters import company_json, documented, no_content, respond, user_json
-from segmentation.records import format_timestamp
+from segmentation.segments import search
+from segmentation.segments import service as segment_service
 from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import SegmentRecord
+from segmentation.values import format_timestamp
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()

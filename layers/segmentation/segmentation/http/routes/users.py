@@ -7,10 +7,11 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from segmentation import clock, users
+from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow
 from segmentation.http.models import InAppMessagePage, Login, LoginBody, User, UserUpsert
 from segmentation.http.presenters import documented, message_json, no_content, respond, user_json
+from segmentation.people import users
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()

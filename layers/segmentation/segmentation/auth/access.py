@@ -6,16 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
-from segmentation.api_keys import (
-    ApiKey,
+from segmentation import clock
+from segmentation.auth.keys import (
     Principal,
     authenticate,
+    hash_key,
     identity_route_user,
+    key_id_for_hash,
     new_key_id,
     new_raw_key,
 )
 from segmentation.settings import get_settings
 from segmentation.storage import api_keys as key_store
+from segmentation.storage.api_keys import ApiKey
 
 
 def authenticate_request(
@@ -54,7 +57,16 @@ def _identity_secret() -> str | None:
 def create_key(role: str, name: str | None, now: float) -> tuple[ApiKey, str]:
     """A new key of a role: (its record, the raw key, shown once and stored only as a hash)."""
     raw_key = new_raw_key()
-    return key_store.put_key(raw_key, role, name, now=now, key_id=new_key_id()), raw_key
+    return key_store.put_key(hash_key(raw_key), new_key_id(), role, name, now), raw_key
+
+
+def install_key(raw_key: str, role: str, name: str | None, *, now: float | None = None) -> ApiKey:
+    """Store a key given by configuration (the local stack's, tests'): the same key always gets
+    the same id, so installing it again changes nothing."""
+    key_hash = hash_key(raw_key)
+    return key_store.put_key(
+        key_hash, key_id_for_hash(key_hash), role, name, clock.now() if now is None else now
+    )
 
 
 def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey], dict[str, Any] | None]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from segmentation import workspace_view
 from segmentation.errors import NotFound
+from segmentation.people import evaluable
+from segmentation.people.attributes import attribute_changes
 from segmentation.storage import companies as company_store
 from segmentation.storage import memberships
 
@@ -14,7 +15,7 @@ from segmentation.storage import memberships
 def upsert_company(
     company_id: str, fields: Mapping[str, Any], custom_attributes: Mapping[str, Any] | None, now: float
 ) -> tuple[dict[str, Any], bool]:
-    changes = workspace_view.attribute_changes("companies", custom_attributes)
+    changes = attribute_changes("companies", custom_attributes)
     return company_store.upsert(company_id, fields, changes.sets, changes.removes, now)
 
 
@@ -35,4 +36,4 @@ def user_count(company_id: str) -> int:
 
 
 def segments_of(company: Mapping[str, Any], count: int, now: float) -> list[str]:
-    return sorted(workspace_view.company_segments({**company, "user_count": count}, now))
+    return sorted(evaluable.company_segments({**company, "user_count": count}, now))

@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation import workspace_view
 from segmentation.errors import Invalid, NotFound
-from segmentation.records import epoch_millis
+from segmentation.people import evaluable
+from segmentation.people.attributes import attribute_changes
+from segmentation.storage import inbox
 from segmentation.storage import users as user_store
+from segmentation.values import epoch_millis
 
 # A login may be stamped a little ahead of our clock (client clocks drift), not more.
 MAX_LOGIN_AHEAD_SECONDS = 300
@@ -23,7 +25,7 @@ def upsert_user(
     values = dict(fields)
     if "company_ids" in values:
         values["company_ids"] = list(dict.fromkeys(values["company_ids"] or []))
-    changes = workspace_view.attribute_changes("users", custom_attributes)
+    changes = attribute_changes("users", custom_attributes)
     return user_store.upsert(user_id, values, changes.sets, changes.removes, now)
 
 
@@ -51,11 +53,9 @@ def record_login(user_id: str, at: Decimal | None, now: float) -> dict[str, Any]
 
 
 def segments_of(user: Mapping[str, Any], now: float) -> list[str]:
-    return sorted(workspace_view.user_segments(user, now))
+    return sorted(evaluable.user_segments(user, now))
 
 
 def messages_of(user_id: str) -> list[dict[str, Any]]:
     """The in-app messages delivered to a user, newest first."""
-    from segmentation.storage import inbox  # the messaging part's table; only these routes need it
-
     return inbox.list_for_user(user_id, limit=INBOX_LIMIT)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.records import format_timestamp, json_number
+from segmentation.values import format_timestamp, json_number
 
 _USER_STRINGS = ("email", "name", "phone")
 _USER_TIMES = ("signed_up_at", "last_seen_at")

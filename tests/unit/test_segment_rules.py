@@ -7,15 +7,9 @@ import json
 
 import pytest
 from segmentation import errors
-from segmentation.segment_definitions import (
-    decode_cursor,
-    dependents,
-    encode_cursor,
-    name_key,
-    new_segment_id,
-    reads_company_fields,
-    referenced_segment_ids,
-)
+from segmentation.engine.segments import dependents, name_key, reads_company_fields, referenced_segment_ids
+from segmentation.segments.search import decode_cursor, encode_cursor
+from segmentation.segments.service import new_segment_id
 
 TRIAL = {"field": "custom_attributes.plan", "op": "eq", "value": "free trial"}
 

@@ -86,3 +86,19 @@ def transact(actions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
 def retryable_from(exc: ClientError) -> Exception:
     code = exc.response.get("Error", {}).get("Code", "")
     return errors.Retryable(f"DynamoDB throttled: {code}") if code in THROTTLING_CODES else exc
+
+
+def chunk_pairs(pairs: list[list[Any]], per_chunk: int) -> list[list[list[Any]]]:
+    """Split groups of operations that must stay together (a membership op and its count op)."""
+    chunks: list[list[list[Any]]] = []
+    current: list[list[Any]] = []
+    size = 0
+    for pair in pairs:
+        if current and size + len(pair) > per_chunk:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(pair)
+        size += len(pair)
+    if current or not chunks:
+        chunks.append(current)
+    return chunks

@@ -6,15 +6,26 @@ No boto3 here: definitions go through `storage.segments`, attribute types throug
 
 from __future__ import annotations
 
+import secrets
+import string
 from collections.abc import Callable
 from typing import Any
 
-from segmentation import errors, upkeep
+from segmentation import errors
 from segmentation.engine import validate_filter
-from segmentation.segment_definitions import dependents, name_key, new_segment_id
+from segmentation.engine.segments import dependents, name_key
 from segmentation.storage import attributes, memberships, messages
 from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import ConcurrentChange, SegmentRecord
+from segmentation.upkeep.build import build_segment, drop_segment
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+_ID_RANDOM_CHARS = 12  # 62**12 ≈ 3e21: a clash is practically impossible, and the put is conditional anyway
+
+
+def new_segment_id() -> str:
+    return "seg_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_RANDOM_CHARS))
+
 
 # A write checks against the definitions as of one version and fails if they changed before it
 # lands; it is then checked again from scratch. Changes of segments are rare: a few tries suffice.
@@ -91,7 +102,7 @@ def create_segment(name: str, target: str, raw_filter: Any, now: float) -> Segme
         )
 
     record = _with_retries(attempt)
-    upkeep.build_segment(record.definition(), None, now)
+    build_segment(record.definition(), None, now)
     return record
 
 
@@ -114,7 +125,7 @@ def update_segment(segment_id: str, name: str | None, raw_filter: Any | None, no
 
     previous, updated = _with_retries(attempt)
     if updated.filter != previous.filter:
-        upkeep.build_segment(updated.definition(), previous.definition(), now)
+        build_segment(updated.definition(), previous.definition(), now)
     return updated
 
 
@@ -153,7 +164,7 @@ def delete_segment(segment_id: str) -> None:
         segment_store.delete(current, expected_version=expected)
 
     _with_retries(attempt)
-    upkeep.drop_segment(segment_id)
+    drop_segment(segment_id)
 
 
 def member_count(segment_id: str) -> int:

@@ -1,48 +1,22 @@
-"""Rebuild jobs: what the coordinator, segment builds and big companies put on the RebuildQueue.
+"""Running rebuild jobs (segmentation.jobs): a slice of a table, or a company's users.
 
-A job is a JSON object; a worker that runs low on time re-queues the same job with its cursor.
+A worker that runs low on time returns the same job with its cursor, to re-queue.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from segmentation.engine import Workspace
+from segmentation.engine.fields import Target
+from segmentation.jobs import COMPANY_USERS, REQUEUE_WHEN_SECONDS_LEFT, SCAN, SCAN_PAGE_LIMIT
 from segmentation.storage import upkeep_records
-from segmentation.upkeep.diff import Target
+from segmentation.upkeep.company_users import refresh_company_users
 from segmentation.upkeep.refresh import Outcome, refresh_many
 
 logger = logging.getLogger(__name__)
-
-SCAN = "scan"
-COMPANY_USERS = "company_users"
-# A worker stops and re-queues its cursor with this much of its Lambda time left.
-REQUEUE_WHEN_SECONDS_LEFT = 60.0
-SCAN_PAGE_LIMIT = 200
-
-
-def scan_jobs(
-    run_id: str, workers: int, targets: Sequence[Target] = ("users", "companies")
-) -> list[dict[str, Any]]:
-    """One job per parallel-scan segment of each target table."""
-    return [
-        {
-            "kind": SCAN,
-            "run_id": run_id,
-            "target": target,
-            "segment": i,
-            "total_segments": workers,
-            "cursor": None,
-        }
-        for target in targets
-        for i in range(workers)
-    ]
-
-
-def company_users_job(company_id: str, cursor: str | None = None) -> dict[str, Any]:
-    return {"kind": COMPANY_USERS, "company_id": company_id, "cursor": cursor}
 
 
 def run_job(
@@ -50,8 +24,6 @@ def run_job(
 ) -> dict[str, Any] | None:
     """Do a job until it is done (None) or time runs low (the same job with its cursor, to re-queue)."""
     if job["kind"] == COMPANY_USERS:
-        from segmentation.upkeep.stream import refresh_company_users
-
         rest = refresh_company_users(
             workspace, job["company_id"], now, job.get("cursor"), time_left, inline=True
         )

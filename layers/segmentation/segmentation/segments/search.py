@@ -11,16 +11,19 @@ Orchestration over storage functions: no boto3 here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from segmentation import cursors
 from segmentation.engine import Workspace, validate_filter
-from segmentation.segment_definitions import decode_cursor, encode_cursor, reads_company_fields
-from segmentation.segment_service import attribute_types
+from segmentation.engine.segments import reads_company_fields
+from segmentation.segments.service import attribute_types
 from segmentation.storage import memberships, upkeep_records
 from segmentation.storage import segments as segment_store
-from segmentation.upkeep.diff import KEY_ATTRIBUTE
+from segmentation.storage.records import KEY_ATTRIBUTE
 
 Target = Literal["users", "companies"]
 # One request reads at most this many records; past it, it answers with what it found and a
@@ -68,6 +71,43 @@ class _Companies:
 def _with_user_counts(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     counts = memberships.counts(memberships.company_group(c["company_id"]) for c in companies)
     return [{**c, "user_count": counts[memberships.company_group(c["company_id"])]} for c in companies]
+
+
+# --- the search cursor -------------------------------------------------------------------------
+# Opaque to callers: base64url of JSON {"t": target, "f": filter fingerprint, "k": key}. "k" is
+# the key of the last record returned; the next page resumes the table scan just after it, so
+# the order is the table's scan order, stable across pages. The fingerprint makes a cursor
+# good only for the search that made it.
+
+
+def filter_fingerprint(target: str, filter_: Any) -> str:
+    canonical = json.dumps([target, filter_], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def encode_cursor(target: str, filter_: Any, last_key: str) -> str:
+    return cursors.encode({"t": target, "f": filter_fingerprint(target, filter_), "k": last_key})
+
+
+def decode_cursor(cursor: str, target: str, filter_: Any) -> str:
+    """The last key of the previous page; a cursor that is not ours for this search is a 400."""
+    invalid = cursors.InvalidCursor(
+        "The cursor is not valid for this search: pass back a next_cursor exactly as it was returned, "
+        "with the same filter."
+    )
+    try:
+        payload = cursors.decode(cursor)
+    except cursors.InvalidCursor:
+        raise invalid from None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("t") != target
+        or payload.get("f") != filter_fingerprint(target, filter_)
+        or not isinstance(payload.get("k"), str)
+        or not payload["k"]
+    ):
+        raise invalid
+    return str(payload["k"])
 
 
 def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:

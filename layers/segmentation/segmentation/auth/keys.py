@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from segmentation.storage.api_keys import ApiKey
+
 Role = Literal["ingest", "read", "write", "admin", "identity"]
 KEY_ROLES: tuple[str, ...] = ("ingest", "read", "write", "admin")
 KEY_PREFIX = "sk_"
@@ -20,15 +22,6 @@ _IDENTITY_ROUTES = (
     ("POST", re.compile(r"^/v1/users/([^/]+)/logins/?$")),
     ("GET", re.compile(r"^/v1/users/([^/]+)/messages/?$")),
 )
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    key_id: str
-    role: str
-    name: str | None
-    created_at: float
-    revoked: bool
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Who calls: API keys, identity hashes, and the authorizer's logic."""

@@ -1,0 +1,1 @@
+"""People: users, companies, their attributes, and the record the engine evaluates."""

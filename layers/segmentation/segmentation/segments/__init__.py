@@ -1,0 +1,1 @@
+"""Segments: definitions, commands (create, edit, delete), search, members and counts."""

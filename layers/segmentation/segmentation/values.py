@@ -1,0 +1,63 @@
+"""Numbers and timestamps as records keep them: conversions shared by every part (no AWS, no HTTP).
+
+Records keep timestamps as epoch seconds and every number as a `Decimal` DynamoDB can hold, so
+filters compare numbers and nothing is lost on the way in or out.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from typing import Any
+
+from segmentation.engine import timestamps as engine_timestamps
+
+MAX_STRING_LENGTH = 255
+
+# DynamoDB numbers: up to 38 significant digits, magnitude within [1e-130, 1e126).
+_MAX_DIGITS = 38
+_MAX_MAGNITUDE = Decimal("1e126")
+_MIN_MAGNITUDE = Decimal("1e-130")
+
+
+def to_number(value: Any) -> Decimal:
+    """A JSON number as a Decimal DynamoDB can store; ValueError (with a readable reason) otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    try:
+        # str() of a float is its shortest exact repr, so 0.1 stays 0.1.
+        number = Decimal(value) if isinstance(value, int | Decimal) else Decimal(str(value))
+    except InvalidOperation as error:
+        raise ValueError("must be a number") from error
+    if not number.is_finite():
+        raise ValueError("must be a finite number")
+    if number == 0:
+        return Decimal(0)
+    if abs(number) >= _MAX_MAGNITUDE or abs(number) < _MIN_MAGNITUDE:
+        raise ValueError("is out of the storable range (magnitude 1e-130 to 1e125)")
+    # Count significant digits by hand: normalize() would round to the context's 28 digits.
+    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
+    if len(digits) > _MAX_DIGITS:
+        raise ValueError(f"has more than {_MAX_DIGITS} significant digits")
+    return number
+
+
+def parse_timestamp(value: Any) -> Decimal:
+    """ISO 8601 with an offset or Z, or Unix seconds → epoch seconds as a storable Decimal."""
+    return to_number(engine_timestamps.parse_timestamp(value))
+
+
+def format_timestamp(epoch: Decimal | float | int) -> str:
+    """Epoch seconds → ISO 8601 UTC with Z (milliseconds only when there is a fraction)."""
+    return engine_timestamps.format_timestamp(epoch)
+
+
+def epoch_millis(now: float) -> Decimal:
+    """An instant stored to the millisecond, rounded down so it is never after `now` itself."""
+    return Decimal(str(now)).quantize(Decimal("0.001"), rounding=ROUND_FLOOR)
+
+
+def json_number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
