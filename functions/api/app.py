@@ -13,7 +13,7 @@ from segmentation.http.routes import api_keys, docs, messages, search, segments
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics()
+metrics = Metrics(namespace="Segmentation")
 app = make_resolver(search.router, segments.router, messages.router, api_keys.router, docs.router)
 
 

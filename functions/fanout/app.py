@@ -3,28 +3,31 @@ the job with the next cursor (see segmentation.messaging.fanout)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation import health
+from segmentation.jobs import fanout_job_from_body
 from segmentation.messaging import fanout
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
+metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _run(record: SQSRecord) -> None:
-    job = json.loads(record.body)
+    job = fanout_job_from_body(record.body)
     result = fanout.run_job(job)
     logger.info(
         "fan-out page",
         extra={
-            "job": job,
+            "message_id": job.message_id,
             "queued": len(result.queued),
             "more": result.next_cursor is not None,
             "stopped": result.stopped,
@@ -33,6 +36,11 @@ def _run(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=_run, processor=processor, context=context)
+    response = process_partial_response(
+        event=event, record_handler=_run, processor=processor, context=context
+    )
+    metrics.add_metric(name="EvaluationsSkipped", unit=MetricUnit.Count, value=health.take_skipped())
+    return response

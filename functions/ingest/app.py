@@ -13,7 +13,7 @@ from segmentation.http.routes import companies, users
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics()
+metrics = Metrics(namespace="Segmentation")
 app = make_resolver(users.router, companies.router)
 
 

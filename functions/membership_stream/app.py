@@ -1,26 +1,33 @@
 """MembershipStreamFunction: the Users and Companies streams → membership differences.
 
-Records are handled one by one in stream order (so one user's records apply in order); a record
-that fails is reported alone (ReportBatchItemFailures) and the others go on.
+Records are handled one by one in stream order (so one user's records apply in order), within
+one upkeep pass per batch, settled at its end. A record that keeps failing is parked on the
+RebuildQueue (a MembersJob of its own, retried alone from the member's current item) so the
+stream goes on; only if even that fails is it reported (ReportBatchItemFailures) for a retry.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from segmentation import clock
-from segmentation.engine import Workspace
+from segmentation import clock, health
+from segmentation.engine.fields import Target
+from segmentation.errors import Retryable
+from segmentation.jobs import MembersJob
 from segmentation.settings import get_settings
+from segmentation.storage import queues
 from segmentation.upkeep import stream
-from segmentation.upkeep.refresh import current_workspace
+from segmentation.upkeep.refresh import Pass
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
+metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -29,29 +36,47 @@ def _table_name(arn: str) -> str:
     return arn.split(":table/", 1)[-1].split("/", 1)[0]
 
 
-def _handle(workspace: Workspace, record: DynamoDBRecord) -> None:
+def _handle(upkeep: Pass, record: DynamoDBRecord) -> None:
     assert record.dynamodb is not None and record.event_name is not None
     event = cast(stream.EventName, record.event_name.name)  # INSERT, MODIFY or REMOVE
     old = record.dynamodb.old_image or None
     new = record.dynamodb.new_image or None
     table = _table_name(record.event_source_arn or "")
     settings = get_settings()
-    if table == settings.users_table:
-        outcome = stream.on_user_change(workspace, event, old, new, clock.now())
-    elif table == settings.companies_table:
-        outcome = stream.on_company_change(workspace, event, old, new, clock.now())
-    else:
+    target: Target = "users" if table == settings.users_table else "companies"
+    if table not in (settings.users_table, settings.companies_table):
         raise ValueError(f"record from an unexpected table {table!r}")
+    try:
+        if target == "users":
+            outcome = stream.on_user_change(upkeep, event, old, new, clock.now())
+        else:
+            outcome = stream.on_company_change(upkeep, event, old, new, clock.now())
+    except Retryable:
+        raise  # throttling and the like: the stream retries the record
+    except Exception:
+        image = new or old or {}
+        member_id = str(image.get("user_id" if target == "users" else "company_id") or "")
+        if not member_id:
+            raise  # nothing to reconcile later: the stream's retries and failure queue take it
+        logger.exception(
+            "stream record failed; parking its member", extra={"target": target, "id": member_id}
+        )
+        queues.send_rebuild_jobs([MembersJob(target=target, member_ids=[member_id])])
+        outcome = "parked"
     logger.debug("stream record", extra={"table": table, "event": event, "outcome": outcome})
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    workspace = current_workspace()  # once per batch: every record sees the same segments
-    return process_partial_response(
+    upkeep = Pass()  # one workspace for the batch: every record sees the same segments
+    response = process_partial_response(
         event=event,
-        record_handler=lambda record: _handle(workspace, record),
+        record_handler=lambda record: _handle(upkeep, record),
         processor=processor,
         context=context,
     )
+    upkeep.finish(clock.now())
+    metrics.add_metric(name="EvaluationsSkipped", unit=MetricUnit.Count, value=health.take_skipped())
+    return response

@@ -10,9 +10,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from segmentation import clock, jobs
+from segmentation import clock
+from segmentation.jobs import scan_jobs
 from segmentation.settings import get_settings
-from segmentation.storage import rebuild_queue
+from segmentation.storage import queues
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
@@ -22,7 +23,7 @@ tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O he
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = str(event.get("time") or clock.now_datetime().isoformat())
-    planned = jobs.scan_jobs(run_id, get_settings().rebuild_workers)
-    rebuild_queue.send_jobs(planned)
+    planned = scan_jobs(run_id, get_settings().rebuild_workers)
+    queues.send_rebuild_jobs(planned)
     logger.info("nightly rebuild queued", extra={"run_id": run_id, "jobs": len(planned)})
     return {"run_id": run_id, "jobs": len(planned)}

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from segmentation import clock
-from segmentation.storage import rebuild_queue
+from segmentation import clock, health
+from segmentation.jobs import rebuild_job_from_body
+from segmentation.storage import queues
 from segmentation.upkeep import rebuild
-from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-processor = BatchProcessor(event_type=EventType.SQS)
+metrics = Metrics(namespace="Segmentation")
+# BatchSize 1: a failed job is reported like any partial failure (SQS retries it, then the DLQ keeps it).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _seconds_left(context: Any) -> float:
@@ -26,16 +28,19 @@ def _seconds_left(context: Any) -> float:
 
 
 def _run(record: SQSRecord, context: Any) -> None:
-    job = json.loads(record.body)
-    rest = rebuild.run_job(current_workspace(), job, clock.now(), lambda: _seconds_left(context))
+    job = rebuild_job_from_body(record.body)
+    rest = rebuild.run_job(job, clock.now(), lambda: _seconds_left(context))
     if rest is not None:
-        rebuild_queue.send_jobs([rest])
-        logger.info("rebuild job re-queued with its cursor", extra={"job": rest})
+        queues.send_rebuild_jobs([rest])
+        logger.info("rebuild job re-queued with its cursor", extra={"kind": rest.kind})
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=lambda record: _run(record, context), processor=processor, context=context
     )
+    metrics.add_metric(name="EvaluationsSkipped", unit=MetricUnit.Count, value=health.take_skipped())
+    return response

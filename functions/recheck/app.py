@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from segmentation import clock
+from segmentation import clock, health
 from segmentation.upkeep.recheck import recheck_due
 from segmentation.upkeep.refresh import current_workspace
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
+metrics = Metrics(namespace="Segmentation")
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rechecked = recheck_due(current_workspace(), clock.now())
     logger.info("recheck done", extra={"rechecked": rechecked})
+    metrics.add_metric(name="EvaluationsSkipped", unit=MetricUnit.Count, value=health.take_skipped())
     return {"rechecked": rechecked}

@@ -6,7 +6,6 @@ reported as a failure and retried by SQS; the DLQ takes what keeps failing.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -16,6 +15,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
+from segmentation.jobs import delivery_job_from_body
 from segmentation.messaging import sender
 
 logger = Logger()
@@ -25,9 +25,9 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _deliver(record: SQSRecord) -> str:
-    job = json.loads(record.body)
+    job = delivery_job_from_body(record.body)
     outcome = sender.deliver(job, clock.now())
-    logger.info("delivery", extra={"job": job, "outcome": outcome})
+    logger.info("delivery", extra={"message_id": job.message_id, "user_id": job.user_id, "outcome": outcome})
     metrics.add_metric(name=f"Delivery_{outcome.split(':')[0]}", unit=MetricUnit.Count, value=1)
     return outcome
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from segmentation.settings import get_settings
-from segmentation.storage import aws as storage_aws
 from segmentation.storage import companies as company_store
+from segmentation.storage import memberships
+from segmentation.storage import users as user_store
+from segmentation.upkeep.diff import plan_update
 
 from tests.support.apigw import call
 
@@ -57,8 +58,12 @@ def test_create_then_update_a_company(keys: dict[str, str]) -> None:
 
 def test_get_reports_the_user_count_kept_by_the_upkeep(keys: dict[str, str]) -> None:
     upsert(keys, {"company_id": "acme"})
-    memberships = storage_aws.table(get_settings().memberships_table)
-    memberships.put_item(Item={"group_id": "company#acme", "member_id": "#count", "n": 3})
+    for user_id in ("u1", "u2", "u3"):
+        call("POST", "/v1/users", key=keys["ingest"], body={"user_id": user_id, "company_ids": ["acme"]})
+        item = user_store.get(user_id)
+        assert item is not None
+        # What the stream consumer writes for a new user's links.
+        assert memberships.apply_update(plan_update("users", item, frozenset(), current_links=frozenset()))
     reply = call("GET", "/v1/companies/acme", key=keys["read"])
     assert reply.status == 200 and reply.body["user_count"] == 3
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from segmentation.engine import attribute_type_of
 from segmentation.http.errors import MAX_BODY_BYTES
 from segmentation.storage import attributes
 from segmentation.storage import users as user_store
@@ -88,6 +89,20 @@ def test_bad_attribute_names_are_422(keys: dict[str, str], name: str) -> None:
     reply = post_user(keys, body={"user_id": "u-1", "custom_attributes": {name: 1}})
     assert reply.status == 422 and paths_of(reply) == [f"custom_attributes.{name}"]
     assert user_store.get("u-1") is None
+
+
+@pytest.mark.parametrize("value", ["soon", True, "2026-12-15"])
+def test_ingest_types_attributes_by_the_engine_rule(keys: dict[str, str], value: object) -> None:
+    """One rule for every path: a value the engine would not take as a timestamp is refused."""
+    reply = post_user(keys, body={"user_id": "u-1", "custom_attributes": {"trial_ends_at": value}})
+    assert reply.status == 422 and paths_of(reply) == ["custom_attributes.trial_ends_at"]
+    with pytest.raises(ValueError):
+        attribute_type_of("trial_ends_at", value)
+    assert user_store.get("u-1") is None and attributes.all_types("users") == {}
+    good = post_user(keys, body={"user_id": "u-1", "custom_attributes": {"trial_ends_at": 1793525400}})
+    assert good.status == 201 and attributes.all_types("users") == {
+        "trial_ends_at": attribute_type_of("trial_ends_at", 1793525400)
+    }
 
 
 def test_an_attribute_keeps_the_type_of_its_first_value(keys: dict[str, str]) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from segmentation import clock
-from segmentation.storage import companies, memberships, upkeep_records, users
+from segmentation.storage import companies, dynamo, memberships, upkeep_records, users
+from segmentation.upkeep.refresh import Pass
 
 from tests.integration.upkeep_support import (
     DAY,
@@ -87,14 +89,14 @@ def test_records_of_upkeep_writes_only_are_skipped_without_writing(stack, handle
     assert own_records and all(r["eventName"] == "MODIFY" for r in own_records)
 
     calls: list[str] = []
-    real = memberships._client
+    real = dynamo.client
 
     class Counting:
         def __getattr__(self, name: str) -> Any:
             calls.append(name)
             return getattr(real(), name)
 
-    monkeypatch.setattr(memberships, "_client", Counting)
+    monkeypatch.setattr(dynamo, "client", Counting)
     assert handler({"Records": own_records}, FakeContext()) == {"batchItemFailures": []}
     assert [c for c in calls if c.startswith(("transact", "put", "update", "delete"))] == []
 
@@ -107,8 +109,8 @@ def test_unchanged_evaluation_writes_nothing(stack, handler, monkeypatch):
     upsert_user("u1", {"name": "Ada"})  # changes nothing any segment reads
 
     writes: list[Any] = []
-    real = memberships._transact
-    monkeypatch.setattr(memberships, "_transact", lambda items: writes.append(items) or real(items))
+    real = dynamo.transact
+    monkeypatch.setattr(dynamo, "transact", lambda items: writes.append(items) or real(items))
     feed(stack, handler)
     assert writes == []
     assert members("pro") == ["u1"]
@@ -215,3 +217,100 @@ def test_a_company_segment_follows_the_company_stream(stack, handler):
     companies.delete("acme")
     feed(stack, handler, "CompaniesTable")
     assert members("retail") == [] and memberships.count("segment#retail") == 0
+
+
+def test_a_stale_record_of_a_deleted_user_never_lands_on_its_new_incarnation(stack, handler):
+    make_segment("pro", PRO)
+    upsert_user("u1", plan="pro")  # its INSERT is not processed before the delete and re-creation
+    users.delete("u1")
+    upsert_user("u1", plan="free")  # created again at once, with the same rev (1) as before
+    assert feed(stack, handler) == {"batchItemFailures": []}  # INSERT(pro), REMOVE, INSERT(free)
+    assert members("pro") == [] and memberships.count("segment#pro") == 0
+    assert "pro" not in segments_of("u1")
+
+
+def test_a_delete_seen_after_the_new_incarnation_was_evaluated_keeps_its_memberships(stack, handler):
+    make_segment("pro", PRO)
+    upsert_user("u1", plan="pro")
+    feed(stack, handler)
+    assert members("pro") == ["u1"]
+    users.delete("u1")
+    upsert_user("u1", plan="pro")
+    # A rebuild (or recheck) evaluates the new incarnation before the stream sees the delete.
+    rebuild = Pass()
+    rebuild.refresh_ids("users", ["u1"], clock.now())
+    rebuild.finish(clock.now())
+    assert feed(stack, handler) == {"batchItemFailures": []}  # REMOVE, then INSERT
+    assert members("pro") == ["u1"] and memberships.count("segment#pro") == 1
+    assert "pro" in segments_of("u1")
+
+
+def test_user_ids_that_look_like_internal_keys_are_members_like_any_other(stack, handler):
+    make_segment("pro", PRO)
+    odd = ["#count", "#", "#count#segment#pro", "segment#pro", "company#acme"]
+    for user_id in odd:
+        upsert_user(user_id, plan="pro")
+    assert feed(stack, handler) == {"batchItemFailures": []}
+    assert members("pro") == sorted(odd) and memberships.count("segment#pro") == len(odd)
+    users.delete("#count")
+    assert feed(stack, handler) == {"batchItemFailures": []}
+    assert members("pro") == sorted(set(odd) - {"#count"}) and memberships.count("segment#pro") == 4
+
+
+def test_a_record_that_keeps_failing_is_parked_alone_and_the_stream_goes_on(stack, handler, monkeypatch):
+    make_segment("pro", PRO)
+    upsert_user("a", plan="pro")
+    upsert_user("b", plan="pro")
+    real_apply = memberships.apply_update
+
+    def fail_for_b(update):
+        if update.member_id == "b":
+            raise RuntimeError("a bug that only b's data meets")
+        return real_apply(update)
+
+    monkeypatch.setattr(memberships, "apply_update", fail_for_b)
+    assert feed(stack, handler) == {"batchItemFailures": []}
+    assert members("pro") == ["a"]
+    parked = stack.rebuild_jobs()
+    assert [json.loads(job["body"]) for job in parked] == [
+        {"kind": "members", "target": "users", "member_ids": ["b"]}
+    ]
+    monkeypatch.setattr(memberships, "apply_update", real_apply)
+    worker = load_handler("rebuild_worker").lambda_handler
+    assert worker({"Records": parked}, FakeContext()) == {"batchItemFailures": []}
+    assert members("pro") == ["a", "b"] and memberships.count("segment#pro") == 2
+
+
+def test_a_segment_created_while_a_pass_writes_is_evaluated_again(stack, handler):
+    upsert_user("u1", plan="pro")
+    feed(stack, handler)
+    stale = Pass()  # compiled before the segment exists
+    upsert_user("u1", {"last_seen_at": epoch(clock.now())})  # a change the stale pass will handle
+    image = upkeep_records.get_record("users", "u1")
+    assert image is not None
+    make_segment("pro", PRO)  # the segment's build then puts u1 in it
+    Pass().refresh_ids("users", ["u1"], clock.now())
+    assert segments_of("u1") == {"active", "pro"}
+    # The older pass evaluates the change without the segment; its write, retried on the item
+    # the build wrote, lands last and takes u1 out of it...
+    stale.refresh("users", image, clock.now())
+    assert members("pro") == []
+    # ...until the pass settles: the definitions moved on meanwhile, so it evaluates again.
+    stale.finish(clock.now())
+    assert members("pro") == ["u1"] and memberships.count("segment#pro") == 1
+    assert segments_of("u1") == {"active", "pro"}
+
+
+def test_users_follow_their_company_user_count_when_a_segment_reads_it(stack, handler):
+    make_segment("big_company_users", {"field": "company.user_count", "op": "gte", "value": 2})
+    companies.upsert("acme", {"name": "Acme"}, {}, [], clock.now())
+    stack.skip_stream(stack.tables["CompaniesTable"])
+    upsert_user("u1", {"company_ids": ["acme"]})
+    feed(stack, handler)
+    assert members("big_company_users") == []
+    upsert_user("u2", {"company_ids": ["acme"]})  # u1 itself does not change
+    feed(stack, handler)
+    assert members("big_company_users") == ["u1", "u2"]
+    users.delete("u2")
+    feed(stack, handler)
+    assert members("big_company_users") == [] and "big_company_users" not in segments_of("u1")

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from segmentation import cursors
 from segmentation.settings import get_settings
-from segmentation.storage import aws, memberships, upkeep_records
+from segmentation.storage import aws, dynamo, memberships, upkeep_records
 from segmentation.upkeep.diff import plan_update
 
 from tests.integration.upkeep_support import Stack, upkeep_stack
@@ -55,7 +55,7 @@ def test_a_diff_over_the_transaction_limit_is_chunked_and_stays_exact(stack):
 def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkeypatch):
     user = upkeep_records.get_record("users", "u1")
     assert user is not None
-    real = memberships._transact
+    real = dynamo.transact
     done: list[int] = []
 
     def write_then_change_user(items):
@@ -67,9 +67,9 @@ def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkey
             )
         return answer
 
-    monkeypatch.setattr(memberships, "_transact", write_then_change_user)
+    monkeypatch.setattr(dynamo, "transact", write_then_change_user)
     assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
-    monkeypatch.setattr(memberships, "_transact", real)
+    monkeypatch.setattr(dynamo, "transact", real)
     assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
     assert memberships.member_groups("u1", "segment#") == frozenset()
     assert "segments" not in (upkeep_records.get_record("users", "u1") or {})

@@ -156,11 +156,12 @@ def test_deliveries_page_with_a_cursor(api: None) -> None:
         assert call("POST", "/v1/users", key=KEYS["ingest"], body=user).status in (200, 201)
     message = created()
     assert call("POST", f"/v1/messages/{message['id']}/send", key=KEYS["write"]).status == 202
+    from segmentation.jobs import FanoutJob
     from segmentation.messaging import fanout
 
     from tests.support.messaging import jobs_in
 
-    fanout.run_job(jobs_in(str(__import__("os").environ["FANOUT_QUEUE_URL"]))[0])
+    fanout.run_job(FanoutJob.model_validate(jobs_in(str(__import__("os").environ["FANOUT_QUEUE_URL"]))[0]))
 
     seen: list[dict[str, Any]] = []
     cursor: str | None = None
@@ -176,3 +177,66 @@ def test_deliveries_page_with_a_cursor(api: None) -> None:
     assert all(d["status"] == "queued" and d["reason"] is None and d["at"].endswith("Z") for d in seen)
     bad = call("GET", f"/v1/messages/{message['id']}/deliveries", key=KEYS["read"], query={"cursor": "x!"})
     assert (bad.status, bad.error_code) == (400, "invalid_cursor")
+
+
+def _segment(name: str) -> str:
+    reply = call("POST", "/v1/segments", key=KEYS["write"], body={"name": name, "filter": TRIAL})
+    assert reply.status == 201, reply.body
+    return str(reply.body["id"])
+
+
+@pytest.mark.parametrize(
+    "audience_of",
+    [
+        lambda sid: {"segment_id": sid},
+        lambda sid: {"filter": {"field": "segment", "op": "in_segment", "value": sid}},
+    ],
+)
+def test_a_segment_named_by_a_live_or_paused_message_cannot_be_deleted(api: None, audience_of: Any) -> None:
+    segment_id = _segment("Trials")
+    message = created(type="auto", audience=audience_of(segment_id))
+    assert call("POST", f"/v1/messages/{message['id']}/live", key=KEYS["write"]).status == 200
+    for _ in ("live", "paused"):
+        reply = call("DELETE", f"/v1/segments/{segment_id}", key=KEYS["admin"])
+        assert reply.status == 409 and reply.body["error"]["code"] == "segment_in_use"
+        assert message["id"] in reply.body["error"]["message"]
+        assert [d.get("message_id") for d in reply.body["error"]["details"]] == [message["id"]]
+        assert call("POST", f"/v1/messages/{message['id']}/pause", key=KEYS["write"]).status == 200
+    assert call("DELETE", f"/v1/messages/{message['id']}", key=KEYS["admin"]).status == 204
+    assert call("DELETE", f"/v1/segments/{segment_id}", key=KEYS["admin"]).status == 204
+
+
+def test_a_draft_naming_a_segment_does_not_hold_it_but_cannot_go_live_once_it_is_gone(api: None) -> None:
+    segment_id = _segment("Trials")
+    message = created(
+        type="auto", audience={"filter": {"field": "segment", "op": "in_segment", "value": segment_id}}
+    )
+    assert call("DELETE", f"/v1/segments/{segment_id}", key=KEYS["admin"]).status == 204
+    reply = call("POST", f"/v1/messages/{message['id']}/live", key=KEYS["write"])
+    assert reply.status == 409 and reply.body["error"]["code"] == "audience_segment_missing"
+    assert segment_id in reply.body["error"]["message"]
+    assert call("GET", f"/v1/messages/{message['id']}", key=KEYS["read"]).body["state"] == "draft"
+
+
+def test_a_message_going_live_during_a_segment_delete_makes_the_delete_a_409(
+    api: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segmentation.segments import service as segment_service
+
+    segment_id = _segment("Trials")
+    message = created(type="auto", audience={"segment_id": segment_id})
+    real = segment_service.dependent_messages
+    raced: list[str] = []
+
+    def then_go_live(sid: str) -> list[str]:
+        found = real(sid)
+        if not raced:  # between the delete's check and its write, the message goes live
+            raced.append(sid)
+            assert call("POST", f"/v1/messages/{message['id']}/live", key=KEYS["write"]).status == 200
+        return found
+
+    monkeypatch.setattr(segment_service, "dependent_messages", then_go_live)
+    reply = call("DELETE", f"/v1/segments/{segment_id}", key=KEYS["admin"])
+    assert raced == [segment_id]
+    assert reply.status == 409 and reply.body["error"]["code"] == "segment_in_use", reply.body
+    assert call("GET", f"/v1/segments/{segment_id}", key=KEYS["read"]).status == 200

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from segmentation import clock
 from segmentation.settings import get_settings
-from segmentation.storage import aws, memberships
+from segmentation.storage import aws, dynamo, memberships
 from segmentation.upkeep import rebuild
 
 from tests.integration.upkeep_support import (
@@ -111,7 +111,7 @@ def test_rebuild_fills_every_segment_and_repeats_for_free(stack, monkeypatch):
     make_segment("pro_plan", {"field": "plan", "op": "eq", "value": "pro"}, target="companies")
     put_test_data()
     client = CountingClient(unprocessed_rounds=5)
-    monkeypatch.setattr(memberships, "_client", lambda: client)
+    monkeypatch.setattr(dynamo, "client", lambda: client)
 
     assert run_rebuild(stack, FakeContext()) == 2 * WORKERS
     assert client.injected == 5  # unprocessed keys were met, and retried
@@ -151,3 +151,43 @@ def test_the_coordinator_queues_one_job_per_slice_and_target(stack):
     ]
     assert {j["run_id"] for j in queued} == {"2026-11-28T03:00:00Z"}
     assert all(j["total_segments"] == WORKERS and j["cursor"] is None for j in queued)
+
+
+def test_a_record_that_fails_is_parked_alone_and_the_rest_of_its_slice_completes(stack, monkeypatch):
+    make_segment("pro", {"field": "custom_attributes.plan", "op": "eq", "value": "pro"})
+    make_segment("at_pro_company", {"field": "company.plan", "op": "eq", "value": "pro"})
+    put_test_data()
+    real_apply = memberships.apply_update
+
+    def fail_for_u05(update):
+        if update.member_id == "u05":
+            raise RuntimeError("a bug that only u05's data meets")
+        return real_apply(update)
+
+    monkeypatch.setattr(memberships, "apply_update", fail_for_u05)
+    coordinator = load_handler("rebuild_coordinator").lambda_handler
+    worker = load_handler("rebuild_worker").lambda_handler
+    coordinator({"time": "2026-11-28T03:00:00Z"}, FakeContext())
+    parked: list[dict] = []
+    while records := stack.rebuild_jobs():
+        for record in records:
+            if json.loads(record["body"])["kind"] == "members":
+                parked.append(record)
+                continue
+            assert worker({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
+    assert [json.loads(r["body"]) for r in parked] == [
+        {"kind": "members", "target": "users", "member_ids": ["u05"]}
+    ]
+    assert members("pro") == [f"u{i:02d}" for i in range(30) if i % 5 == 0 and i != 5]
+    for i in range(30):
+        if i != 5:
+            assert stored_segments("users", f"u{i:02d}") == expected(i)
+
+    # Parked alone, it fails alone (the queue retries it, then keeps it in the dead-letter queue)...
+    assert worker({"Records": parked}, FakeContext()) == {
+        "batchItemFailures": [{"itemIdentifier": parked[0]["messageId"]}]
+    }
+    # ...and once the cause is gone, its retry puts it right.
+    monkeypatch.setattr(memberships, "apply_update", real_apply)
+    assert worker({"Records": parked}, FakeContext()) == {"batchItemFailures": []}
+    assert stored_segments("users", "u05") == expected(5) and memberships.count("segment#pro") == 6

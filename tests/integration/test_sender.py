@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from segmentation import clock, errors
+from segmentation.jobs import DeliveryJob
 from segmentation.messaging import sender
 from segmentation.messaging.model import Audience, Message, new_message_id
-from segmentation.storage import aws, deliveries, email, inbox, message_queues, messages
+from segmentation.storage import aws, deliveries, email, inbox, messages, queues
 
 from tests.support.messaging import Stack, jobs_in, load_handler, put_user, run_queue, sent_emails
 from tests.support.messaging import stack as stack
@@ -45,7 +46,10 @@ def make_message(
     )
     messages.put_new(message.to_item())
     active = "sent" if kind == "manual" else "live"
-    assert messages.change_state(message.id, to_state=active, from_states=("draft",), now=now, live_set=None)
+    assert (
+        messages.change_state(message.id, to_state=active, from_states=("draft",), now=now, live_set=None)
+        is None
+    )
     return message.id
 
 
@@ -54,7 +58,7 @@ def queue_for(message_id: str, *user_ids: str, require_state: str = "sent") -> N
         assert deliveries.claim(message_id, user_id, now=clock.now(), require_state=require_state) is (
             deliveries.Claim.CLAIMED
         )
-    message_queues.enqueue_deliveries((message_id, u) for u in user_ids)
+    queues.send_deliveries((message_id, u) for u in user_ids)
 
 
 def stats(message_id: str) -> dict[str, int]:
@@ -73,7 +77,7 @@ def test_an_email_is_rendered_and_sent_once_even_when_sqs_delivers_the_job_twice
         subject="Welcome, {{ user.name }}", body="Hi {{ user.name | default: 'there' }}!"
     )
     queue_for(message_id, "u1")
-    message_queues.enqueue_deliveries([(message_id, "u1")])  # the same job again
+    queues.send_deliveries([(message_id, "u1")])  # the same job again
 
     run_queue(stack.delivery_queue, handler)
 
@@ -108,7 +112,7 @@ def test_two_workers_racing_for_one_delivery_send_one_email(
     def work() -> None:
         start.wait()
         try:
-            outcomes.append(sender.deliver({"message_id": message_id, "user_id": "u1"}, clock.now()))
+            outcomes.append(sender.deliver(DeliveryJob(message_id=message_id, user_id="u1"), clock.now()))
         except errors.Retryable:
             outcomes.append("retry")
 
@@ -225,14 +229,16 @@ def test_a_failure_before_the_send_puts_the_delivery_back(
     put_user(stack, "u1", email="ada@example.com")
     message_id = make_message()
     queue_for(message_id, "u1")
-    from segmentation.messaging import sources
+    from segmentation.storage import users as user_store
 
-    real_user = sources.user
-    monkeypatch.setattr(sources, "user", lambda user_id: (_ for _ in ()).throw(errors.Retryable("throttled")))
+    real_get = user_store.get
+    monkeypatch.setattr(
+        user_store, "get", lambda user_id: (_ for _ in ()).throw(errors.Retryable("throttled"))
+    )
     run_queue(stack.delivery_queue, handler, rounds=1)
     assert status(message_id, "u1") == ("queued", None)
 
-    monkeypatch.setattr(sources, "user", real_user)
+    monkeypatch.setattr(user_store, "get", real_get)
     run_queue(stack.delivery_queue, handler)
     assert len(sent_emails()) == 1
 
@@ -267,7 +273,9 @@ def test_nothing_goes_out_once_the_message_is_paused_or_deleted(
     put_user(stack, "u1", email="ada@example.com")
     message_id = make_message(kind="auto")
     queue_for(message_id, "u1", require_state="live")
-    assert messages.change_state(message_id, to_state=to_state, from_states=("live",), now=clock.now())
+    assert (
+        messages.change_state(message_id, to_state=to_state, from_states=("live",), now=clock.now()) is None
+    )
 
     run_queue(stack.delivery_queue, handler)
 
@@ -279,7 +287,7 @@ def test_nothing_goes_out_once_the_message_is_paused_or_deleted(
 def test_a_job_for_an_unclaimed_delivery_sends_nothing(stack: Stack) -> None:
     put_user(stack, "u1", email="ada@example.com")
     message_id = make_message()
-    message_queues.enqueue_deliveries([(message_id, "u1")])
+    queues.send_deliveries([(message_id, "u1")])
     run_queue(stack.delivery_queue, handler)
     assert sent_emails() == []
     assert deliveries.get(message_id, "u1") is None
@@ -296,7 +304,7 @@ def test_in_app_messages_land_in_the_inbox_newest_first(
     run_queue(stack.delivery_queue, handler)
     monkeypatch.setattr(clock, "_offset_seconds", 10.0)
     queue_for(second, "u1")
-    message_queues.enqueue_deliveries([(second, "u1")])  # a duplicate job writes no second entry
+    queues.send_deliveries([(second, "u1")])  # a duplicate job writes no second entry
     run_queue(stack.delivery_queue, handler)
 
     listed = inbox.list_for_user("u1")
@@ -325,7 +333,7 @@ def test_an_email_costs_four_aws_calls_once_the_definition_is_cached(stack: Stac
     put_user(stack, "u2", email="b@example.com")
     message_id = make_message()
     queue_for(message_id, "u1", "u2")
-    sender.deliver({"message_id": message_id, "user_id": "u1"}, clock.now())  # warms the cache
+    sender.deliver(DeliveryJob(message_id=message_id, user_id="u1"), clock.now())  # warms the cache
 
     calls: list[str] = []
 
@@ -334,5 +342,5 @@ def test_an_email_costs_four_aws_calls_once_the_definition_is_cached(stack: Stac
 
     for client in (aws.dynamodb().meta.client, aws.client("sesv2")):
         client.meta.events.register("before-call.*.*", count)
-    assert sender.deliver({"message_id": message_id, "user_id": "u2"}, clock.now()) == "sent"
+    assert sender.deliver(DeliveryJob(message_id=message_id, user_id="u2"), clock.now()) == "sent"
     assert calls == ["TransactWriteItems", "GetItem", "SendEmail", "TransactWriteItems"]

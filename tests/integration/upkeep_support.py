@@ -102,6 +102,7 @@ def _fake_credentials() -> None:
         AWS_SESSION_TOKEN="testing",
         POWERTOOLS_TRACE_DISABLED="1",
         POWERTOOLS_DEV="0",
+        POWERTOOLS_METRICS_NAMESPACE="SegmentationTests",
     )
 
 

@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"people", "auth"},
     {"storage"},
     {"engine", "jobs", "values"},
-    {"cursors", "errors", "settings", "clock"},
+    {"cursors", "errors", "settings", "clock", "health"},
 ]
 
 

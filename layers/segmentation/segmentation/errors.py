@@ -49,9 +49,5 @@ class Invalid(DomainError):
     status, code = 422, "invalid_request"
 
 
-class Throttled(DomainError):
-    status, code = 429, "throttled"
-
-
 class Retryable(Exception):
     """A transient fault (throttling, a lost race) that the caller should retry later."""

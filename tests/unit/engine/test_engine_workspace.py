@@ -88,25 +88,31 @@ def test_a_reference_to_a_predefined_segment_follows_time():
     assert "recent_pro" not in workspace.segments_of(user, NOW + DAY)
 
 
-def test_workspace_rejects_broken_graphs():
-    with pytest.raises(Invalid, match="cycle"):
-        Workspace(
-            [
-                SegmentDef("a", "A", "users", cond("segment", "in_segment", "b")),
-                SegmentDef("b", "B", "users", cond("segment", "in_segment", "a")),
-            ]
-        )
-    with pytest.raises(Invalid, match="no segment"):
-        Workspace([SegmentDef("a", "A", "users", cond("segment", "in_segment", "gone"))])
-    with pytest.raises(Invalid, match="companies segment"):
-        Workspace(
-            [
-                SegmentDef("c", "C", "companies", cond("plan", "exists")),
-                SegmentDef("a", "A", "users", cond("segment", "in_segment", "c")),
-            ]
-        )
-    with pytest.raises(Invalid):
-        Workspace([SegmentDef("a", "A", "users", cond("email", "gt", 1))])
+def test_broken_definitions_are_left_out_with_a_reason_and_the_others_still_work():
+    pro = SegmentDef("pro", "Pro", "users", cond("custom_attributes.plan", "eq", "pro"))
+    workspace = Workspace(
+        [
+            pro,
+            SegmentDef("a", "A", "users", cond("segment", "in_segment", "b")),
+            SegmentDef("b", "B", "users", cond("segment", "in_segment", "a")),
+            SegmentDef("gone_ref", "G", "users", cond("segment", "in_segment", "gone")),
+            SegmentDef("c", "C", "companies", cond("plan", "exists")),
+            SegmentDef("other_target", "O", "users", cond("segment", "in_segment", "c")),
+            SegmentDef("bad_op", "Bad", "users", cond("email", "gt", 1)),
+            SegmentDef("via_broken", "V", "users", cond("segment", "in_segment", "gone_ref")),
+        ]
+    )
+    assert "cycle" in workspace.broken["a"] and "cycle" in workspace.broken["b"]
+    assert "no segment" in workspace.broken["gone_ref"]
+    assert "companies segment" in workspace.broken["other_target"]
+    assert set(workspace.broken) == {"a", "b", "gone_ref", "other_target", "bad_op", "via_broken"}
+    assert workspace.broken_ids("users") == frozenset(workspace.broken)
+    assert workspace.broken_ids("companies") == frozenset()
+    user = {"custom_attributes": {"plan": "pro"}, "last_seen_at": NOW - 1}
+    assert workspace.segments_of(user, NOW) == {"pro", "active"}
+    assert "c" in workspace.segments_of({"plan": "x"}, NOW, "companies")
+    with pytest.raises(Invalid, match="cannot be evaluated"):
+        workspace.predicate(cond("segment", "in_segment", "via_broken"))
 
 
 def test_predicate_rejects_unknown_segments_and_caches():

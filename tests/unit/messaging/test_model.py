@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from segmentation import errors
-from segmentation.messaging.model import Audience, Message, parse_request
+from pydantic import ValidationError
+from segmentation.http.errors import validation_details
+from segmentation.messaging.model import Audience, Message, MessageCreate
 from segmentation.storage.inbox import sort_key
 
 VALID = {
@@ -20,14 +21,14 @@ VALID = {
 
 
 def paths_of(body: Any) -> list[str]:
-    with pytest.raises(errors.Invalid) as caught:
-        parse_request(body)
-    return [d["path"] for d in caught.value.details or []]
+    with pytest.raises(ValidationError) as caught:
+        MessageCreate.model_validate(body)
+    return [d["path"] for d in validation_details(caught.value.errors())]
 
 
 def test_a_valid_request_parses() -> None:
-    request = parse_request(VALID)
-    assert (request.type, request.channel, request.segment_id, request.filter) == (
+    request = MessageCreate.model_validate(VALID)
+    assert (request.type, request.channel, request.audience.segment_id, request.audience.filter) == (
         "manual",
         "email",
         "seg_1",
@@ -56,8 +57,8 @@ def test_bad_fields_are_named(change: dict[str, Any], path: str) -> None:
 
 
 def test_in_app_needs_no_subject_and_the_body_must_be_an_object() -> None:
-    assert parse_request({**VALID, "channel": "in_app", "subject": None}).subject is None
-    assert paths_of(["not", "an", "object"]) == [""]
+    assert MessageCreate.model_validate({**VALID, "channel": "in_app", "subject": None}).subject is None
+    assert paths_of(["not", "an", "object"]) == ["body"]
 
 
 def test_item_round_trip_keeps_the_contract_shape() -> None:

@@ -76,25 +76,25 @@ SECONDS_PER_DAY = 86400.0
 
 
 def attribute_type_of(name: str, value: object) -> str | None:
-    """The type a custom attribute value gives its name: the data-attribute registry's rule.
+    """The type a custom attribute value gives its name: the one rule, used by ingest and the
+    data-attribute registry alike (API.md: "a name that ends in `_at` holds a timestamp").
 
-    "timestamp" for a name ending in `_at` whose value is a timestamp (ISO 8601 with offset, or Unix
-    seconds); otherwise "string", "number" or "boolean" by the value; None for None (a removal).
-    Raises ValueError for values no attribute can hold (lists, objects).
+    "timestamp" for a name ending in `_at` (its value must be ISO 8601 with an offset or `Z`, or
+    Unix seconds); otherwise "string", "number" or "boolean" by the value; None for None (a
+    removal). Raises ValueError, with a reason a person can act on, for anything else: lists,
+    objects, and an `_at` value that is not a timestamp.
     """
     if value is None:
         return None
+    if name.endswith("_at"):
+        if isinstance(value, bool) or not (is_number(value) or isinstance(value, str)):
+            raise ValueError("ends in _at, so it holds timestamps: ISO 8601 or Unix seconds")
+        parse_timestamp(value)  # raises ValueError with what is wrong
+        return "timestamp"
     if isinstance(value, bool):
         return "boolean"
-    if name.endswith("_at") and (is_number(value) or isinstance(value, str)):
-        try:
-            parse_timestamp(value)
-        except ValueError:
-            pass
-        else:
-            return "timestamp"
     if isinstance(value, str):
         return "string"
     if isinstance(value, int | float | Decimal):
         return "number"
-    raise ValueError(f"custom attribute {name!r}: values are strings, numbers, booleans or null")
+    raise ValueError("must be a string, a number, a boolean or null")

@@ -12,7 +12,13 @@ from segmentation.engine.compiler import Compiler, Record
 from segmentation.engine.fields import TARGETS
 from segmentation.engine.model import Condition, Filter, conditions, segment_references
 from segmentation.engine.parse import Attributes, FilterErrors, parse_filter
-from segmentation.engine.segments import SegmentDef, dependency_order, find_cycle, with_predefined
+from segmentation.engine.segments import (
+    SegmentDef,
+    dependency_order,
+    find_cycle,
+    reads_company_fields,
+    with_predefined,
+)
 from segmentation.engine.timing import is_time_relative, next_change
 from segmentation.engine.validation import direct_reference_problems
 from segmentation.errors import Invalid
@@ -28,25 +34,41 @@ class Workspace:
     The predefined segments are always included (a given segment with the same id replaces one).
     `attributes` (custom attribute types per target) is optional: stored filters were validated
     against it when saved, so without it a custom attribute's type is read off its op and value.
-    Raises errors.Invalid if a definition is invalid, refers to a missing segment, or cycles.
+    A definition that cannot be evaluated is left out, with its reason in `broken`: one bad
+    definition never stops the others.
     """
 
     def __init__(
-        self, segments: Iterable[SegmentDef], *, timezone: str = "UTC", attributes: Attributes | None = None
+        self,
+        segments: Iterable[SegmentDef],
+        *,
+        timezone: str = "UTC",
+        attributes: Attributes | None = None,
+        version: int = 0,
     ):
         self.calendar = Calendar(timezone)
         self.attributes = attributes
+        self.version = version  # of the stored definitions it was compiled from (0: not stored)
         self.definitions = with_predefined(segments)
-        self._trees = {
-            sid: self._parse(d.filter, d.target, f"segments[{sid}].filter")
-            for sid, d in self.definitions.items()
-        }
+        # A definition that cannot be evaluated (it does not parse, refers to a missing or broken
+        # segment, or is on a cycle) is left out with its reason; every other one works.
+        self.broken: dict[str, str] = {}
+        self._trees: dict[str, Filter] = {}
+        for sid, definition in self.definitions.items():
+            try:
+                self._trees[sid] = self._parse(
+                    definition.filter, definition.target, f"segments[{sid}].filter"
+                )
+            except Invalid as error:
+                self.broken[sid] = error.message
+        self._leave_out_broken_references()
         self._edges = {
             sid: [str(c.value) for c in segment_references(tree)] for sid, tree in self._trees.items()
         }
-        self._check_graph()
         self._ids = {
-            target: tuple(sid for sid, d in self.definitions.items() if d.target == target)
+            target: tuple(
+                sid for sid, d in self.definitions.items() if d.target == target and sid not in self.broken
+            )
             for target in TARGETS
         }
         self._programs: dict[str, Callable[[Record, float], frozenset[str]]] = {}
@@ -54,15 +76,29 @@ class Workspace:
         for target in TARGETS:
             self._programs[target], self.sources[target] = self._compile_memberships(target)
         self._time_conditions = {target: self._time_relative(self._ids[target]) for target in TARGETS}
-        self.uses_company_fields = any(
-            c.field.via_company for sid in self._ids["users"] for c in conditions(self._trees[sid])
+        # The company fields user segments read through `company.<field>`.
+        self.company_fields_read = frozenset(
+            c.field.name
+            for sid in self._ids["users"]
+            for c in conditions(self._trees[sid])
+            if c.field.via_company
         )
+        self.uses_company_fields = bool(self.company_fields_read)
         self._predicates: dict[tuple[str, str], Predicate] = {}
 
     # -- queries ------------------------------------------------------------------------------
 
     def segment_ids(self, target: str = "users") -> tuple[str, ...]:
+        """The segments of `target` that can be evaluated, predefined first."""
         return self._ids[target]
+
+    def broken_ids(self, target: str = "users") -> frozenset[str]:
+        """The segments of `target` that cannot be evaluated (see `broken` for why)."""
+        return frozenset(sid for sid in self.broken if self.definitions[sid].target == target)
+
+    def reads_company_fields(self, filter: Mapping[str, Any]) -> bool:
+        """Whether a user filter, or a segment it refers to at any depth, reads `company.*`."""
+        return reads_company_fields(filter, {sid: d.filter for sid, d in self.definitions.items()})
 
     def segments_of(self, record: Record, now: float, target: str = "users") -> frozenset[str]:
         """The ids of the segments of `target` the record is in at `now`."""
@@ -80,6 +116,14 @@ class Workspace:
         else:
             tree = filter
         problems = direct_reference_problems(tree, target=target, known=self.definitions, segment_id=None)
+        problems += [
+            {
+                "path": f"{c.path}.value",
+                "message": f"segment {c.value!r} cannot be evaluated: {self.broken[str(c.value)]}",
+            }
+            for c in segment_references(tree)
+            if str(c.value) in self.broken
+        ]
         if problems:
             raise Invalid(problems[0]["message"], problems, code="invalid_filter")
         wanted = [str(c.value) for c in segment_references(tree)]
@@ -106,20 +150,25 @@ class Workspace:
                 code="invalid_filter",
             ) from None
 
-    def _check_graph(self) -> None:
-        for sid, tree in self._trees.items():
-            target = self.definitions[sid].target
-            problems = direct_reference_problems(tree, target=target, known=self.definitions, segment_id=None)
-            if problems:
-                raise Invalid(f"segment {sid!r}: {problems[0]['message']}", problems, code="invalid_filter")
-        cycle = find_cycle(self._edges, self._edges)
-        if cycle is not None:
+    def _leave_out_broken_references(self) -> None:
+        """Move to `broken` every definition that refers to a missing, broken or other-target
+        segment, or lies on a cycle, until what is left is a sound graph."""
+        while True:
+            for sid, tree in list(self._trees.items()):
+                target = self.definitions[sid].target
+                healthy = {other: d for other, d in self.definitions.items() if other not in self.broken}
+                problems = direct_reference_problems(tree, target=target, known=healthy, segment_id=sid)
+                if problems:
+                    self.broken[sid] = problems[0]["message"]
+                    del self._trees[sid]
+            edges = {sid: [str(c.value) for c in segment_references(t)] for sid, t in self._trees.items()}
+            cycle = find_cycle(edges, edges)
+            if cycle is None:
+                return
             chain = " -> ".join(repr(sid) for sid in cycle)
-            raise Invalid(
-                f"segment references form a cycle ({chain})",
-                [{"path": "segments", "message": chain}],
-                code="invalid_filter",
-            )
+            for sid in cycle[:-1]:
+                self.broken[sid] = f"segment references form a cycle ({chain})"
+                self._trees.pop(sid, None)
 
     def _compiler(self, ids: Iterable[str], extra: Filter | None = None) -> Compiler:
         """A compiler with `ids` and everything they refer to added, in dependency order."""

@@ -175,6 +175,50 @@ class ApiKeyPage(Shape):
     next_cursor: str | None
 
 
+class MessageAudience(Shape):
+    segment_id: str | None = None
+    filter: dict[str, Any] | None = None
+
+
+class MessageStats(Shape):
+    queued: int
+    sent: int
+    skipped: int
+    failed: int
+
+
+class Message(Shape):
+    id: str
+    name: str
+    type: Literal["manual", "auto"]
+    channel: Literal["email", "in_app"]
+    audience: MessageAudience
+    subject: str | None
+    body: str
+    state: Literal["draft", "live", "paused", "sent"]
+    stats: MessageStats
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+
+
+class MessagePage(Shape):
+    data: list[Message]
+    next_cursor: str | None
+
+
+class Delivery(Shape):
+    user_id: str
+    status: Literal["queued", "sent", "skipped", "failed"]
+    reason: str | None
+    at: str
+
+
+class DeliveryPage(Shape):
+    data: list[Delivery]
+    next_cursor: str | None
+
+
 class ErrorDetail(Shape):
     path: str
     message: str

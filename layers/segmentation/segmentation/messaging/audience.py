@@ -6,14 +6,16 @@ from typing import Any
 
 from segmentation import errors
 from segmentation.engine import validate_filter
-from segmentation.messaging import sources
 from segmentation.messaging.model import Audience
+from segmentation.people.attributes import all_types as all_attribute_types
+from segmentation.storage import segments as segment_store
 
 
 def check(audience: Audience) -> None:
     """The segment must exist and hold users; the filter must be a valid user filter."""
     if audience.segment_id is not None:
-        target = sources.segment_target(audience.segment_id)
+        segment = segment_store.get(audience.segment_id, check_now=True)
+        target = None if segment is None else segment.target
         if target is None:
             raise errors.Invalid(
                 f"There is no segment '{audience.segment_id}'.",
@@ -28,8 +30,8 @@ def check(audience: Audience) -> None:
         validate_filter(
             audience.filter,
             target="users",
-            attributes=sources.attribute_types(),
-            segments=sources.segment_defs(),
+            attributes=all_attribute_types(),
+            segments=segment_store.segment_defs(check_now=True),
             path="audience.filter",
         )
 

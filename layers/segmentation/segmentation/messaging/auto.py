@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from segmentation import errors, health
 from segmentation.engine import Workspace
 from segmentation.messaging import audience as audiences
-from segmentation.messaging import sources
 from segmentation.messaging.model import Message
-from segmentation.storage import deliveries, message_queues, messages
+from segmentation.people.evaluable import Records
+from segmentation.storage import deliveries, messages, queues
 
 REVALIDATE_SECONDS = 1.5
 _SETTLED_MEMO_SIZE = 50_000
@@ -80,31 +81,33 @@ def live_auto_messages(now: float) -> tuple[Message, ...]:
         return _cache.live
 
 
-def _predicate(workspace: Workspace, message: Message) -> Callable[[Any, float], bool]:
+def _predicate(workspace: Workspace, message: Message) -> Callable[[Any, float], bool] | None:
+    """The audience's predicate; None (skipped, counted, logged) when it cannot be evaluated, such
+    as a filter naming a segment that is gone: the other messages and upkeep go on."""
     key = (id(workspace), message.id)
     cached = _cache.predicates.get(key)
     if cached is not None and cached[0] is workspace:
         return cached[1]
     if len(_cache.predicates) > 256:
         _cache.predicates.clear()
-    predicate = workspace.predicate(audiences.as_filter(message.audience), "users")
+    try:
+        predicate = workspace.predicate(audiences.as_filter(message.audience), "users")
+    except errors.Invalid as error:
+        health.skipped("message", message.id, error.message)
+        return None
     _cache.predicates[key] = (workspace, predicate)
     return predicate
 
 
-def _with_companies(record: dict[str, Any], message: Message) -> dict[str, Any]:
+def _with_companies(records: Records, record: dict[str, Any], message: Message) -> dict[str, Any]:
     """The record with its companies when the message's own filter reads company.* and upkeep
     did not attach them (it does when a segment reads them)."""
     if "companies" in record or message.audience.filter is None:
         return record
     reads = _cache.reads_companies.get(message.id)
     if reads is None:
-        reads = _cache.reads_companies[message.id] = sources.reads_companies(message.audience.filter)
-    if not reads:
-        return record
-    copy = dict(record)
-    sources.attach_companies([copy])
-    return copy
+        reads = _cache.reads_companies[message.id] = records.reads_company_fields(message.audience.filter)
+    return records.users([record], companies=True)[0] if reads else record
 
 
 def _settle(message_id: str, user_id: str) -> None:
@@ -114,7 +117,7 @@ def _settle(message_id: str, user_id: str) -> None:
 
 
 def queue_auto_messages(
-    workspace: Workspace, record: dict[str, Any], now: float, previous_segments: frozenset[str] | None
+    records: Records, record: dict[str, Any], now: float, previous_segments: frozenset[str] | None
 ) -> None:
     """Claim and queue every live auto message the user has just come to match.
 
@@ -134,7 +137,8 @@ def queue_auto_messages(
             continue  # already in the segment before: handled when they entered (or at going live)
         if (message.id, user_id) in _cache.settled:
             continue
-        if not _predicate(workspace, message)(_with_companies(record, message), now):
+        predicate = _predicate(records.workspace, message)
+        if predicate is None or not predicate(_with_companies(records, record, message), now):
             continue
         outcome = deliveries.claim(message.id, user_id, now=now, require_state="live")
         if outcome is deliveries.Claim.MESSAGE_INACTIVE:
@@ -143,6 +147,6 @@ def queue_auto_messages(
             to_queue.append((message.id, user_id))
         settled.append((message.id, user_id))
     if to_queue:
-        message_queues.enqueue_deliveries(to_queue)
+        queues.send_deliveries(to_queue)
     for message_id, settled_user in settled:  # only once queued: a failed enqueue is retried
         _settle(message_id, settled_user)

@@ -8,9 +8,19 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from segmentation import errors
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from segmentation.engine.segments import referenced_segment_ids
 from segmentation.values import format_timestamp
 
 TYPES = ("manual", "auto")
@@ -23,6 +33,12 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 ACTIVE_STATE = {"manual": "sent", "auto": "live"}
 
 
+def _non_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
 def new_message_id() -> str:
     return "msg_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
 
@@ -31,6 +47,11 @@ def new_message_id() -> str:
 class Audience:
     segment_id: str | None
     filter: dict[str, Any] | None
+
+    def segment_references(self) -> frozenset[str]:
+        """The segments the audience names: its segment and those its filter refers to directly."""
+        named = referenced_segment_ids(self.filter) if self.filter is not None else set()
+        return frozenset(named | ({self.segment_id} if self.segment_id is not None else set()))
 
     def to_json(self) -> dict[str, Any]:
         audience: dict[str, Any] = {}
@@ -112,83 +133,42 @@ class Message:
         }
 
 
-@dataclass(frozen=True)
-class MessageRequest:
-    """A parsed, shape-checked POST /v1/messages body (templates and audience checked apart)."""
-
-    name: str
-    type: str
-    channel: str
-    segment_id: str | None
-    filter: dict[str, Any] | None
-    subject: str | None
-    body: str
+NonBlank = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_non_blank)
+]
 
 
-def _detail(path: str, message: str) -> dict[str, str]:
-    return {"path": path, "message": message}
+class AudienceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    segment_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    filter: dict[str, Any] | None = Field(default=None, description="A user Filter (API.md)")
 
 
-def parse_request(body: Any) -> MessageRequest:
-    """Check the shape of a create request; every problem found is named by its path."""
-    if not isinstance(body, Mapping):
-        raise errors.Invalid("The body must be a JSON object.", [_detail("", "must be an object")])
-    problems: list[dict[str, str]] = []
-    allowed = {"name", "type", "channel", "audience", "subject", "body"}
-    problems += [_detail(key, "is not a known field") for key in sorted(set(body) - allowed)]
+class MessageCreate(BaseModel):
+    """The body of POST /v1/messages (templates and the audience's meaning are checked apart)."""
 
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH:
-        problems.append(_detail("name", f"is required: a string of 1 to {MAX_NAME_LENGTH} characters"))
-    kind = body.get("type")
-    if kind not in TYPES:
-        problems.append(_detail("type", "must be 'manual' or 'auto'"))
-    channel = body.get("channel")
-    if channel not in CHANNELS:
-        problems.append(_detail("channel", "must be 'email' or 'in_app'"))
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    segment_id: str | None = None
-    filter_: dict[str, Any] | None = None
-    audience = body.get("audience")
-    if not isinstance(audience, Mapping):
-        problems.append(_detail("audience", "is required: an object with segment_id, filter or both"))
-    else:
-        problems += [
-            _detail(f"audience.{key}", "is not a known field")
-            for key in sorted(set(audience) - {"segment_id", "filter"})
-        ]
-        raw_segment, raw_filter = audience.get("segment_id"), audience.get("filter")
-        if raw_segment is None and raw_filter is None:
-            problems.append(_detail("audience", "needs a segment_id, a filter or both"))
-        if raw_segment is not None and (not isinstance(raw_segment, str) or not raw_segment):
-            problems.append(_detail("audience.segment_id", "must be a segment id"))
-        else:
-            segment_id = raw_segment
-        if raw_filter is not None and not isinstance(raw_filter, Mapping):
-            problems.append(_detail("audience.filter", "must be a filter object"))
-        elif raw_filter is not None:
-            filter_ = dict(raw_filter)
-
-    subject = body.get("subject")
-    if subject is not None and not isinstance(subject, str):
-        problems.append(_detail("subject", "must be a string"))
-    elif channel == "email" and (subject is None or not subject.strip()):
-        problems.append(_detail("subject", "is required for email"))
-    text = body.get("body")
-    if not isinstance(text, str) or not text.strip():
-        problems.append(_detail("body", "is required: a non-empty string"))
-
-    if problems:
-        raise errors.Invalid(
-            "The message is not valid: " + "; ".join(f"{p['path']} {p['message']}" for p in problems),
-            problems,
-        )
-    return MessageRequest(
-        name=str(name).strip(),
-        type=str(kind),
-        channel=str(channel),
-        segment_id=segment_id,
-        filter=filter_,
-        subject=subject,
-        body=str(text),
+    name: NonBlank
+    type: Literal["manual", "auto"]
+    channel: Literal["email", "in_app"]
+    audience: AudienceBody = Field(
+        description="segment_id, filter or both: the segment's members matching the filter"
     )
+    subject: str | None = Field(default=None, validate_default=True, description="Liquid; required for email")
+    body: Annotated[str, AfterValidator(_non_blank)] = Field(description="Liquid")
+
+    @field_validator("audience")
+    @classmethod
+    def _audience_names_someone(cls, audience: AudienceBody) -> AudienceBody:
+        if audience.segment_id is None and audience.filter is None:
+            raise ValueError("needs a segment_id, a filter or both")
+        return audience
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_for_email(cls, subject: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("channel") == "email" and (subject is None or not subject.strip()):
+            raise ValueError("is required for email")
+        return subject

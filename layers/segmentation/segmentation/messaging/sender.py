@@ -22,10 +22,14 @@ import threading
 from typing import Any
 
 from segmentation import errors
-from segmentation.messaging import render_context, sources, templates
+from segmentation.jobs import DeliveryJob
+from segmentation.messaging import render_context, templates
 from segmentation.messaging.model import Message
+from segmentation.people import evaluable
 from segmentation.settings import get_settings
+from segmentation.storage import companies as company_store
 from segmentation.storage import deliveries, email, inbox, messages
+from segmentation.storage import users as user_store
 
 # Longer than the SenderFunction timeout: a `sending` this old has no live worker behind it.
 STALE_SENDING_SECONDS = 300.0
@@ -57,10 +61,10 @@ def _definition(message_id: str) -> Message | None:
     return message
 
 
-def deliver(job: dict[str, Any], now: float) -> str:
+def deliver(job: DeliveryJob, now: float) -> str:
     """Process one delivery job; returns what happened (for logs and tests). Raises
     errors.Retryable when the job must come back later (throttled, or another worker busy)."""
-    message_id, user_id = str(job["message_id"]), str(job["user_id"])
+    message_id, user_id = job.message_id, job.user_id
     message = _definition(message_id)
     if message is None:
         return "no_such_message"
@@ -135,7 +139,7 @@ def _not_started(message: Message, user_id: str, begin: deliveries.Begin, now: f
 def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str, str]:
     """A skip reason, or (subject, text body, html body, email address) rendered from the
     user's data as of now."""
-    user = sources.user(user_id)
+    user = user_store.get(user_id)
     if user is None:
         return "user_deleted"
     address = str(user.get("email") or "").strip()
@@ -145,7 +149,7 @@ def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str
         if user.get("unsubscribed_from_emails") is True:
             return "unsubscribed"
     sources_text = (message.subject or "") + message.body
-    company = sources.first_company(user) if "company" in sources_text and _reads_company(message) else None
+    company = _first_company(user) if "company" in sources_text and _reads_company(message) else None
     context = render_context.context(user, company)
     subject = templates.render(message.subject, context).strip() if message.subject is not None else None
     if subject is not None:
@@ -153,6 +157,13 @@ def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str
     body = templates.render(message.body, context)
     body_html = templates.render(message.body, context, html=True).replace("\n", "<br>\n")
     return subject, body, f"<html><body>{body_html}</body></html>", address
+
+
+def _first_company(user: dict[str, Any]) -> dict[str, Any] | None:
+    """The user's first company as templates see it (with its user_count), or None."""
+    ids = user.get("company_ids") or []
+    item = company_store.get(str(ids[0])) if ids else None
+    return evaluable.companies([item])[0] if item else None
 
 
 def _reads_company(message: Message) -> bool:

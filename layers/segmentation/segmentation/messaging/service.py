@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from segmentation import cursors, errors
+from segmentation.engine.segments import PREDEFINED_IDS
+from segmentation.jobs import FanoutJob
 from segmentation.messaging import audience as audiences
-from segmentation.messaging import auto, sources, templates
-from segmentation.messaging.model import Audience, Message, new_message_id, parse_request
-from segmentation.storage import deliveries, message_queues, messages
+from segmentation.messaging import auto, templates
+from segmentation.messaging.model import Audience, Message, MessageCreate, new_message_id
+from segmentation.storage import deliveries, messages, queues
+from segmentation.storage import segments as segment_store
 from segmentation.values import format_timestamp
 
 PUBLIC_STATUS = {
@@ -20,16 +23,15 @@ PUBLIC_STATUS = {
 }
 
 
-def create(body: Any, now: float) -> Message:
-    request = parse_request(body)
+def create(request: MessageCreate, now: float) -> Message:
     if request.subject is not None:
         templates.check(request.subject, "subject")
     templates.check(request.body, "body")
-    audience = Audience(request.segment_id, request.filter)
+    audience = Audience(request.audience.segment_id, request.audience.filter)
     audiences.check(audience)
     message = Message(
         id=new_message_id(),
-        name=request.name,
+        name=request.name.strip(),
         type=request.type,
         channel=request.channel,
         audience=audience,
@@ -81,10 +83,12 @@ def send(message_id: str, now: float) -> Message:
     message = require(message_id)
     if message.type != "manual":
         raise _wrong_type(message, "sent (auto messages are put live)", "manual")
-    _check_segment_still_there(message)
-    if not messages.change_state(message_id, to_state="sent", from_states=("draft",), now=now):
-        raise errors.Conflict(f"Message '{message_id}' was already sent.", code="message_already_sent")
-    message_queues.enqueue_fanout({"message_id": message_id, "kind": "manual", "cursor": None, "at": now})
+    refused = messages.change_state(
+        message_id, to_state="sent", from_states=("draft",), now=now, also=_audience_checks(message)
+    )
+    if refused is not None:
+        _refusal(message, refused, "Message '{id}' was already sent.", "message_already_sent")
+    queues.send_fanout_job(FanoutJob(message_id=message_id, kind="manual", at=now))
     return require(message_id)
 
 
@@ -95,15 +99,21 @@ def put_live(message_id: str, now: float) -> Message:
         raise _wrong_type(message, "put live (manual messages are sent)", "auto")
     if message.state == "live":
         return message
-    _check_segment_still_there(message)
-    if not messages.change_state(
-        message_id, to_state="live", from_states=("draft", "paused"), now=now, live_set=True
-    ):
-        raise errors.Conflict(
-            f"Message '{message_id}' changed meanwhile; try again.", code="concurrent_change"
-        )
+    # Live, the message depends on the segments its audience names: the same transaction checks
+    # that they exist and moves the definitions' version on, so a concurrent delete of one of
+    # them either fails here or finds this message live when it checks again (race-free 409s).
+    refused = messages.change_state(
+        message_id,
+        to_state="live",
+        from_states=("draft", "paused"),
+        now=now,
+        live_set=True,
+        also=[*_audience_checks(message), segment_store.version_bump()],
+    )
+    if refused is not None:
+        _refusal(message, refused, "Message '{id}' changed meanwhile; try again.", "concurrent_change")
     auto.invalidate()
-    message_queues.enqueue_fanout({"message_id": message_id, "kind": "auto", "cursor": None, "at": now})
+    queues.send_fanout_job(FanoutJob(message_id=message_id, kind="auto", at=now))
     return require(message_id)
 
 
@@ -117,9 +127,7 @@ def pause(message_id: str, now: float) -> Message:
         raise errors.Conflict(
             f"Message '{message_id}' is {message.state}; only a live message can be paused."
         )
-    if not messages.change_state(
-        message_id, to_state="paused", from_states=("live",), now=now, live_set=False
-    ):
+    if messages.change_state(message_id, to_state="paused", from_states=("live",), now=now, live_set=False):
         raise errors.Conflict(
             f"Message '{message_id}' changed meanwhile; try again.", code="concurrent_change"
         )
@@ -131,9 +139,7 @@ def delete(message_id: str, now: float) -> None:
     message = require(message_id)
     states = ("draft", "live", "paused", "sent")
     live_set = False if message.type == "auto" else None
-    if not messages.change_state(
-        message_id, to_state="deleted", from_states=states, now=now, live_set=live_set
-    ):
+    if messages.change_state(message_id, to_state="deleted", from_states=states, now=now, live_set=live_set):
         raise errors.NotFound(f"There is no message '{message_id}'.")
     auto.invalidate()
 
@@ -154,10 +160,23 @@ def list_deliveries(
     ], next_cursor
 
 
-def _check_segment_still_there(message: Message) -> None:
-    segment_id = message.audience.segment_id
-    if segment_id is not None and sources.segment_target(segment_id) is None:
-        raise errors.Conflict(
-            f"The audience segment '{segment_id}' no longer exists; create a new message.",
-            code="audience_segment_missing",
-        )
+def _stored_references(message: Message) -> list[str]:
+    """The stored segments (not predefined: those are never deleted) the audience names."""
+    return sorted(message.audience.segment_references() - PREDEFINED_IDS)
+
+
+def _audience_checks(message: Message) -> list[dict[str, Any]]:
+    return [segment_store.exists_check(segment_id) for segment_id in _stored_references(message)]
+
+
+def _refusal(message: Message, reasons: list[Any], state_message: str, state_code: str) -> None:
+    """Raise what a refused state change means: its state moved, or a segment it names is gone."""
+    if reasons[0].condition_failed:
+        raise errors.Conflict(state_message.format(id=message.id), code=state_code)
+    gone = [sid for sid in _stored_references(message) if segment_store.get(sid, check_now=True) is None]
+    raise errors.Conflict(
+        f"The audience names segments that no longer exist ({', '.join(gone) or 'one of them'}); "
+        "create a new message.",
+        details=[{"path": "audience", "segment_id": sid, "message": "no longer exists"} for sid in gone],
+        code="audience_segment_missing",
+    )

@@ -12,23 +12,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from segmentation.engine.fields import attribute_type_of
 from segmentation.errors import Invalid
 from segmentation.storage import attributes as attribute_store
 from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, to_number
 
 ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 ATTRIBUTE_TYPES = ("string", "number", "boolean", "timestamp")
-
-
-def attribute_type(name: str, value: Any) -> str:
-    """The type a value gives a custom attribute; names ending in `_at` hold timestamps."""
-    if name.endswith("_at"):
-        return "timestamp"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, str):
-        return "string"
-    return "number"
 
 
 def check_attribute_value(value: Any) -> Any:
@@ -68,8 +58,8 @@ def plan_attribute_changes(sent: Mapping[str, Any], known_types: Mapping[str, st
         if value is None:
             changes.removes.append(name)
             continue
-        kind = attribute_type(name, value)
         try:
+            kind = str(attribute_type_of(name, value))
             stored = parse_timestamp(value) if kind == "timestamp" else check_attribute_value(value)
         except ValueError as error:
             problems.append({"path": path, "message": f"{name} {error}"})
@@ -97,3 +87,8 @@ def attribute_changes(target: str, sent: Mapping[str, Any] | None) -> AttributeC
     changes = plan_attribute_changes(sent, known)
     attribute_store.register(target, changes.new_types)
     return changes
+
+
+def all_types() -> dict[str, dict[str, str]]:
+    """Custom attribute types of both targets (user filters may read company attributes)."""
+    return {target: attribute_store.all_types(target) for target in ("users", "companies")}

@@ -9,7 +9,6 @@ from segmentation.errors import NotFound
 from segmentation.people import evaluable
 from segmentation.people.attributes import attribute_changes
 from segmentation.storage import companies as company_store
-from segmentation.storage import memberships
 
 
 def upsert_company(
@@ -30,10 +29,7 @@ def delete_company(company_id: str) -> None:
     company_store.delete(company_id)
 
 
-def user_count(company_id: str) -> int:
-    """Users linked to the company (kept in Memberships under company#<id> by the upkeep)."""
-    return memberships.count(memberships.company_group(company_id))
-
-
-def segments_of(company: Mapping[str, Any], count: int, now: float) -> list[str]:
-    return sorted(evaluable.company_segments({**company, "user_count": count}, now))
+def described(company: Mapping[str, Any], now: float) -> tuple[int, list[str]]:
+    """The company's user count (its linked users) and the segments it is in now."""
+    count, segments = evaluable.company_segments(company, now)
+    return count, sorted(segments)

@@ -1,27 +1,97 @@
-"""A user or company as the engine evaluates it, and its segments at this instant."""
+"""The one path from stored items to the records the engine evaluates.
+
+Whatever decides membership (upkeep, a user's or company's segments now, search, members,
+counts, fan-out and auto messages) builds its records here, so every read path evaluates the
+same thing:
+- a company is its item with `user_count` (its linked users, counted by upkeep);
+- a user is its item with `companies`: its existing companies, in `company_ids` order, each
+  as above. They are read only when the evaluation at hand reads `company.*`: the engine gives
+  the same answer with or without them otherwise.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segmentation.engine import Workspace
+from segmentation.engine.fields import Target
 from segmentation.storage import companies as company_store
+from segmentation.storage import memberships
+from segmentation.storage.records import KEY_ATTRIBUTE
 from segmentation.storage.segments import load_workspace
 
+Record = dict[str, Any]
 
-def _workspace() -> Workspace:
-    return load_workspace()  # cached per process by its owner
+
+class Records:
+    """Stored items made evaluable against one workspace, with the companies read once per
+    batch (a request, a stream batch, a page of a scan)."""
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self._companies: dict[str, Record | None] = {}
+
+    def users(self, items: Iterable[Mapping[str, Any]], *, companies: bool | None = None) -> list[Record]:
+        """Users as evaluated. `companies`: attach them (default: when the workspace's user
+        segments read company.*; pass `reads_company_fields(filter)` for a search or audience)."""
+        records = [dict(item) for item in items]
+        if self.workspace.uses_company_fields if companies is None else companies:
+            self._read_companies({c for record in records for c in _company_ids(record)})
+            for record in records:
+                record["companies"] = [
+                    found for c in _company_ids(record) if (found := self._companies.get(c)) is not None
+                ]
+        return records
+
+    def companies(self, items: Iterable[Mapping[str, Any]]) -> list[Record]:
+        return companies(items)
+
+    def of(
+        self, target: Target, items: Iterable[Mapping[str, Any]], *, companies: bool | None = None
+    ) -> list[Record]:
+        return self.companies(items) if target == "companies" else self.users(items, companies=companies)
+
+    def reads_company_fields(self, filter_: Mapping[str, Any]) -> bool:
+        return self.workspace.reads_company_fields(filter_)
+
+    def segments_of(self, target: Target, record: Mapping[str, Any], now: float) -> frozenset[str]:
+        """The segments an evaluable record is in at `now`."""
+        return frozenset(self.workspace.segments_of(record, now, target))
+
+    def _read_companies(self, wanted: set[str]) -> None:
+        missing = sorted(wanted - set(self._companies))
+        if not missing:
+            return
+        found = self.companies(company_store.get_many(missing))
+        self._companies.update(dict.fromkeys(missing))
+        self._companies.update((c["company_id"], c) for c in found)
+
+
+def companies(items: Iterable[Mapping[str, Any]]) -> list[Record]:
+    """Companies as evaluated (and as templates see them): each with its `user_count`."""
+    records = [dict(item) for item in items]
+    counts = memberships.counts(memberships.company_group(r["company_id"]) for r in records)
+    for record in records:
+        record["user_count"] = counts[memberships.company_group(record["company_id"])]
+    return records
+
+
+def _company_ids(record: Mapping[str, Any]) -> list[str]:
+    return [str(c) for c in record.get("company_ids") or ()]
+
+
+def member_id(target: Target, record: Mapping[str, Any]) -> str:
+    return str(record[KEY_ATTRIBUTE[target]])
 
 
 def user_segments(user: Mapping[str, Any], now: float) -> frozenset[str]:
-    """The user's segments evaluated now; its companies are read (one BatchGetItem) only if needed."""
-    workspace = _workspace()
-    record = dict(user)
-    if workspace.uses_company_fields and user.get("company_ids"):
-        record["companies"] = company_store.get_many(user["company_ids"])
-    return frozenset(workspace.segments_of(record, now, target="users"))
+    """A user's segments at `now` (GET /v1/users/{id}, logins, upserts)."""
+    records = Records(load_workspace())
+    return records.segments_of("users", records.users([user])[0], now)
 
 
-def company_segments(company: Mapping[str, Any], now: float) -> frozenset[str]:
-    return frozenset(_workspace().segments_of(dict(company), now, target="companies"))
+def company_segments(company: Mapping[str, Any], now: float) -> tuple[int, frozenset[str]]:
+    """A company's user count and its segments at `now`."""
+    record = companies([company])[0]
+    return int(record["user_count"]), Records(load_workspace()).segments_of("companies", record, now)

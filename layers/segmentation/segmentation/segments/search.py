@@ -13,19 +13,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from segmentation import cursors
-from segmentation.engine import Workspace, validate_filter
-from segmentation.engine.segments import reads_company_fields
-from segmentation.segments.service import attribute_types
+from segmentation.engine import validate_filter
+from segmentation.engine.fields import Target
+from segmentation.people.attributes import all_types as all_attribute_types
+from segmentation.people.evaluable import Records
 from segmentation.storage import memberships, upkeep_records
 from segmentation.storage import segments as segment_store
 from segmentation.storage.records import KEY_ATTRIBUTE
 
-Target = Literal["users", "companies"]
 # One request reads at most this many records; past it, it answers with what it found and a
 # cursor, so a rare match on a large table costs several calls instead of a Lambda timeout.
 MAX_SCANNED_PER_REQUEST = 20_000
@@ -45,32 +44,6 @@ class Found:
 class Page:
     data: list[Found]
     next_cursor: str | None
-
-
-class _Companies:
-    """Company items (with `user_count`) read once per request, a batch at a time."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, dict[str, Any] | None] = {}
-
-    def attach(self, users: Iterable[dict[str, Any]]) -> None:
-        """Give each user item its `companies` (the engine reads `company.*` from them)."""
-        users = list(users)
-        wanted = {c for u in users for c in u.get("company_ids") or () if c not in self._known}
-        if wanted:
-            found = upkeep_records.get_records("companies", wanted)
-            with_counts = _with_user_counts(list(found.values()))
-            self._known.update(dict.fromkeys(wanted))
-            self._known.update((c["company_id"], c) for c in with_counts)
-        for user in users:
-            user["companies"] = [
-                company for c in user.get("company_ids") or () if (company := self._known.get(c)) is not None
-            ]
-
-
-def _with_user_counts(companies: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    counts = memberships.counts(memberships.company_group(c["company_id"]) for c in companies)
-    return [{**c, "user_count": counts[memberships.company_group(c["company_id"])]} for c in companies]
 
 
 # --- the search cursor -------------------------------------------------------------------------
@@ -113,61 +86,50 @@ def decode_cursor(cursor: str, target: str, filter_: Any) -> str:
 def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
     key = KEY_ATTRIBUTE[target]
     items, last = upkeep_records.scan_slice(target, 0, 1, {key: after} if after else None, size)
-    return [dict(item) for item in items], (str(last[key]) if last else None)
+    return items, (str(last[key]) if last else None)
 
 
 def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now: float) -> Page:
     defs = segment_store.segment_defs()
-    validate_filter(raw_filter, target=target, attributes=attribute_types(), segments=defs, path="filter")
+    validate_filter(raw_filter, target=target, attributes=all_attribute_types(), segments=defs, path="filter")
     after = decode_cursor(cursor, target, raw_filter) if cursor else None
-    workspace = segment_store.load_workspace()
-    matches = workspace.predicate(raw_filter, target)
-    companies = _Companies()
-    filter_reads_companies = target == "users" and reads_company_fields(
-        raw_filter, {sid: d.filter for sid, d in defs.items()}
-    )
+    records = Records(segment_store.load_workspace())
+    matches = records.workspace.predicate(raw_filter, target)
+    with_companies = target == "users" and records.reads_company_fields(raw_filter)
     key = KEY_ATTRIBUTE[target]
     found: list[dict[str, Any]] = []
     scanned = 0
     while True:
         items, last = _scan_page(target, after, max(limit, _MIN_SCAN_PAGE))
-        if filter_reads_companies:
-            companies.attach(items)
-        elif target == "companies":
-            items = _with_user_counts(items)
-        for index, item in enumerate(items):
-            if matches(item, now):
-                found.append(item)
+        for index, record in enumerate(records.of(target, items, companies=with_companies or None)):
+            if matches(record, now):
+                found.append(record)
                 if len(found) == limit:
                     more = index < len(items) - 1 or last is not None
-                    next_cursor = encode_cursor(target, raw_filter, str(item[key])) if more else None
-                    return Page(_described(target, found, now, workspace, companies), next_cursor)
+                    next_cursor = encode_cursor(target, raw_filter, str(record[key])) if more else None
+                    return Page(_described(records, target, found, now), next_cursor)
         scanned += len(items)
         if last is None:
-            return Page(_described(target, found, now, workspace, companies), None)
+            return Page(_described(records, target, found, now), None)
         after = last
         if scanned >= MAX_SCANNED_PER_REQUEST:
-            next_cursor = encode_cursor(target, raw_filter, after)
-            return Page(_described(target, found, now, workspace, companies), next_cursor)
+            return Page(_described(records, target, found, now), encode_cursor(target, raw_filter, after))
 
 
 def members(target: Target, segment_id: str, limit: int, cursor: str | None, now: float) -> Page:
     """A page of a segment's stored members, as they are now (members deleted meanwhile are left out)."""
     ids, next_cursor = memberships.members_page(segment_id, limit, cursor)
     by_id = upkeep_records.get_records(target, ids)
-    items = [dict(by_id[member_id]) for member_id in ids if member_id in by_id]
-    if target == "companies":
-        items = _with_user_counts(items)
-    return Page(_described(target, items, now, segment_store.load_workspace(), _Companies()), next_cursor)
+    records = Records(segment_store.load_workspace())
+    found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
+    return Page(_described(records, target, found, now), next_cursor)
 
 
-def _described(
-    target: Target, items: list[dict[str, Any]], now: float, workspace: Workspace, companies: _Companies
-) -> list[Found]:
-    """Each item with the segments it is in now (as GET /v1/users/{id} shows them)."""
-    if target == "users" and workspace.uses_company_fields:
-        companies.attach(item for item in items if "companies" not in item)
+def _described(records: Records, target: Target, found: list[dict[str, Any]], now: float) -> list[Found]:
+    """Each record with the segments it is in now (as GET /v1/users/{id} shows them)."""
+    if target == "users" and records.workspace.uses_company_fields:
+        found = [r if "companies" in r else records.users([r])[0] for r in found]
     return [
-        Found(item, frozenset(workspace.segments_of(item, now, target)), int(item.get("user_count", 0)))
-        for item in items
+        Found(record, records.segments_of(target, record, now), int(record.get("user_count", 0)))
+        for record in found
     ]

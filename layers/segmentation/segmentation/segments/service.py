@@ -14,7 +14,9 @@ from typing import Any
 from segmentation import errors
 from segmentation.engine import validate_filter
 from segmentation.engine.segments import dependents, name_key
-from segmentation.storage import attributes, memberships, messages
+from segmentation.messaging.model import Message
+from segmentation.people.attributes import all_types as all_attribute_types
+from segmentation.storage import memberships, messages
 from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import ConcurrentChange, SegmentRecord
 from segmentation.upkeep.build import build_segment, drop_segment
@@ -70,16 +72,11 @@ def _check_name_free(name: str, target: str, own_id: str | None = None) -> None:
             )
 
 
-def attribute_types() -> dict[str, dict[str, str]]:
-    """Custom attribute types of both targets (user filters may read company attributes)."""
-    return {target: attributes.all_types(target) for target in ("users", "companies")}
-
-
 def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[str, Any]:
     validate_filter(
         raw,
         target=target,
-        attributes=attribute_types(),
+        attributes=all_attribute_types(),
         segments=segment_store.segment_defs(check_now=True),
         segment_id=segment_id,
         path="filter",
@@ -129,18 +126,28 @@ def update_segment(segment_id: str, name: str | None, raw_filter: Any | None, no
     return updated
 
 
-def messages_targeting(segment_id: str) -> list[str]:
-    """Ids of the live or paused auto messages whose audience is this segment."""
-    return messages.messages_targeting(segment_id)
+def dependent_messages(segment_id: str) -> list[str]:
+    """Ids of the live or paused messages whose audience names the segment (as its segment or in
+    its filter)."""
+    found = (Message.from_item(item) for item in messages.scan_all())
+    return sorted(
+        m.id for m in found if m.state in ("live", "paused") and segment_id in m.audience.segment_references()
+    )
 
 
 def delete_segment(segment_id: str) -> None:
+    """Delete a segment no other segment's filter and no live or paused message refers to.
+
+    Race-free: the delete is conditioned on the definitions' version its checks read, and both a
+    segment write and a message going live move that version on (see messaging.service.put_live).
+    """
+
     def attempt() -> None:
         expected = segment_store.version(check_now=True)
         current = _require_editable(segment_id)
         filters = {r.id: r.filter for r in segment_store.records(check_now=True)}
         referring = dependents(current.id, filters)
-        targeting = messages_targeting(current.id)
+        targeting = dependent_messages(current.id)
         if referring or targeting:
             details = [
                 {"path": "dependents", "segment_id": sid, "message": f"segment {sid}'s filter refers to it"}
@@ -149,7 +156,7 @@ def delete_segment(segment_id: str) -> None:
                 {
                     "path": "dependents",
                     "message_id": mid,
-                    "message": f"live or paused auto message {mid} targets it",
+                    "message": f"live or paused message {mid}'s audience refers to it",
                 }
                 for mid in targeting
             ]
@@ -157,7 +164,7 @@ def delete_segment(segment_id: str) -> None:
                 [f"segment {sid}" for sid in referring] + [f"message {mid}" for mid in targeting]
             )
             raise errors.Conflict(
-                f"The segment is in use ({named}): change or delete those first.",
+                f"The segment is in use ({named}): change, pause-and-delete or delete those first.",
                 details=details,
                 code="segment_in_use",
             )

@@ -6,17 +6,16 @@ deployed, API Gateway's own authorizer cache may keep answering for up to its TT
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segmentation import cursors
 from segmentation.errors import NotFound
 from segmentation.settings import get_settings
-from segmentation.storage import aws, records
+from segmentation.storage import aws, dynamo
 from segmentation.values import epoch_millis
 
 BY_ID_INDEX = "by_id"
@@ -31,8 +30,8 @@ class ApiKey:
     revoked: bool
 
 
-def _table() -> Any:
-    return aws.table(get_settings().api_keys_table)
+def _table_name() -> str:
+    return get_settings().api_keys_table
 
 
 def _from_item(item: dict[str, Any]) -> ApiKey:
@@ -57,12 +56,14 @@ def put_key(key_hash: str, key_id: str, role: str, name: str | None, now: float)
     }
     if name is not None:
         item["name"] = name
-    _table().put_item(Item=item)
+    dynamo.call("put_item", TableName=_table_name(), Item=item)
     return key
 
 
 def find_by_hash(key_hash: str) -> ApiKey | None:
-    item = _table().get_item(Key={"key_hash": key_hash}, ConsistentRead=True).get("Item")
+    item = dynamo.call(
+        "get_item", TableName=_table_name(), Key={"key_hash": key_hash}, ConsistentRead=True
+    ).get("Item")
     return _from_item(item) if item else None
 
 
@@ -74,32 +75,30 @@ def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey
         if set(start_key) != {"key_hash"} or not isinstance(start_key["key_hash"], str):
             raise cursors.InvalidCursor()
         arguments["ExclusiveStartKey"] = start_key
-    response = _table().scan(**arguments)
+    response = dynamo.call("scan", TableName=_table_name(), **arguments)
     keys = sorted((_from_item(item) for item in response.get("Items", [])), key=lambda key: key.created_at)
     return keys, response.get("LastEvaluatedKey")
 
 
 def revoke(key_id: str, now: float) -> None:
-    response = _table().query(
+    items = dynamo.query_all(
+        TableName=_table_name(),
         IndexName=BY_ID_INDEX,
         KeyConditionExpression="key_id = :id",
         ExpressionAttributeValues={":id": key_id},
     )
-    items = response.get("Items", [])
     if not items:
         raise NotFound(f"No API key has the id {key_id!r}.")
     for item in items:
-        try:
-            _table().update_item(
+        with contextlib.suppress(dynamo.ConditionFailed):  # deleted meanwhile: nothing to revoke
+            dynamo.call(
+                "update_item",
+                TableName=_table_name(),
                 Key={"key_hash": item["key_hash"]},
                 UpdateExpression="SET revoked = :yes, revoked_at = :now",
                 ConditionExpression="attribute_exists(key_hash)",
                 ExpressionAttributeValues={":yes": True, ":now": epoch_millis(now)},
             )
-        except ClientError as error:
-            records.raise_if_throttled(error)
-            if not records.is_conditional_failure(error):
-                raise
 
 
 @cache

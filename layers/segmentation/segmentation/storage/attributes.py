@@ -8,15 +8,12 @@ Types never change once written, so the ones confirmed are cached for the proces
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from typing import Any
-
-from botocore.exceptions import ClientError
 
 from segmentation.engine.fields import MAX_ATTRIBUTE_NAMES
 from segmentation.errors import Invalid, Retryable
 from segmentation.settings import get_settings
-from segmentation.storage import aws, records
+from segmentation.storage import dynamo
 
 COUNTER_TARGET = "#count"
 _TRANSACTION_LIMIT = 99  # 100 actions per transaction, one of them the counter
@@ -33,43 +30,26 @@ def _table_name() -> str:
 
 def all_types(target: str) -> dict[str, str]:
     """Every custom attribute of a target ("users" or "companies") → its type."""
-    table = aws.table(_table_name())
-    found: dict[str, str] = {}
-    arguments: dict[str, Any] = {
-        "KeyConditionExpression": "#t = :t",
-        "ExpressionAttributeNames": {"#t": "target"},
-        "ExpressionAttributeValues": {":t": target},
-    }
-    while True:
-        response = table.query(**arguments)
-        for item in response.get("Items", []):
-            found[item["name"]] = item["type"]
-        if "LastEvaluatedKey" not in response:
-            break
-        arguments["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    items = dynamo.query_all(
+        TableName=_table_name(),
+        KeyConditionExpression="#t = :t",
+        ExpressionAttributeNames={"#t": "target"},
+        ExpressionAttributeValues={":t": target},
+    )
+    found = {item["name"]: item["type"] for item in items}
     _known.update({(target, name): kind for name, kind in found.items()})
     return found
 
 
 def types_of(target: str, names: Iterable[str]) -> dict[str, str]:
     """The fixed types of these names (names not seen yet are left out)."""
-    wanted = [name for name in dict.fromkeys(names)]
+    wanted = list(dict.fromkeys(names))
     result = {name: _known[(target, name)] for name in wanted if (target, name) in _known}
     missing = [name for name in wanted if name not in result]
-    for start in range(0, len(missing), 100):
-        chunk = missing[start : start + 100]
-        request: dict[str, Any] = {
-            _table_name(): {
-                "Keys": [{"target": target, "name": name} for name in chunk],
-                "ConsistentRead": True,
-            }
-        }
-        while request:
-            response = aws.dynamodb().batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(_table_name(), []):
-                result[item["name"]] = item["type"]
-                _known[(target, item["name"])] = item["type"]
-            request = response.get("UnprocessedKeys") or {}
+    keys = [{"target": target, "name": name} for name in missing]
+    for item in dynamo.batch_get(_table_name(), keys, consistent=True):
+        result[item["name"]] = item["type"]
+        _known[(target, item["name"])] = item["type"]
     return result
 
 
@@ -110,19 +90,15 @@ def register(target: str, new_types: Mapping[str, str]) -> None:
 def _register_chunk(target: str, chunk: Mapping[str, str]) -> bool:
     """True when every name was written; False when some name already existed."""
     table_name = _table_name()
-    count = Decimal(len(chunk))
     actions: list[dict[str, Any]] = [
         {
             "Update": {
                 "TableName": table_name,
-                "Key": {"target": {"S": COUNTER_TARGET}, "name": {"S": target}},
+                "Key": {"target": COUNTER_TARGET, "name": target},
                 "UpdateExpression": "ADD #n :k",
                 "ConditionExpression": "attribute_not_exists(#n) OR #n <= :room",
                 "ExpressionAttributeNames": {"#n": "names"},
-                "ExpressionAttributeValues": {
-                    ":k": {"N": str(count)},
-                    ":room": {"N": str(MAX_ATTRIBUTE_NAMES - len(chunk))},
-                },
+                "ExpressionAttributeValues": {":k": len(chunk), ":room": MAX_ATTRIBUTE_NAMES - len(chunk)},
             }
         }
     ]
@@ -131,28 +107,22 @@ def _register_chunk(target: str, chunk: Mapping[str, str]) -> bool:
             {
                 "Put": {
                     "TableName": table_name,
-                    "Item": {"target": {"S": target}, "name": {"S": name}, "type": {"S": kind}},
+                    "Item": {"target": target, "name": name, "type": kind},
                     "ConditionExpression": "attribute_not_exists(#name)",
                     "ExpressionAttributeNames": {"#name": "name"},
                 }
             }
         )
-    try:
-        aws.client("dynamodb").transact_write_items(TransactItems=actions)
-    except ClientError as error:
-        records.raise_if_throttled(error)
-        if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise
-        reasons = error.response.get("CancellationReasons") or []
-        counter_failed = bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
-        names_failed = any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons[1:])
-        if counter_failed and not names_failed:
-            raise Invalid(
-                f"A workspace holds at most {MAX_ATTRIBUTE_NAMES} custom attribute names for {target}.",
-                [
-                    {"path": f"custom_attributes.{name}", "message": "no room for a new attribute name"}
-                    for name in chunk
-                ],
-            ) from error
-        return False
-    return True
+    reasons = dynamo.transact(actions)
+    if reasons is None:
+        return True
+    names_failed = any(reason.condition_failed for reason in reasons[1:])
+    if reasons[0].condition_failed and not names_failed:
+        raise Invalid(
+            f"A workspace holds at most {MAX_ATTRIBUTE_NAMES} custom attribute names for {target}.",
+            [
+                {"path": f"custom_attributes.{name}", "message": "no room for a new attribute name"}
+                for name in chunk
+            ],
+        )
+    return False

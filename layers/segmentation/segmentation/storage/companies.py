@@ -18,8 +18,8 @@ def get(company_id: str) -> dict[str, Any] | None:
 
 
 def get_many(company_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The existing companies among these ids (at most 100), in the order given, in one BatchGetItem."""
-    return records.batch_get(_table_name(), "company_id", company_ids)
+    """The existing companies among these ids, in the order given."""
+    return records.get_many(_table_name(), "company_id", company_ids)
 
 
 def upsert(

@@ -13,10 +13,9 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from segmentation import cursors
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo, messages
+from segmentation.storage import dynamo, messages
 
 _CURSOR_FIELDS = ("message_id", "user_id")
 
@@ -63,8 +62,8 @@ def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> C
     if reasons is None:
         return Claim.CLAIMED
     delivery_reason = reasons[0]
-    if delivery_reason["Code"] == "ConditionalCheckFailed":
-        old = delivery_reason.get("Item") or get(message_id, user_id) or {}
+    if delivery_reason.condition_failed:
+        old = delivery_reason.item or get(message_id, user_id) or {}
         return Claim.ALREADY_QUEUED if old.get("status") == "queued" else Claim.ALREADY_DONE
     return Claim.MESSAGE_INACTIVE
 
@@ -103,9 +102,9 @@ def begin_sending(message_id: str, user_id: str, *, now: float, require_state: s
     if reasons is None:
         return Begin(started=True)
     delivery_reason, message_reason = reasons
-    if delivery_reason["Code"] == "ConditionalCheckFailed":
-        return Begin(started=False, delivery=delivery_reason.get("Item") or get(message_id, user_id))
-    message = message_reason.get("Item") or messages.get(message_id) or {}
+    if delivery_reason.condition_failed:
+        return Begin(started=False, delivery=delivery_reason.item or get(message_id, user_id))
+    message = message_reason.item or messages.get(message_id) or {}
     return Begin(started=False, delivery=None, message_state=str(message.get("state", "deleted")))
 
 
@@ -158,8 +157,10 @@ def finish(
 def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
     """sending → queued, when we know nothing went out (throttled, or failed before the send)."""
     try:
-        aws.table(_table_name()).update_item(
-            Key={"message_id": message_id, "user_id": user_id},
+        dynamo.call(
+            "update_item",
+            TableName=_table_name(),
+            Key=_key(message_id, user_id),
             UpdateExpression="SET #st = :queued, #at = :now REMOVE sending_at",
             ConditionExpression="#st = :sending",
             ExpressionAttributeNames={"#st": "status", "#at": "at"},
@@ -170,20 +171,15 @@ def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
             },
         )
         return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-            return False
-        raise dynamo.retryable_from(exc) from exc
+    except dynamo.ConditionFailed:
+        return False
 
 
 def get(message_id: str, user_id: str) -> dict[str, Any] | None:
-    try:
-        response = aws.table(_table_name()).get_item(
-            Key={"message_id": message_id, "user_id": user_id}, ConsistentRead=True
-        )
-    except ClientError as exc:
-        raise dynamo.retryable_from(exc) from exc
-    return response.get("Item")
+    item: dict[str, Any] | None = dynamo.call(
+        "get_item", TableName=_table_name(), Key=_key(message_id, user_id), ConsistentRead=True
+    ).get("Item")
+    return item
 
 
 def page(message_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -196,9 +192,9 @@ def page(message_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[
     start = dynamo.decode_cursor(cursor, fields=_CURSOR_FIELDS)
     if start is not None:
         if start["message_id"] != message_id:
-            raise dynamo.cursor_error()
+            raise cursors.InvalidCursor()
         kwargs["ExclusiveStartKey"] = start
-    response = aws.table(_table_name()).query(**kwargs)
+    response = dynamo.call("query", TableName=_table_name(), **kwargs)
     items = response.get("Items", [])
     last = response.get("LastEvaluatedKey")
     return items, dynamo.encode_cursor(last) if last and len(items) == limit else None

@@ -1,8 +1,24 @@
-"""Small DynamoDB helpers shared by the messaging storage modules (cursors, transactions, errors)."""
+"""The one DynamoDB helper: single calls, transactions and batch reads, with DynamoDB's errors
+turned into what the rest of the code acts on.
+
+- A failed condition is `ConditionFailed` (with the item DynamoDB returned, when asked for).
+- Throttling and other transient errors are retried by botocore (standard mode, with backoff);
+  what is left is `errors.Retryable` (an HTTP 429, a retried queue message or stream record).
+- A transaction returns None when it committed, or one `Reason` per action when a condition
+  failed. Cancellations for transient reasons (conflicts with another transaction, throttling)
+  are retried here with backoff, then `errors.Retryable`.
+- A batch read returns every item asked for that exists, whatever the number of keys, or raises
+  `errors.Retryable`: never a silent partial result.
+
+Calls go through the resource's client, which takes and returns plain Python values (Decimal,
+set), so table modules build keys and items only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -12,39 +28,99 @@ from botocore.exceptions import ClientError
 from segmentation import cursors, errors
 from segmentation.storage import aws
 
-THROTTLING_CODES = frozenset(
+# Error codes of a whole call (API names) that mean "try again later".
+TRANSIENT_ERRORS = frozenset(
     {
         "ProvisionedThroughputExceededException",
         "ThrottlingException",
         "RequestLimitExceeded",
-        "TransactionConflictException",
-        "TransactionInProgressException",
         "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionInProgressException",
+        "TransactionConflictException",
     }
 )
+# Cancellation reason codes of one action of a transaction (not the API names) that mean the same.
+TRANSIENT_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+CONDITION_FAILED = "ConditionalCheckFailed"
+TRANSACTION_LIMIT = 100
+BATCH_GET_LIMIT = 100
+_ATTEMPTS = 6
 
 _deserializer = TypeDeserializer()
 
 
-def from_wire(values: Mapping[str, Any]) -> dict[str, Any]:
-    """An item in DynamoDB's typed JSON (as error responses carry it) to plain values."""
-    return {k: _deserializer.deserialize(v) for k, v in values.items()}
+class ConditionFailed(Exception):
+    """A conditional write's condition did not hold. `item`: the item as it was, when the call
+    asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD) and it exists."""
+
+    def __init__(self, item: dict[str, Any] | None):
+        super().__init__("the condition did not hold")
+        self.item = item
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one action of a cancelled transaction did not commit."""
+
+    code: str  # "None" (it was fine), "ConditionalCheckFailed", ...
+    item: dict[str, Any] | None = None  # the old item, when the action asked for it
+
+    @property
+    def condition_failed(self) -> bool:
+        return self.code == CONDITION_FAILED
+
+
+def client() -> Any:
+    return aws.dynamodb().meta.client
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(min(0.02 * 2**attempt, 1.0))
+
+
+def call(operation: str, **arguments: Any) -> dict[str, Any]:
+    """One DynamoDB call (`get_item`, `update_item`, `query`...) with errors classified."""
+    try:
+        response: dict[str, Any] = getattr(client(), operation)(**arguments)
+    except ClientError as error:
+        raise _classified(error) from error
+    return response
+
+
+def _classified(error: ClientError) -> Exception:
+    code = error_code(error)
+    if code == "ConditionalCheckFailedException":
+        item: Any = error.response.get("Item")
+        return ConditionFailed(_plain(item) if item else None)
+    if code in TRANSIENT_ERRORS:
+        return errors.Retryable(f"DynamoDB: {code}")
+    return error
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item in DynamoDB's typed JSON (error responses carry it so) as plain values."""
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
 
 
 def number(value: float | int) -> Decimal:
+    """A float or int as a Decimal DynamoDB takes (floats to the microsecond)."""
     return Decimal(f"{value:.6f}") if isinstance(value, float) else Decimal(value)
 
 
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    return cursors.encode(key) if key else None
-
-
-def cursor_error() -> errors.DomainError:
-    return cursors.InvalidCursor()
+def encode_cursor(key: Mapping[str, Any] | None) -> str | None:
+    """A page position (a LastEvaluatedKey) as an opaque cursor; None at the end."""
+    return cursors.encode(dict(key)) if key else None
 
 
 def decode_cursor(cursor: str | None, *, fields: tuple[str, ...]) -> dict[str, Any] | None:
-    """A cursor given back by a client: a key of exactly `fields`, else a 400, never a 500."""
+    """A cursor given back by a client: a key of exactly `fields` (strings), else a 400."""
     if not cursor:
         return None
     key = cursors.decode(cursor)
@@ -53,39 +129,115 @@ def decode_cursor(cursor: str | None, *, fields: tuple[str, ...]) -> dict[str, A
         or set(key) != set(fields)
         or not all(isinstance(v, str) for v in key.values())
     ):
-        raise cursor_error()
+        raise cursors.InvalidCursor()
     return key
 
 
-def transact(actions: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-    """Run TransactWriteItems (plain values: the resource's client serializes them).
-
-    None when it went through; else the cancellation reasons, one per action:
-    {"Code": "ConditionalCheckFailed"|"None"|..., "Item": the old item or None}.
-    Throttling and transaction conflicts become `errors.Retryable`."""
-    try:
-        aws.dynamodb().meta.client.transact_write_items(TransactItems=actions)
-        return None
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code == "TransactionCanceledException":
-            reasons = exc.response.get("CancellationReasons") or []
-            if any(r.get("Code") in THROTTLING_CODES for r in reasons):
-                raise errors.Retryable(f"DynamoDB transaction conflict: {reasons}") from exc
-            if not any(r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-                raise
-            return [
-                {"Code": r.get("Code", "None"), "Item": from_wire(r["Item"]) if r.get("Item") else None}
-                for r in reasons
+def transact(actions: Sequence[Mapping[str, Any]]) -> list[Reason] | None:
+    """TransactWriteItems (at most 100 actions). None when it committed; the reasons, one per
+    action, when a condition failed. Transient cancellations are retried with backoff."""
+    if len(actions) > TRANSACTION_LIMIT:
+        raise ValueError(f"a transaction holds at most {TRANSACTION_LIMIT} actions, not {len(actions)}")
+    for attempt in range(_ATTEMPTS):
+        try:
+            client().transact_write_items(TransactItems=list(actions))
+            return None
+        except ClientError as error:
+            code = error_code(error)
+            if code != "TransactionCanceledException":
+                failure = _classified(error)
+                if not isinstance(failure, errors.Retryable):
+                    raise failure from error
+                backoff(attempt)
+                continue
+            reasons = [
+                Reason(str(r.get("Code") or "None"), _plain(r["Item"]) if r.get("Item") else None)
+                for r in error.response.get("CancellationReasons") or []
             ]
-        if code in THROTTLING_CODES:
-            raise errors.Retryable(f"DynamoDB throttled: {code}") from exc
-        raise
+            if any(reason.condition_failed for reason in reasons):
+                return reasons
+            if reasons and not any(reason.code in TRANSIENT_REASONS for reason in reasons):
+                raise
+            backoff(attempt)
+    raise errors.Retryable("DynamoDB kept cancelling a transaction (conflicts or throttling)")
 
 
-def retryable_from(exc: ClientError) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return errors.Retryable(f"DynamoDB throttled: {code}") if code in THROTTLING_CODES else exc
+def batch_get(
+    table: str, keys: Iterable[Mapping[str, Any]], *, consistent: bool = False, projection: str | None = None
+) -> list[dict[str, Any]]:
+    """Every item of `keys` that exists (any number of keys; duplicates read once)."""
+    unique = list({tuple(sorted(key.items())): dict(key) for key in keys}.values())
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(unique), BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            "Keys": unique[start : start + BATCH_GET_LIMIT],
+            "ConsistentRead": consistent,
+        }
+        if projection:
+            request["ProjectionExpression"] = projection
+        pending: dict[str, Any] = {table: request}
+        for attempt in range(_ATTEMPTS * 2):
+            answer = call("batch_get_item", RequestItems=pending)
+            items.extend(answer.get("Responses", {}).get(table, []))
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            backoff(attempt)
+        else:
+            raise errors.Retryable(f"BatchGetItem on {table} kept returning unprocessed keys")
+    return items
+
+
+def query_all(**arguments: Any) -> list[dict[str, Any]]:
+    """Every item of a Query, page after page."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = call("query", **arguments)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def scan_all(**arguments: Any) -> list[dict[str, Any]]:
+    """Every item of a Scan, page after page (small tables only)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = call("scan", **arguments)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def commit_groups(
+    groups: list[list[dict[str, Any]]], tail: Mapping[str, Any] | None = None
+) -> tuple[bool, list[list[dict[str, Any]]]]:
+    """Commit groups of actions that must go together (a membership and its count), plus `tail`
+    (an action on the member's own item), in one transaction.
+
+    A group with a failed condition is already in the state it asks for (a replay, a concurrent
+    writer) or must not happen: it is dropped and the rest tried again. Returns (False, ...) when
+    `tail`'s condition failed; else (True, the groups that committed).
+    """
+    pending = groups
+    for _ in range(TRANSACTION_LIMIT):
+        if not pending and tail is None:
+            return True, []
+        actions = [action for group in pending for action in group] + ([dict(tail)] if tail else [])
+        reasons = transact(actions)
+        if reasons is None:
+            return True, pending
+        if tail is not None and reasons[-1].condition_failed:
+            return False, []
+        kept: list[list[dict[str, Any]]] = []
+        position = 0
+        for group in pending:
+            if not any(reason.condition_failed for reason in reasons[position : position + len(group)]):
+                kept.append(group)
+            position += len(group)
+        pending = kept
+    raise errors.Retryable("a transaction kept failing its conditions")
 
 
 def chunk_pairs(pairs: list[list[Any]], per_chunk: int) -> list[list[list[Any]]]:
@@ -102,3 +254,13 @@ def chunk_pairs(pairs: list[list[Any]], per_chunk: int) -> list[list[list[Any]]]
     if current or not chunks:
         chunks.append(current)
     return chunks
+
+
+def retried[T](operation: Callable[[], T], attempts: int = _ATTEMPTS) -> T:
+    """Run `operation`, retrying errors.Retryable with backoff; the last one propagates."""
+    for attempt in range(attempts - 1):
+        try:
+            return operation()
+        except errors.Retryable:
+            backoff(attempt)
+    return operation()

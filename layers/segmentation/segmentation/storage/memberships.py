@@ -1,53 +1,59 @@
 """The Memberships table, and the upkeep-owned attributes of user and company items.
 
-Items: (`segment#<id>`, member id) for each member of a segment; (`company#<id>`, user id) for
-each user of a company; and per group a count item (`#count`, attribute `n`). Every membership
-put/delete goes in the same TransactWriteItems as its count update and is conditioned on the
-item's absence/presence, so counts stay exact and a replay never counts twice. The member's own
-item (`segments`, `recheck_at`, `recheck_shard`) is written in the same transaction, conditioned
-on the `rev` and stored `segments` the evaluation saw.
+Items:
+- (`segment#<segment id>`, member id): a member of a segment (`target`: users or companies);
+- (`company#<company id>`, user id): a user linked to a company;
+- (`#count#<group>`, `#`): the number of members of a group (attribute `n`).
+Group ids always start with `segment#` or `company#`, so a count's partition (`#count#...`)
+is out of reach of any user, company or segment id, whatever characters it holds.
+
+Every membership put/delete goes in the same TransactWriteItems as its count update and is
+conditioned on the item's absence/presence, so counts stay exact and a replay never counts
+twice. The member's own item (`segments`, `recheck_at`, `recheck_shard`) is written in the same
+transaction, conditioned on the `incarnation`, `rev` and stored `segments` the evaluation saw:
+an item deleted and created again has another incarnation, so an evaluation of the old one
+never lands on the new one. Memberships left behind by a deleted member are removed only while
+the member item (if any) does not hold them (`forget`).
 """
 
 from __future__ import annotations
 
-import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
-
-from segmentation import cursors, errors
+from segmentation import cursors
 from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
-from segmentation.storage import aws
-from segmentation.storage.dynamo import chunk_pairs
-from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.storage import dynamo
+from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
 
-COUNT_MEMBER = "#count"
 SEGMENT_PREFIX = "segment#"
 COMPANY_PREFIX = "company#"
+COUNT_PREFIX = "#count#"
+COUNT_MEMBER = "#"
 BY_MEMBER_INDEX = "by_member"
 # TransactWriteItems takes 100 items; one is kept for the member item's write or check.
-_OPS_PER_TRANSACTION = 99
-_RETRIABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-_MAX_ATTEMPTS = 6
+_OPS_PER_TRANSACTION = dynamo.TRANSACTION_LIMIT - 1
 RECHECK_SHARDS = 8
+
+Action = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class MemberUpdate:
     """Everything needed to move one user or company from its stored membership to a new one.
 
-    `rev` and `stored_segments` are the image the evaluation used: the write is conditioned on
-    both, so a newer change (rev) or another upkeep writer (segments) makes it fail instead of
-    overwriting a newer state.
+    `incarnation`, `rev` and `stored_segments` are the image the evaluation used: the write is
+    conditioned on them, so a re-created item (incarnation), a newer change (rev) or another
+    upkeep writer (segments) makes it fail instead of overwriting a newer state.
     """
 
     target: Target
     member_id: str
+    incarnation: str | None
     rev: int | None
     stored_segments: frozenset[str]
     segments: frozenset[str]
@@ -80,9 +86,8 @@ def company_group(company_id: str) -> str:
     return COMPANY_PREFIX + company_id
 
 
-def _client() -> Any:
-    # The resource's client takes and returns plain Python values (Decimal, set).
-    return aws.dynamodb().meta.client
+def _count_key(group_id: str) -> dict[str, str]:
+    return {"group_id": COUNT_PREFIX + group_id, "member_id": COUNT_MEMBER}
 
 
 def _table_name() -> str:
@@ -94,10 +99,6 @@ def _member_table(target: Target) -> str:
     return settings.users_table if target == "users" else settings.companies_table
 
 
-def _backoff(attempt: int) -> None:
-    time.sleep(min(0.02 * 2**attempt, 1.0))
-
-
 # ---- reads -------------------------------------------------------------------------------------
 
 
@@ -107,32 +108,23 @@ def _encode_cursor(member_id: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     position = cursors.decode(cursor)
-    if not isinstance(position, dict) or not isinstance(position.get("m"), str):
+    if not isinstance(position, dict) or not isinstance(position.get("m"), str) or not position["m"]:
         raise cursors.InvalidCursor()
     return str(position["m"])
 
 
 def group_page(group_id: str, limit: int, cursor: str | None = None) -> tuple[list[str], str | None]:
     """Up to `limit` member ids of a group in id order, and the cursor of the next page (or None)."""
-    found: list[str] = []
-    start = _decode_cursor(cursor) if cursor else None
-    more = True
-    while more and len(found) <= limit:
-        params: dict[str, Any] = {
-            "TableName": _table_name(),
-            "KeyConditionExpression": "group_id = :g",
-            "ExpressionAttributeValues": {":g": group_id},
-            "ProjectionExpression": "member_id",
-            "Limit": limit + 1 - len(found) + 1,  # +1 for the count item, +1 to know if more follow
-        }
-        if start is not None:
-            params["ExclusiveStartKey"] = {"group_id": group_id, "member_id": start}
-        page = _client().query(**params)
-        for item in page.get("Items", []):
-            start = item["member_id"]
-            if start != COUNT_MEMBER:
-                found.append(start)
-        more = "LastEvaluatedKey" in page
+    params: dict[str, Any] = {
+        "TableName": _table_name(),
+        "KeyConditionExpression": "group_id = :g",
+        "ExpressionAttributeValues": {":g": group_id},
+        "ProjectionExpression": "member_id",
+        "Limit": limit + 1,  # one more, to know whether another page follows
+    }
+    if cursor:
+        params["ExclusiveStartKey"] = {"group_id": group_id, "member_id": _decode_cursor(cursor)}
+    found = [str(item["member_id"]) for item in dynamo.call("query", **params).get("Items", [])]
     if len(found) > limit:
         return found[:limit], _encode_cursor(found[limit - 1])
     return found, None
@@ -155,70 +147,41 @@ def iter_group(group_id: str, page_size: int = 500) -> Iterator[list[str]]:
 
 def count(group_id: str) -> int:
     """Exact number of members of a group ("segment#<id>" or "company#<id>")."""
-    item = (
-        _client()
-        .get_item(
-            TableName=_table_name(),
-            Key={"group_id": group_id, "member_id": COUNT_MEMBER},
-            ConsistentRead=True,
-        )
-        .get("Item")
-    )
+    item = dynamo.call(
+        "get_item", TableName=_table_name(), Key=_count_key(group_id), ConsistentRead=True
+    ).get("Item")
     return int(item["n"]) if item else 0
 
 
 def counts(group_ids: Iterable[str]) -> dict[str, int]:
-    """Counts of many groups with BatchGetItem (100 keys a call, unprocessed keys retried)."""
+    """Counts of many groups (BatchGetItem, 100 keys a call)."""
     wanted = list(dict.fromkeys(group_ids))
     result = dict.fromkeys(wanted, 0)
-    keys = [{"group_id": g, "member_id": COUNT_MEMBER} for g in wanted]
-    for item in batch_get(_table_name(), keys, consistent=True):
-        result[item["group_id"]] = int(item["n"])
+    found = dynamo.batch_get(_table_name(), [_count_key(g) for g in wanted], consistent=True)
+    for item in found:
+        result[str(item["group_id"])[len(COUNT_PREFIX) :]] = int(item["n"])
     return result
-
-
-def batch_get(table: str, keys: list[dict[str, Any]], *, consistent: bool = False) -> list[dict[str, Any]]:
-    """Every item of `keys` that exists, retrying UnprocessedKeys with backoff."""
-    items: list[dict[str, Any]] = []
-    for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": consistent}}
-        for attempt in range(_MAX_ATTEMPTS * 2):
-            answer = _client().batch_get_item(RequestItems=request)
-            items.extend(answer.get("Responses", {}).get(table, []))
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            _backoff(attempt)
-        else:
-            raise errors.Retryable(f"BatchGetItem on {table} kept returning unprocessed keys")
-    return items
 
 
 def member_groups(member_id: str, prefix: str) -> frozenset[str]:
     """Ids (without prefix) of the groups a member is in, read from the by_member index."""
-    found: set[str] = set()
-    params: dict[str, Any] = {
-        "TableName": _table_name(),
-        "IndexName": BY_MEMBER_INDEX,
-        "KeyConditionExpression": "member_id = :m AND begins_with(group_id, :p)",
-        "ExpressionAttributeValues": {":m": member_id, ":p": prefix},
-    }
-    while True:
-        page = _client().query(**params)
-        found.update(item["group_id"][len(prefix) :] for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return frozenset(found)
-        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = dynamo.query_all(
+        TableName=_table_name(),
+        IndexName=BY_MEMBER_INDEX,
+        KeyConditionExpression="member_id = :m AND begins_with(group_id, :p)",
+        ExpressionAttributeValues={":m": member_id, ":p": prefix},
+    )
+    return frozenset(str(item["group_id"])[len(prefix) :] for item in items)
 
 
 # ---- writes ------------------------------------------------------------------------------------
 
 
-def _pair(group_id: str, member_id: str, target: str, add: bool) -> list[dict[str, Any]]:
+def _pair(group_id: str, member_id: str, target: str, add: bool) -> list[Action]:
     """A membership put/delete and the count update that must go with it."""
     table = _table_name()
     key = {"group_id": group_id, "member_id": member_id}
-    op: dict[str, Any]
+    op: Action
     if add:
         op = {
             "Put": {
@@ -234,7 +197,7 @@ def _pair(group_id: str, member_id: str, target: str, add: bool) -> list[dict[st
     count_op = {
         "Update": {
             "TableName": table,
-            "Key": {"group_id": group_id, "member_id": COUNT_MEMBER},
+            "Key": _count_key(group_id),
             "UpdateExpression": "ADD #n :d",
             "ExpressionAttributeNames": {"#n": "n"},
             "ExpressionAttributeValues": {":d": 1 if add else -1},
@@ -243,7 +206,7 @@ def _pair(group_id: str, member_id: str, target: str, add: bool) -> list[dict[st
     return [op, count_op]
 
 
-def _update_pairs(update: MemberUpdate) -> list[list[dict[str, Any]]]:
+def _update_pairs(update: MemberUpdate) -> list[list[Action]]:
     member, target = update.member_id, update.target
     pairs = [_pair(segment_group(s), member, target, True) for s in sorted(update.added)]
     pairs += [_pair(segment_group(s), member, target, False) for s in sorted(update.removed)]
@@ -254,9 +217,14 @@ def _update_pairs(update: MemberUpdate) -> list[list[dict[str, Any]]]:
 
 def _member_condition(update: MemberUpdate) -> tuple[str, dict[str, str], dict[str, Any]]:
     key = KEY_ATTRIBUTE[update.target]
-    names = {"#k": key, "#rev": "rev", "#seg": "segments"}
+    names = {"#k": key, "#inc": INCARNATION, "#rev": "rev", "#seg": "segments"}
     values: dict[str, Any] = {}
     parts = ["attribute_exists(#k)"]
+    if update.incarnation is None:
+        parts.append("attribute_not_exists(#inc)")
+    else:
+        parts.append("#inc = :inc")
+        values[":inc"] = update.incarnation
     if update.rev is None:
         parts.append("attribute_not_exists(#rev)")
     else:
@@ -270,7 +238,7 @@ def _member_condition(update: MemberUpdate) -> tuple[str, dict[str, str], dict[s
     return " AND ".join(parts), names, values
 
 
-def _member_write(update: MemberUpdate, final: bool) -> dict[str, Any]:
+def _member_write(update: MemberUpdate, final: bool) -> Action:
     """The member item's op: the conditioned write in the last chunk, a ConditionCheck before it."""
     condition, names, values = _member_condition(update)
     base = {
@@ -310,47 +278,7 @@ def _member_write(update: MemberUpdate, final: bool) -> dict[str, Any]:
     return {"Update": write}
 
 
-def _transact(items: list[dict[str, Any]]) -> list[str] | None:
-    """Run one transaction: None when it committed, else the per-item cancellation codes."""
-    try:
-        _client().transact_write_items(TransactItems=items)
-        return None
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-            raise
-        reasons = exc.response.get("CancellationReasons") or []
-        return [str(r.get("Code") or "None") for r in reasons] or ["TransactionConflict"] * len(items)
-
-
-def _run_pairs(pairs: list[list[dict[str, Any]]], head: dict[str, Any] | None) -> bool:
-    """Commit `pairs` (+ the member item's `head` op) in one transaction.
-
-    Pairs whose membership op is already in the wanted state (a replay, or a concurrent writer)
-    are dropped and the rest retried. False when `head`'s condition failed.
-    """
-    pending = pairs
-    for attempt in range(_MAX_ATTEMPTS):
-        if not pending and head is None:
-            return True
-        items = [op for pair in pending for op in pair] + ([head] if head else [])
-        reasons = _transact(items)
-        if reasons is None:
-            return True
-        if head is not None and reasons[-1] == "ConditionalCheckFailed":
-            return False
-        kept: list[list[dict[str, Any]]] = []
-        position = 0
-        for pair in pending:
-            if reasons[position] != "ConditionalCheckFailed":
-                kept.append(pair)
-            position += len(pair)
-        if any(code in _RETRIABLE_REASONS for code in reasons):
-            _backoff(attempt)
-        pending = kept
-    raise errors.Retryable("membership transaction kept being cancelled")
-
-
-def _inverse(pair: list[dict[str, Any]], target: Target) -> list[dict[str, Any]]:
+def _inverse(pair: list[Action], target: Target) -> list[Action]:
     op = pair[0]
     if "Put" in op:
         item = op["Put"]["Item"]
@@ -367,34 +295,86 @@ def apply_update(update: MemberUpdate) -> bool:
     between chunks, the chunks already committed are undone, so stored `segments` and the
     membership items never disagree.
     """
-    pairs = _update_pairs(update)
-    chunks = chunk_pairs(pairs, _OPS_PER_TRANSACTION)
-    committed: list[list[dict[str, Any]]] = []
+    chunks = dynamo.chunk_pairs(_update_pairs(update), _OPS_PER_TRANSACTION)
+    committed: list[list[Action]] = []
     for index, chunk in enumerate(chunks):
-        final = index == len(chunks) - 1
-        if not _run_pairs(chunk, _member_write(update, final)):
+        applied, done = dynamo.commit_groups(chunk, _member_write(update, index == len(chunks) - 1))
+        if not applied:
             if committed:
-                _apply_idempotent([_inverse(pair, update.target) for pair in committed])
+                _commit_each([_inverse(pair, update.target) for pair in committed])
             return False
-        committed.extend(chunk)
+        committed.extend(done)
     return True
 
 
-def _apply_idempotent(pairs: list[list[dict[str, Any]]]) -> None:
-    for chunk in chunk_pairs(pairs, _OPS_PER_TRANSACTION + 1):
-        _run_pairs(chunk, None)
+def _commit_each(groups: list[list[Action]]) -> None:
+    for chunk in dynamo.chunk_pairs(groups, dynamo.TRANSACTION_LIMIT):
+        dynamo.commit_groups(chunk)
 
 
-def remove_memberships(target: Target, member_id: str, segment_ids: Iterable[str]) -> None:
-    """Take a deleted member out of segments (no member item left to condition on)."""
-    _apply_idempotent([_pair(segment_group(s), member_id, target, False) for s in sorted(segment_ids)])
+def _absent_or_without(target: Target, member_id: str, attribute: str, value: str) -> Action:
+    """A check that holds while the member item is gone, or does not list `value` in `attribute`."""
+    key = KEY_ATTRIBUTE[target]
+    return {
+        "ConditionCheck": {
+            "TableName": _member_table(target),
+            "Key": {key: member_id},
+            "ConditionExpression": "attribute_not_exists(#k) OR NOT contains(#a, :v)",
+            "ExpressionAttributeNames": {"#k": key, "#a": attribute},
+            "ExpressionAttributeValues": {":v": value},
+        }
+    }
 
 
-def set_company_links(user_id: str, link: Iterable[str], unlink: Iterable[str]) -> None:
-    """Add/remove a user's company links idempotently (used when the user's own write was stale)."""
-    pairs = [_pair(company_group(c), user_id, "users", True) for c in sorted(link)]
-    pairs += [_pair(company_group(c), user_id, "users", False) for c in sorted(unlink)]
-    _apply_idempotent(pairs)
+def forget(
+    target: Target, member_id: str, segment_ids: Iterable[str], company_ids: Iterable[str] = ()
+) -> None:
+    """Remove the memberships (and, for a user, the company links) a deleted member left behind.
+
+    Each removal holds only while the member item is gone or does not hold that segment (or list
+    that company): a member created again keeps what upkeep gave its new incarnation, whatever
+    the order in which the delete and the creation are seen.
+    """
+    groups = [
+        [
+            *_pair(segment_group(s), member_id, target, False),
+            _absent_or_without(target, member_id, "segments", s),
+        ]
+        for s in sorted(set(segment_ids))
+    ]
+    groups += [
+        [
+            *_pair(company_group(c), member_id, "users", False),
+            _absent_or_without(target, member_id, "company_ids", c),
+        ]
+        for c in sorted(set(company_ids))
+    ]
+    # One item per transaction may be checked only once: one removal per transaction.
+    for group in groups:
+        dynamo.commit_groups([group])
+
+
+def link_companies(user_id: str, incarnation: str | None, company_ids: Iterable[str]) -> None:
+    """Add the links of a user to companies it lists, while that incarnation still lists them."""
+    for company_id in sorted(set(company_ids)):
+        names = {"#k": "user_id", "#c": "company_ids", "#inc": INCARNATION}
+        values: dict[str, Any] = {":c": company_id}
+        condition = "attribute_exists(#k) AND contains(#c, :c) AND "
+        if incarnation is None:
+            condition += "attribute_not_exists(#inc)"
+        else:
+            condition += "#inc = :inc"
+            values[":inc"] = incarnation
+        check = {
+            "ConditionCheck": {
+                "TableName": _member_table("users"),
+                "Key": {"user_id": user_id},
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        dynamo.commit_groups([[*_pair(company_group(company_id), user_id, "users", True), check]])
 
 
 def drop_group(segment_id: str) -> int:
@@ -402,18 +382,18 @@ def drop_group(segment_id: str) -> int:
     group = segment_group(segment_id)
     removed = 0
     for member_ids in iter_group(group, page_size=25):
-        items = batch_get(_table_name(), [{"group_id": group, "member_id": m} for m in member_ids])
+        items = dynamo.batch_get(_table_name(), [{"group_id": group, "member_id": m} for m in member_ids])
         for item in items:
             _drop_member(group, segment_id, item["member_id"], item.get("target", "users"))
             removed += 1
-    _client().delete_item(TableName=_table_name(), Key={"group_id": group, "member_id": COUNT_MEMBER})
+    dynamo.call("delete_item", TableName=_table_name(), Key=_count_key(group))
     return removed
 
 
 def _drop_member(group: str, segment_id: str, member_id: str, target: Target) -> None:
     delete = {"Delete": {"TableName": _table_name(), "Key": {"group_id": group, "member_id": member_id}}}
     key = KEY_ATTRIBUTE[target]
-    forget = {
+    forget_segment = {
         "Update": {
             "TableName": _member_table(target),
             "Key": {key: member_id},
@@ -423,12 +403,6 @@ def _drop_member(group: str, segment_id: str, member_id: str, target: Target) ->
             "ExpressionAttributeValues": {":s": {segment_id}},
         }
     }
-    for attempt in range(_MAX_ATTEMPTS):
-        reasons = _transact([delete, forget])
-        if reasons is None:
-            return
-        if reasons[-1] == "ConditionalCheckFailed":  # the member item is gone: only the link is left
-            _client().delete_item(**delete["Delete"])
-            return
-        _backoff(attempt)
-    raise errors.Retryable("dropping a membership kept being cancelled")
+    if dynamo.transact([delete, forget_segment]) is not None:
+        # The member item is gone: only the membership is left to delete.
+        dynamo.call("delete_item", **delete["Delete"])

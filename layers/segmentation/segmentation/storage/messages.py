@@ -2,7 +2,7 @@
 
 Items:
 - a message: `message_id`, `name`, `type`, `channel`, `audience_json` (the audience as JSON
-  text), `audience_segment_id` (for `messages_targeting`), `subject`, `body`, `state`,
+  text), `audience_segment_id`, `subject`, `body`, `state`,
   `created_at`, `updated_at`, `sent_at` (epoch seconds), counters `stat_queued`, `stat_sent`,
   `stat_skipped`, `stat_failed` (ADDed in the same transactions as the delivery transitions).
   A deleted message keeps its item with state `deleted` so in-flight deliveries can be
@@ -14,12 +14,11 @@ Items:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo
+from segmentation.storage import dynamo
 
 LIVE_META_ID = "#auto_live"
 STATS = ("queued", "sent", "skipped", "failed")
@@ -29,53 +28,30 @@ def table_name() -> str:
     return get_settings().messages_table
 
 
-def _table() -> Any:
-    return aws.table(table_name())
-
-
 def put_new(item: dict[str, Any]) -> None:
     item = {**item, **{f"stat_{name}": 0 for name in STATS}}
-    try:
-        _table().put_item(Item=item, ConditionExpression="attribute_not_exists(message_id)")
-    except ClientError as exc:
-        raise dynamo.retryable_from(exc) from exc
+    dynamo.call(
+        "put_item", TableName=table_name(), Item=item, ConditionExpression="attribute_not_exists(message_id)"
+    )
 
 
 def get(message_id: str) -> dict[str, Any] | None:
     """The item, deleted ones included (callers decide), or None."""
     if message_id == LIVE_META_ID:
         return None
-    try:
-        item = _table().get_item(Key={"message_id": message_id}, ConsistentRead=True).get("Item")
-    except ClientError as exc:
-        raise dynamo.retryable_from(exc) from exc
+    item: dict[str, Any] | None = dynamo.call(
+        "get_item", TableName=table_name(), Key={"message_id": message_id}, ConsistentRead=True
+    ).get("Item")
     return item
 
 
 def scan_all() -> list[dict[str, Any]]:
     """Every message not deleted. The table holds definitions only (tens to hundreds of items)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "FilterExpression": "#s <> :deleted AND message_id <> :meta",
-        "ExpressionAttributeNames": {"#s": "state"},
-        "ExpressionAttributeValues": {":deleted": "deleted", ":meta": LIVE_META_ID},
-    }
-    while True:
-        page = _table().scan(**kwargs)
-        items.extend(page.get("Items", []))
-        if not page.get("LastEvaluatedKey"):
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def messages_targeting(segment_id: str) -> list[str]:
-    """Ids of the live or paused auto messages whose audience segment is `segment_id`."""
-    return sorted(
-        item["message_id"]
-        for item in scan_all()
-        if item.get("audience_segment_id") == segment_id
-        and item.get("type") == "auto"
-        and item.get("state") in ("live", "paused")
+    return dynamo.scan_all(
+        TableName=table_name(),
+        FilterExpression="#s <> :deleted AND message_id <> :meta",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":deleted": "deleted", ":meta": LIVE_META_ID},
     )
 
 
@@ -120,22 +96,21 @@ def change_state(
     from_states: tuple[str, ...],
     now: float,
     live_set: bool | None = None,
-) -> bool:
+    also: Sequence[Mapping[str, Any]] = (),
+) -> list[dynamo.Reason] | None:
     """Move a message to `to_state` if it is in one of `from_states`. `live_set` True/False adds
-    it to / removes it from the live auto set in the same transaction. False when the state
-    was not one of `from_states` (a concurrent change)."""
+    it to / removes it from the live auto set in the same transaction, with the actions `also`
+    (checks of the segments its audience names). None when it went through; else the reasons:
+    the first is the message's own (its state was not one of `from_states`)."""
     actions = [_state_update(message_id, to_state, from_states, now)]
     if live_set is not None:
         actions.append(_live_set_update(message_id, add=live_set))
-    return dynamo.transact(actions) is None
+    return dynamo.transact([*actions, *also])
 
 
 def live_auto_state() -> tuple[int, frozenset[str]]:
     """(version, ids of the live auto messages): one GetItem."""
-    try:
-        item = _table().get_item(Key={"message_id": LIVE_META_ID}).get("Item") or {}
-    except ClientError as exc:
-        raise dynamo.retryable_from(exc) from exc
+    item = dynamo.call("get_item", TableName=table_name(), Key={"message_id": LIVE_META_ID}).get("Item") or {}
     return int(item.get("version", 0)), frozenset(item.get("live_ids", set()))
 
 

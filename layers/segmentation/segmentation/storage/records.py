@@ -1,5 +1,8 @@
 """Upsert, read and delete of keyed records (users, companies): one UpdateItem per upsert.
 
+Every record carries `rev` (+1 on every write through here) and `incarnation` (a random token
+set at creation), which upkeep conditions its writes on.
+
 An upsert first tries to update an existing item (`attribute_exists(key)`): the common case is
 one call, and its success tells "updated" (200) from "created" (201) without a read. Only a
 record that does not exist yet takes a second call, which creates it (`attribute_not_exists`).
@@ -7,19 +10,21 @@ record that does not exist yet takes a second call, which creates it (`attribute
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segmentation.errors import NotFound, Retryable
-from segmentation.storage import aws
+from segmentation.storage import dynamo
 from segmentation.values import epoch_millis
 
 _ONE = Decimal(1)
 
 KEY_ATTRIBUTE: dict[str, str] = {"users": "user_id", "companies": "company_id"}
+# A random token written when a record is created and never changed: a record deleted and created
+# again is another incarnation, so nothing meant for the old one (upkeep's writes) lands on it.
+INCARNATION = "incarnation"
 
 
 class _Expression:
@@ -61,16 +66,6 @@ class _Expression:
         if self.values:
             arguments["ExpressionAttributeValues"] = self.values
         return arguments
-
-
-def is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def raise_if_throttled(error: ClientError) -> None:
-    code = error.response.get("Error", {}).get("Code", "")
-    if code in {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}:
-        raise Retryable(code) from error
 
 
 def upsert(
@@ -122,18 +117,16 @@ def _update_existing(
         # Nested SETs need the map to exist; every item this module creates has one.
         condition += f" AND attribute_type({custom}, {expression.value('M')})"
     try:
-        response = aws.table(table_name).update_item(
+        response = dynamo.call(
+            "update_item",
+            TableName=table_name,
             Key=dict(key),
             ReturnValues="ALL_NEW",
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
             **expression.arguments(condition),
         )
-    except ClientError as error:
-        raise_if_throttled(error)
-        if not is_conditional_failure(error):
-            raise
-        old = error.response.get("Item")
-        if old is None:
+    except dynamo.ConditionFailed as failed:
+        if failed.item is None:
             return None
         # The item exists without a custom_attributes map (written by something else): give it one.
         merged = {name: value for name, value in attribute_sets.items()}
@@ -155,25 +148,27 @@ def _create(
     values.setdefault("custom_attributes", {})
     values["custom_attributes"] = {**values["custom_attributes"], **attribute_sets}
     values.update(created_at=_epoch(now), updated_at=_epoch(now), rev=_ONE)
+    values[INCARNATION] = secrets.token_hex(8)
     for attribute, value in values.items():
         expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
     (key_name,) = key
     condition = f"attribute_not_exists({expression.name(key_name)})"
     try:
-        response = aws.table(table_name).update_item(
-            Key=dict(key), ReturnValues="ALL_NEW", **expression.arguments(condition)
+        response = dynamo.call(
+            "update_item",
+            TableName=table_name,
+            Key=dict(key),
+            ReturnValues="ALL_NEW",
+            **expression.arguments(condition),
         )
-    except ClientError as error:
-        raise_if_throttled(error)
-        if is_conditional_failure(error):
-            return None
-        raise
+    except dynamo.ConditionFailed:
+        return None
     item: dict[str, Any] = response["Attributes"]
     return item
 
 
 def get(table_name: str, key: Mapping[str, str]) -> dict[str, Any] | None:
-    item: dict[str, Any] | None = aws.table(table_name).get_item(Key=dict(key)).get("Item")
+    item: dict[str, Any] | None = dynamo.call("get_item", TableName=table_name, Key=dict(key)).get("Item")
     return item
 
 
@@ -181,36 +176,28 @@ def delete(table_name: str, key: Mapping[str, str], what: str) -> dict[str, Any]
     """Delete one record; NotFound when absent. Returns the deleted item."""
     (key_name,) = key
     try:
-        response = aws.table(table_name).delete_item(
+        response = dynamo.call(
+            "delete_item",
+            TableName=table_name,
             Key=dict(key),
             ConditionExpression="attribute_exists(#k)",
             ExpressionAttributeNames={"#k": key_name},
             ReturnValues="ALL_OLD",
         )
-    except ClientError as error:
-        raise_if_throttled(error)
-        if is_conditional_failure(error):
-            raise NotFound(f"No {what} has the id {key[key_name]!r}.") from error
-        raise
+    except dynamo.ConditionFailed as failed:
+        raise NotFound(f"No {what} has the id {key[key_name]!r}.") from failed
     item: dict[str, Any] = response.get("Attributes", {})
     return item
 
 
-def batch_get(table_name: str, key_name: str, ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Items of up to 100 ids in one BatchGetItem (plus retries of unprocessed keys)."""
-    wanted = list(dict.fromkeys(ids))[:100]
-    if not wanted:
-        return []
-    found: list[dict[str, Any]] = []
-    request: dict[str, Any] = {table_name: {"Keys": [{key_name: one} for one in wanted]}}
-    for _ in range(5):
-        response = aws.dynamodb().batch_get_item(RequestItems=request)
-        found.extend(response.get("Responses", {}).get(table_name, []))
-        request = response.get("UnprocessedKeys") or {}
-        if not request:
-            break
+def get_many(
+    table_name: str, key_name: str, ids: Iterable[str], *, consistent: bool = False
+) -> list[dict[str, Any]]:
+    """The existing items among these ids (any number), in the order given."""
+    wanted = list(dict.fromkeys(ids))
+    found = dynamo.batch_get(table_name, [{key_name: one} for one in wanted], consistent=consistent)
     order = {one: index for index, one in enumerate(wanted)}
-    return sorted(found, key=lambda item: order.get(item[key_name], 0))
+    return sorted(found, key=lambda item: order[item[key_name]])
 
 
 def _epoch(now: float) -> Decimal:

@@ -23,13 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segmentation import clock, errors
 from segmentation.engine import PREDEFINED_SEGMENTS, SegmentDef, Workspace
 from segmentation.engine.segments import name_key
 from segmentation.settings import get_settings
-from segmentation.storage import aws
+from segmentation.storage import aws, dynamo
 
 META_ID = "#meta"
 REVALIDATE_SECONDS = 1.0
@@ -64,8 +62,8 @@ def _guard_id(target: str, key: str) -> str:
     return f"#name#{target}#{key}"
 
 
-def _table() -> Any:
-    return aws.table(get_settings().segments_table)
+def _table_name() -> str:
+    return get_settings().segments_table
 
 
 def _from_item(item: dict[str, Any]) -> SegmentRecord:
@@ -121,22 +119,22 @@ def reset_cache() -> None:
 
 
 def _read_version() -> int:
-    item = _table().get_item(Key={"segment_id": META_ID}, ConsistentRead=True).get("Item") or {}
+    item = (
+        dynamo.call(
+            "get_item", TableName=_table_name(), Key={"segment_id": META_ID}, ConsistentRead=True
+        ).get("Item")
+        or {}
+    )
     return int(item.get("version", 0))
 
 
 def _scan_records() -> dict[str, SegmentRecord]:
     records = _predefined_records()
-    kwargs: dict[str, Any] = {"ConsistentRead": True}
-    while True:
-        page = _table().scan(**kwargs)
-        for item in page.get("Items", []):
-            if not str(item["segment_id"]).startswith("#"):  # skip guards and #meta
-                record = _from_item(item)
-                records[record.id] = record
-        if "LastEvaluatedKey" not in page:
-            return records
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for item in dynamo.scan_all(TableName=_table_name(), ConsistentRead=True):
+        if not str(item["segment_id"]).startswith("#"):  # skip guards and #meta
+            record = _from_item(item)
+            records[record.id] = record
+    return records
 
 
 def _current(*, check_now: bool = False) -> _Snapshot:
@@ -160,13 +158,19 @@ def _current(*, check_now: bool = False) -> _Snapshot:
         return _snapshot
 
 
-def load_workspace() -> Workspace:
-    """Every segment definition, compiled once per version and reused for every record."""
-    snapshot = _current()
+def load_workspace(*, check_now: bool = False) -> Workspace:
+    """Every segment definition, compiled once per version and reused for every record.
+
+    `check_now` reads the version now (one GetItem) instead of trusting a check made within the
+    last second: upkeep uses it to learn whether the definitions changed while it was writing.
+    """
+    snapshot = _current(check_now=check_now)
     with _lock:
         if snapshot.workspace is None:
             snapshot.workspace = Workspace(
-                [r.definition() for r in snapshot.records.values()], timezone=get_settings().timezone
+                [r.definition() for r in snapshot.records.values()],
+                timezone=get_settings().timezone,
+                version=snapshot.version,
             )
         return snapshot.workspace
 
@@ -214,36 +218,50 @@ def _meta_update(table_name: str, expected_version: int) -> dict[str, Any]:
     }
 
 
+def exists_check(segment_id: str) -> dict[str, Any]:
+    """A transaction action that holds while a stored segment exists."""
+    return {
+        "ConditionCheck": {
+            "TableName": _table_name(),
+            "Key": {"segment_id": segment_id},
+            "ConditionExpression": "attribute_exists(segment_id)",
+        }
+    }
+
+
+def version_bump() -> dict[str, Any]:
+    """A transaction action moving the definitions' version on: a segment write checked against
+    the version before it (a delete that found no dependents) then fails and checks again."""
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": {"segment_id": META_ID},
+            "UpdateExpression": "ADD #v :one",
+            "ExpressionAttributeNames": {"#v": "version"},
+            "ExpressionAttributeValues": {":one": 1},
+        }
+    }
+
+
 def _write(
     actions: list[dict[str, Any]], *, guard_index: int | None, segment_index: int, segment_failed: Exception
 ) -> None:
     """Run one transaction; map which condition failed to the domain error it means."""
     try:
-        aws.dynamodb().meta.client.transact_write_items(TransactItems=actions)
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code != "TransactionCanceledException":
-            if code in {
-                "ProvisionedThroughputExceededException",
-                "ThrottlingException",
-                "RequestLimitExceeded",
-            }:
-                raise errors.Throttled("Too many requests: retry in a moment.") from exc
-            raise
-        reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        failed = {i for i, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
-        if guard_index is not None and guard_index in failed:
-            raise errors.Conflict(
-                "A segment of this target already has that name (names are case-insensitive).",
-                code="segment_name_taken",
-            ) from exc
-        if segment_index in failed:
-            raise segment_failed from exc
-        if any(reason == "TransactionConflict" for reason in reasons) or failed:
-            raise ConcurrentChange("The segments changed during this request: try again.") from exc
-        raise errors.Retryable("The segment write was cancelled: try again.") from exc
+        reasons = dynamo.transact(actions)
     finally:
         reset_cache()  # this process changed (or tried to change) a segment: recheck at next use
+    if reasons is None:
+        return
+    failed = {index for index, reason in enumerate(reasons) if reason.condition_failed}
+    if guard_index is not None and guard_index in failed:
+        raise errors.Conflict(
+            "A segment of this target already has that name (names are case-insensitive).",
+            code="segment_name_taken",
+        )
+    if segment_index in failed:
+        raise segment_failed
+    raise ConcurrentChange("The segments changed during this request: try again.")
 
 
 def _gone(segment_id: str) -> errors.NotFound:
@@ -253,7 +271,7 @@ def _gone(segment_id: str) -> errors.NotFound:
 def create(
     *, segment_id: str, name: str, target: str, filter_: dict[str, Any], now: float, expected_version: int
 ) -> SegmentRecord:
-    table_name = get_settings().segments_table
+    table_name = _table_name()
     key = name_key(name)
     stamp = Decimal(str(round(now, 3)))
     item = {
@@ -301,7 +319,7 @@ def update(
     expected_version: int,
 ) -> SegmentRecord:
     """Rename and/or refilter a stored segment; a rename moves its name guard."""
-    table_name = get_settings().segments_table
+    table_name = _table_name()
     new_name = current.name if name is None else name
     new_filter = current.filter if filter_ is None else filter_
     stamp = Decimal(str(round(now, 3)))
@@ -354,7 +372,7 @@ def update(
 
 
 def delete(current: SegmentRecord, *, expected_version: int) -> None:
-    table_name = get_settings().segments_table
+    table_name = _table_name()
     _write(
         [
             {

@@ -13,15 +13,10 @@ from typing import Any
 
 from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
-from segmentation.storage import aws
-from segmentation.storage.memberships import batch_get
+from segmentation.storage import dynamo
 from segmentation.storage.records import KEY_ATTRIBUTE
 
 BY_RECHECK_INDEX = "by_recheck"
-
-
-def _client() -> Any:
-    return aws.dynamodb().meta.client
 
 
 def table_of(target: Target) -> str:
@@ -31,8 +26,8 @@ def table_of(target: Target) -> str:
 
 def get_record(target: Target, member_id: str) -> dict[str, Any] | None:
     """The current item, read consistently (after a conditional write lost a race)."""
-    answer = _client().get_item(
-        TableName=table_of(target), Key={KEY_ATTRIBUTE[target]: member_id}, ConsistentRead=True
+    answer = dynamo.call(
+        "get_item", TableName=table_of(target), Key={KEY_ATTRIBUTE[target]: member_id}, ConsistentRead=True
     )
     item: dict[str, Any] | None = answer.get("Item")
     return item
@@ -42,7 +37,7 @@ def get_records(target: Target, member_ids: Iterable[str]) -> dict[str, dict[str
     """Items by id (missing ones left out); BatchGetItem with unprocessed keys retried."""
     key = KEY_ATTRIBUTE[target]
     keys = [{key: m} for m in dict.fromkeys(member_ids)]
-    return {item[key]: item for item in batch_get(table_of(target), keys, consistent=True)}
+    return {item[key]: item for item in dynamo.batch_get(table_of(target), keys, consistent=True)}
 
 
 def scan_slice(
@@ -57,13 +52,13 @@ def scan_slice(
     }
     if cursor:
         params["ExclusiveStartKey"] = cursor
-    page = _client().scan(**params)
+    page = dynamo.call("scan", **params)
     return page.get("Items", []), page.get("LastEvaluatedKey")
 
 
 def approximate_count(target: Target) -> int:
     """DynamoDB's item count (refreshed about every six hours): only to choose inline vs fan-out."""
-    table = _client().describe_table(TableName=table_of(target))["Table"]
+    table = dynamo.call("describe_table", TableName=table_of(target))["Table"]
     return int(table.get("ItemCount", 0))
 
 
@@ -77,7 +72,7 @@ def due_for_recheck(shard: int, now: float) -> Iterator[str]:
         "ExpressionAttributeValues": {":s": shard, ":now": Decimal(str(now))},
     }
     while True:
-        page = _client().query(**params)
+        page = dynamo.call("query", **params)
         for item in page.get("Items", []):
             yield str(item["user_id"])
         if "LastEvaluatedKey" not in page:

@@ -6,11 +6,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segmentation.errors import NotFound
 from segmentation.settings import get_settings
-from segmentation.storage import aws, records
+from segmentation.storage import dynamo, records
 from segmentation.values import epoch_millis
 
 # Written on creation so filters see a real 0 / false rather than an unknown value.
@@ -54,7 +52,6 @@ def record_login(user_id: str, at: Decimal, now: float) -> dict[str, Any]:
     One atomic UpdateItem in the usual case; when `at` is not later than the stored value the
     condition fails and a second UpdateItem only counts the session. Concurrent logins all count.
     """
-    table = aws.table(_table_name())
     updated_at = epoch_millis(now)
     names = {
         "#id": "user_id",
@@ -64,7 +61,9 @@ def record_login(user_id: str, at: Decimal, now: float) -> dict[str, Any]:
         "#up": "updated_at",
     }
     try:
-        response = table.update_item(
+        response = dynamo.call(
+            "update_item",
+            TableName=_table_name(),
             Key={"user_id": user_id},
             UpdateExpression="SET #seen = :at, #up = :now ADD #count :one, #rev :one",
             ConditionExpression="attribute_exists(#id) AND (attribute_not_exists(#seen) OR #seen < :at)",
@@ -75,14 +74,13 @@ def record_login(user_id: str, at: Decimal, now: float) -> dict[str, Any]:
         )
         item: dict[str, Any] = response["Attributes"]
         return item
-    except ClientError as error:
-        records.raise_if_throttled(error)
-        if not records.is_conditional_failure(error):
-            raise
-        if "Item" not in error.response:
-            raise NotFound(f"No user has the id {user_id!r}.") from error
+    except dynamo.ConditionFailed as failed:
+        if failed.item is None:
+            raise NotFound(f"No user has the id {user_id!r}.") from failed
     try:
-        response = table.update_item(
+        response = dynamo.call(
+            "update_item",
+            TableName=_table_name(),
             Key={"user_id": user_id},
             UpdateExpression="SET #up = :now ADD #count :one, #rev :one",
             ConditionExpression="attribute_exists(#id)",
@@ -90,10 +88,7 @@ def record_login(user_id: str, at: Decimal, now: float) -> dict[str, Any]:
             ExpressionAttributeValues={":now": updated_at, ":one": Decimal(1)},
             ReturnValues="ALL_NEW",
         )
-    except ClientError as error:
-        records.raise_if_throttled(error)
-        if records.is_conditional_failure(error):
-            raise NotFound(f"No user has the id {user_id!r}.") from error
-        raise
+    except dynamo.ConditionFailed as failed:
+        raise NotFound(f"No user has the id {user_id!r}.") from failed
     item = response["Attributes"]
     return item

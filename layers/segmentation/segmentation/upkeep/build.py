@@ -10,7 +10,7 @@ from segmentation import jobs
 from segmentation.engine import Workspace
 from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
-from segmentation.storage import memberships, rebuild_queue, upkeep_records
+from segmentation.storage import memberships, queues, upkeep_records
 from segmentation.upkeep.refresh import current_workspace, refresh_many
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def build_segment(
                 return BuildResult("inline", scanned=scanned)
         logger.info("segment build outgrew the inline limit; fanning out", extra={"segment": segment.id})
     build_jobs = jobs.scan_jobs(f"build:{segment.id}:{now:.3f}", settings.rebuild_workers, (target,))
-    rebuild_queue.send_jobs(build_jobs)
+    queues.send_rebuild_jobs(build_jobs)
     return BuildResult("queued", jobs=len(build_jobs))
 
 

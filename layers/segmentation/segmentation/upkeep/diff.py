@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from segmentation.engine.fields import Target
 from segmentation.storage.memberships import MemberUpdate
-from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
 
 # Attributes only upkeep writes: a stream record changing nothing else needs no re-evaluation.
 UPKEEP_ATTRIBUTES = frozenset({"segments", "recheck_at", "recheck_shard"})
@@ -72,6 +72,7 @@ def plan_update(
     return MemberUpdate(
         target=target,
         member_id=str(record[key]),
+        incarnation=None if record.get(INCARNATION) is None else str(record[INCARNATION]),
         rev=record_rev(record),
         stored_segments=stored,
         segments=evaluated,

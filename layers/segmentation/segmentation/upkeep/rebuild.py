@@ -1,49 +1,64 @@
-"""Running rebuild jobs (segmentation.jobs): a slice of a table, or a company's users.
+"""Running rebuild jobs (segmentation.jobs): a slice of a table, a company's users, or members
+parked alone.
 
-A worker that runs low on time returns the same job with its cursor, to re-queue.
+A worker that runs low on time returns the same job with its cursor, to re-queue. Within a
+slice each record is isolated: one that keeps failing is parked as a MembersJob of its own and
+the rest of the slice completes. A MembersJob lets its failure propagate, so the queue retries
+that one member and finally keeps it in the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
-from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
-from segmentation.jobs import COMPANY_USERS, REQUEUE_WHEN_SECONDS_LEFT, SCAN, SCAN_PAGE_LIMIT
+from segmentation.jobs import (
+    REQUEUE_WHEN_SECONDS_LEFT,
+    SCAN_PAGE_LIMIT,
+    CompanyUsersJob,
+    MembersJob,
+    ScanJob,
+)
 from segmentation.storage import upkeep_records
 from segmentation.upkeep.company_users import refresh_company_users
-from segmentation.upkeep.refresh import Outcome, refresh_many
+from segmentation.upkeep.members import reconcile
+from segmentation.upkeep.refresh import Outcome, Pass
 
 logger = logging.getLogger(__name__)
 
+RebuildJob = ScanJob | CompanyUsersJob | MembersJob
 
-def run_job(
-    workspace: Workspace, job: Mapping[str, Any], now: float, time_left: Callable[[], float]
-) -> dict[str, Any] | None:
+
+def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> RebuildJob | None:
     """Do a job until it is done (None) or time runs low (the same job with its cursor, to re-queue)."""
-    if job["kind"] == COMPANY_USERS:
-        rest = refresh_company_users(
-            workspace, job["company_id"], now, job.get("cursor"), time_left, inline=True
-        )
-        return None if rest is None else {**job, "cursor": rest}
-    if job["kind"] != SCAN:
-        raise ValueError(f"unknown rebuild job kind {job['kind']!r}")
-    target: Target = job["target"]
-    cursor = job.get("cursor")
+    if isinstance(job, MembersJob):
+        upkeep = Pass()
+        for member_id in job.member_ids:
+            reconcile(upkeep, job.target, member_id, now)
+        upkeep.finish(now)
+        return None
+    if isinstance(job, CompanyUsersJob):
+        upkeep = Pass()
+        rest = refresh_company_users(upkeep, job.company_id, now, job.cursor, time_left, inline=True)
+        upkeep.finish(now)
+        return None if rest is None else job.model_copy(update={"cursor": rest})
+    cursor = job.cursor
     tally = dict.fromkeys(Outcome, 0)
     while True:
         records, cursor = upkeep_records.scan_slice(
-            target, int(job["segment"]), int(job["total_segments"]), cursor, SCAN_PAGE_LIMIT
+            job.target, job.segment, job.total_segments, cursor, SCAN_PAGE_LIMIT
         )
-        for outcome, n in refresh_many(workspace, target, records, now).items():
+        upkeep = Pass()
+        upkeep.refresh_many(job.target, records, now)
+        upkeep.finish(now)
+        for outcome, n in upkeep.tally.items():
             tally[outcome] += n
         if cursor is None:
             logger.info(
                 "rebuild slice done",
-                extra={"job": dict(job), "tally": {o.value: n for o, n in tally.items()}},
+                extra={"run_id": job.run_id, "target": job.target, "segment": job.segment}
+                | {o.value: n for o, n in tally.items()},
             )
             return None
         if time_left() < REQUEUE_WHEN_SECONDS_LEFT:
-            return {**job, "cursor": cursor}
+            return job.model_copy(update={"cursor": cursor})

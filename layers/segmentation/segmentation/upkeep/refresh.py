@@ -1,31 +1,52 @@
-"""Re-evaluate one user or company and write only the differences.
+"""Re-evaluate users and companies and write only the differences.
 
 Shared by the stream consumer, the rebuild workers, segment builds and recheck. Orchestration
 over storage functions: no boto3 here.
+
+Every write is conditioned on the item the evaluation read (incarnation, rev, stored segments),
+so a newer change or another writer makes it fail and the record is read again. The definitions
+are another input: a `Pass` writes with one compiled workspace and, once its writes are done,
+checks that the definitions did not change meanwhile (one GetItem). If they did, everything it
+wrote is evaluated again with the new ones: a segment created or edited while we wrote is then
+never left with our older answer, whichever write landed last.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from segmentation import health
 from segmentation.engine import Workspace
 from segmentation.engine.fields import Target
+from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
-from segmentation.storage import memberships, upkeep_records
-from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.people.evaluable import Records, member_id
+from segmentation.storage import dynamo, memberships, queues, upkeep_records
+from segmentation.storage.records import INCARNATION
 from segmentation.storage.segments import load_workspace
-from segmentation.upkeep.diff import company_ids, plan_update, record_rev
+from segmentation.upkeep.diff import plan_update, record_rev, stored_segments
+
+logger = logging.getLogger(__name__)
 
 # Another upkeep writer (same rev, other segments) can win a race; re-read and retry this often.
 _RACE_ATTEMPTS = 3
+# Definitions changing again and again while a pass writes: redo this often, then leave the rest
+# to the next pass (the writes that changed them build the new definitions themselves).
+_SETTLE_ATTEMPTS = 3
 
 
 class Outcome(enum.Enum):
-    UNCHANGED = "unchanged"  # nothing to write (or only recheck_at when it moved)
-    APPLIED = "applied"
-    STALE = "stale"  # the item changed (rev) or is gone: a newer stream record will handle it
+    UNCHANGED = "unchanged"  # nothing written
+    RECHECK_MOVED = "recheck_moved"  # only recheck_at written
+    APPLIED = "applied"  # membership changed
+    STALE = "stale"  # the item changed (rev), was re-created or is gone: its own change handles it
+
+    @property
+    def wrote(self) -> bool:
+        return self in (Outcome.APPLIED, Outcome.RECHECK_MOVED)
 
 
 def current_workspace() -> Workspace:
@@ -33,97 +54,160 @@ def current_workspace() -> Workspace:
     return load_workspace()
 
 
-def with_user_counts(companies: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Company items with `user_count` from the exact link counts."""
-    items = list(companies)
-    found = memberships.counts(memberships.company_group(c["company_id"]) for c in items)
-    return [{**c, "user_count": found[memberships.company_group(c["company_id"])]} for c in items]
+class Pass:
+    """A run of refreshes against one workspace; `settle()` when its writes are done.
+
+    `refresh_many` isolates each record: one that keeps failing is set aside in `failed` (the
+    caller parks it on the RebuildQueue, alone) and the others go on.
+    """
+
+    def __init__(self, workspace: Workspace | None = None):
+        self.workspace = workspace or current_workspace()
+        self.tally: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
+        self.failed: dict[Target, list[str]] = {"users": [], "companies": []}
+        self._written: dict[Target, set[str]] = {"users": set(), "companies": set()}
+
+    def refresh(
+        self,
+        target: Target,
+        record: Mapping[str, Any],
+        now: float,
+        *,
+        current_links: frozenset[str] | None = None,
+    ) -> Outcome:
+        outcome = _refresh(self.workspace, target, record, now, Records(self.workspace), current_links)
+        return self._count(target, record, outcome)
+
+    def refresh_many(self, target: Target, items: list[dict[str, Any]], now: float) -> None:
+        """A page of items, their companies (or user counts) read in one batch."""
+        records = Records(self.workspace)
+        for item, evaluable in zip(items, records.of(target, items), strict=True):
+            try:
+                outcome = dynamo.retried(
+                    lambda item=item, evaluable=evaluable: _refresh(  # type: ignore[misc]
+                        self.workspace, target, item, now, records, None, evaluable=evaluable
+                    ),
+                    attempts=3,
+                )
+            except Exception:
+                logger.exception(
+                    "a record failed; set aside", extra={"target": target, "id": member_id(target, item)}
+                )
+                self.failed[target].append(member_id(target, item))
+                continue
+            self._count(target, item, outcome)
+
+    def refresh_ids(self, target: Target, ids: Iterable[str], now: float) -> None:
+        self.refresh_many(target, list(upkeep_records.get_records(target, ids).values()), now)
+
+    def _count(self, target: Target, record: Mapping[str, Any], outcome: Outcome) -> Outcome:
+        self.tally[outcome] += 1
+        if outcome.wrote:
+            self._written[target].add(member_id(target, record))
+        return outcome
+
+    def finish(self, now: float) -> None:
+        """Settle, then park every record set aside: one MembersJob each, retried alone by the
+        rebuild workers (and left in their dead-letter queue if it keeps failing)."""
+        self.settle(now)
+        parked = [
+            MembersJob(target=target, member_ids=[one]) for target, ids in self.failed.items() for one in ids
+        ]
+        if parked:
+            queues.send_rebuild_jobs(parked)
+            self.failed = {"users": [], "companies": []}
+
+    def settle(self, now: float) -> None:
+        """Evaluate again what this pass wrote if the definitions changed while it wrote."""
+        for _ in range(_SETTLE_ATTEMPTS):
+            if not any(self._written.values()):
+                return
+            latest = load_workspace(check_now=True)
+            if latest.version == self.workspace.version:
+                return
+            logger.info(
+                "segment definitions changed during a pass; evaluating its writes again",
+                extra={"from_version": self.workspace.version, "to_version": latest.version},
+            )
+            written, self._written = self._written, {"users": set(), "companies": set()}
+            self.workspace = latest
+            for target, ids in written.items():
+                if ids:
+                    self.refresh_ids(target, sorted(ids), now)
 
 
-def companies_for(workspace: Workspace, users: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The companies of a page of users, in one batch read, when user segments read company.*."""
-    if not workspace.uses_company_fields:
-        return {}
-    wanted = {c for user in users for c in company_ids(user)}
-    if not wanted:
-        return {}
-    found = upkeep_records.get_records("companies", wanted)
-    return {c["company_id"]: c for c in with_user_counts(found.values())}
-
-
-def _evaluable(
-    workspace: Workspace,
-    target: Target,
-    record: Mapping[str, Any],
-    companies: Mapping[str, dict[str, Any]],
-    count_users: bool,
-) -> dict[str, Any]:
-    """The record as the engine reads it: a user with its companies, a company with user_count."""
-    if target == "users" and workspace.uses_company_fields:
-        return {**record, "companies": [companies[c] for c in sorted(company_ids(record)) if c in companies]}
-    if target == "companies" and count_users:
-        return with_user_counts([dict(record)])[0]
-    return dict(record)
-
-
-def refresh(
+def _refresh(
     workspace: Workspace,
     target: Target,
     record: Mapping[str, Any],
     now: float,
+    records: Records | None,
+    current_links: frozenset[str] | None,
     *,
-    companies: Mapping[str, dict[str, Any]] | None = None,
-    current_links: frozenset[str] | None = None,
+    evaluable: dict[str, Any] | None = None,
 ) -> Outcome:
     """Evaluate `record` at `now` and move its stored membership to the result.
 
-    `companies`: the user's company items (see `companies_for`); read here when None and needed.
-    For a company, None means its user_count is still to be attached.
     `current_links`: the user's stored company links when its company_ids changed (else None).
     """
-    key = KEY_ATTRIBUTE[target]
-    member_id = str(record[key])
-    count_users = target == "companies" and companies is None
-    if companies is None:
-        companies = companies_for(workspace, [record]) if target == "users" else {}
-    for attempt in range(_RACE_ATTEMPTS):
-        evaluable = _evaluable(workspace, target, record, companies, count_users or attempt > 0)
-        segments = frozenset(workspace.segments_of(evaluable, now, target))
-        next_change = workspace.next_change(evaluable, now, target) if target == "users" else None
-        update = plan_update(target, record, segments, next_change, current_links=current_links)
+    records = records or Records(workspace)
+    key = member_id(target, record)
+    for _ in range(_RACE_ATTEMPTS):
+        if evaluable is None:
+            evaluable = records.of(target, [record])[0]
+        update = plan_update(
+            target,
+            record,
+            _evaluate(workspace, target, evaluable, now),
+            workspace.next_change(evaluable, now, target) if target == "users" else None,
+            current_links=current_links,
+        )
         if target == "users":
             # Before the membership write: were the write to land and this to fail, a retry would
             # see the new segments as already stored and never queue the message. Claims are
             # idempotent, so running it again on a retry costs nothing but a refused write.
             auto.queue_auto_messages(
-                workspace, {**evaluable, "segments": segments}, now, update.stored_segments
+                records, {**evaluable, "segments": update.segments}, now, update.stored_segments
             )
-        if update.is_noop or memberships.apply_update(update):
-            return Outcome.APPLIED if update.changes_membership else Outcome.UNCHANGED
-        fresh = upkeep_records.get_record(target, member_id)
-        if fresh is None or record_rev(fresh) != update.rev:
+        if update.is_noop:
+            return Outcome.UNCHANGED
+        if memberships.apply_update(update):
+            return Outcome.APPLIED if update.changes_membership else Outcome.RECHECK_MOVED
+        fresh = upkeep_records.get_record(target, key)
+        if (
+            fresh is None
+            or fresh.get(INCARNATION) != record.get(INCARNATION)
+            or record_rev(fresh) != update.rev
+        ):
             return Outcome.STALE
-        record = fresh
+        record, evaluable = fresh, None
+        records = Records(workspace)  # the companies' user counts may have moved too
         if current_links is not None:
-            current_links = memberships.member_groups(member_id, memberships.COMPANY_PREFIX)
+            current_links = memberships.member_groups(key, memberships.COMPANY_PREFIX)
     return Outcome.STALE
 
 
+def _evaluate(workspace: Workspace, target: Target, record: Mapping[str, Any], now: float) -> frozenset[str]:
+    """The segments the record is in now; a segment that cannot be evaluated keeps its stored
+    answer for this record (skipped, counted, logged), and every other one is evaluated."""
+    segments = frozenset(workspace.segments_of(record, now, target))
+    broken = workspace.broken_ids(target)
+    if not broken:
+        return segments
+    for segment_id in sorted(broken):
+        health.skipped("segment", segment_id, workspace.broken[segment_id])
+    return segments | (stored_segments(record) & broken)
+
+
 def refresh_many(
-    workspace: Workspace, target: Target, records: list[dict[str, Any]], now: float
+    workspace: Workspace, target: Target, items: list[dict[str, Any]], now: float
 ) -> dict[Outcome, int]:
-    """Refresh a page of records with one batch read of their companies."""
-    tally = dict.fromkeys(Outcome, 0)
-    companies = companies_for(workspace, records) if target == "users" else {}
-    if target == "companies":
-        records = with_user_counts(records)
-    for record in records:
-        tally[refresh(workspace, target, record, now, companies=companies)] += 1
-    return tally
+    """Refresh a page of items in a pass of its own, finished before returning."""
+    upkeep = Pass(workspace)
+    upkeep.refresh_many(target, items, now)
+    upkeep.finish(now)
+    return upkeep.tally
 
 
-def refresh_ids(
-    workspace: Workspace, target: Target, member_ids: Iterable[str], now: float
-) -> dict[Outcome, int]:
-    records = list(upkeep_records.get_records(target, member_ids).values())
-    return refresh_many(workspace, target, records, now)
+def refresh_ids(workspace: Workspace, target: Target, ids: Iterable[str], now: float) -> dict[Outcome, int]:
+    return refresh_many(workspace, target, list(upkeep_records.get_records(target, ids).values()), now)

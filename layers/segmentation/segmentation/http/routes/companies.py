@@ -19,8 +19,8 @@ CompanyId = Annotated[str, Path(min_length=1, max_length=255, description="The a
 
 
 def _company_body(item: dict, now: float) -> dict:
-    count = companies.user_count(item["company_id"])
-    return company_json(item, count, companies.segments_of(item, count, now))
+    count, segments = companies.described(item, now)
+    return company_json(item, count, segments)
 
 
 @router.post(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
+from segmentation.http.models import DeliveryPage, Message, MessagePage
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from segmentation.http.presenters import documented, no_content, respond
 from segmentation.messaging import service
+from segmentation.messaging.model import MessageCreate
 
 router = APIGatewayRouter()
 MessageId = Annotated[str, Path(min_length=1, max_length=64, description="The message id (msg_...)")]
@@ -28,15 +30,18 @@ TAGS = ["Messages"]
     summary="Create a message (state draft)",
     description="subject and body are Liquid templates over `user` and `company`; a template that does "
     "not parse is a 422 naming the field.",
-    responses=documented(201, None, "Created", 400, 413, 422),
+    responses=documented(201, Message, "Created", 400, 413, 422),
 )
 @allow(*WRITERS)
-def create_message(body: Annotated[dict[str, Any], Body()]):
+def create_message(body: MessageCreate):
     return respond(service.create(body, clock.now()).to_json(), 201)
 
 
 @router.get(
-    "/v1/messages", tags=TAGS, summary="Messages, newest first", responses=documented(200, None, "A page")
+    "/v1/messages",
+    tags=TAGS,
+    summary="Messages, newest first",
+    responses=documented(200, MessagePage, "A page"),
 )
 @allow(*READERS)
 def list_messages(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None):
@@ -45,7 +50,7 @@ def list_messages(limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None):
 
 
 @router.get(
-    "/v1/messages/<message_id>", tags=TAGS, summary="A message", responses=documented(200, None, "It", 404)
+    "/v1/messages/<message_id>", tags=TAGS, summary="A message", responses=documented(200, Message, "It", 404)
 )
 @allow(*READERS)
 def get_message(message_id: MessageId):
@@ -56,7 +61,7 @@ def get_message(message_id: MessageId):
     "/v1/messages/<message_id>/send",
     tags=TAGS,
     summary="Send a manual message to its audience of this instant",
-    responses=documented(202, None, "Accepted: state sent; deliveries go out shortly", 404, 409),
+    responses=documented(202, Message, "Accepted: state sent; deliveries go out shortly", 404, 409),
 )
 @allow(*WRITERS)
 def send_message(message_id: MessageId):
@@ -67,7 +72,7 @@ def send_message(message_id: MessageId):
     "/v1/messages/<message_id>/live",
     tags=TAGS,
     summary="Put an auto message live",
-    responses=documented(200, None, "Live", 404, 409),
+    responses=documented(200, Message, "Live", 404, 409),
 )
 @allow(*WRITERS)
 def put_live(message_id: MessageId):
@@ -78,7 +83,7 @@ def put_live(message_id: MessageId):
     "/v1/messages/<message_id>/pause",
     tags=TAGS,
     summary="Pause an auto message",
-    responses=documented(200, None, "Paused", 404, 409),
+    responses=documented(200, Message, "Paused", 404, 409),
 )
 @allow(*WRITERS)
 def pause(message_id: MessageId):
@@ -101,7 +106,7 @@ def delete_message(message_id: MessageId):
     "/v1/messages/<message_id>/deliveries",
     tags=TAGS,
     summary="A message's deliveries",
-    responses=documented(200, None, "A page", 404, 422),
+    responses=documented(200, DeliveryPage, "A page", 400, 404, 422),
 )
 @allow(*READERS)
 def list_deliveries(message_id: MessageId, limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None):

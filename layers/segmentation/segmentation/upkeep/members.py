@@ -1,0 +1,60 @@
+"""One member's stored membership brought in line with its item as it is now, or with its
+absence: after a delete, for company links a stale stream record could not write, and for
+records parked alone (MembersJob). Every write here is conditioned on the item as it is when
+the write lands, so the order in which a delete, a re-creation and their stream records are
+seen never matters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from segmentation.engine.fields import Target
+from segmentation.storage import memberships, upkeep_records
+from segmentation.storage.records import INCARNATION
+from segmentation.upkeep.company_users import companies_moved
+from segmentation.upkeep.diff import company_ids, stored_segments
+from segmentation.upkeep.refresh import Outcome, Pass
+
+
+def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> frozenset[str]:
+    """A deleted member leaves every segment (and a user every company) it was in, unless it was
+    created again and its new incarnation holds them. `old`: the deleted item, when known.
+    Returns the companies whose links it touched (their user_count may have moved)."""
+    segments = stored_segments(old or {}) | memberships.member_groups(member_id, memberships.SEGMENT_PREFIX)
+    links: frozenset[str] = frozenset()
+    if target == "users":
+        links = company_ids(old) | memberships.member_groups(member_id, memberships.COMPANY_PREFIX)
+    memberships.forget(target, member_id, segments, links)
+    return links
+
+
+def relink(user_id: str, also_unlink: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Make a user's company links follow its item as it is now (or its absence). Returns the
+    companies that may have gained or lost a link."""
+    current = upkeep_records.get_record("users", user_id)
+    wanted = company_ids(current)
+    have = memberships.member_groups(user_id, memberships.COMPANY_PREFIX)
+    unlink = (have | also_unlink) - wanted
+    memberships.forget("users", user_id, (), unlink)
+    if current is not None and wanted - have:
+        memberships.link_companies(user_id, current.get(INCARNATION), wanted - have)
+    return unlink | (wanted - have)
+
+
+def reconcile(upkeep: Pass, target: Target, member_id: str, now: float) -> Outcome | None:
+    """Bring a member fully in line: segments and (for a user) company links, from its item now;
+    or remove what a deleted member left behind. None when the member is gone."""
+    current = upkeep_records.get_record(target, member_id)
+    if current is None:
+        companies_moved(upkeep, forget(target, member_id, None), now)
+        return None
+    if target == "companies":
+        return upkeep.refresh(target, current, now)
+    links = memberships.member_groups(member_id, memberships.COMPANY_PREFIX)
+    outcome = upkeep.refresh(target, current, now, current_links=links)
+    touched = links ^ company_ids(current)
+    if outcome is Outcome.STALE:
+        touched |= relink(member_id)
+    companies_moved(upkeep, touched, now)
+    return outcome
