@@ -20,7 +20,7 @@ API = "functions.api.app"
 AUTHORIZER = "functions.authorizer.app"
 PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs"}
 STAGE = "prod"
-_INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!search$)[^/]+(/(logins|messages))?)?$")
+_INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!(search|count)$)[^/]+(/(logins|messages))?)?$")
 
 
 @dataclass

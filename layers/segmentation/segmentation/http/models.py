@@ -207,6 +207,11 @@ class MessagePage(Shape):
     next_cursor: str | None
 
 
+class MessagePreview(Shape):
+    subject: str | None
+    body: str
+
+
 class Delivery(Shape):
     user_id: str
     status: Literal["queued", "sent", "skipped", "failed"]
@@ -217,6 +222,25 @@ class Delivery(Shape):
 class DeliveryPage(Shape):
     data: list[Delivery]
     next_cursor: str | None
+
+
+class FieldInfo(Shape):
+    field: str
+    type: Literal["string", "number", "boolean", "timestamp", "segment"]
+    ops: list[str]
+    source: Literal["standard", "custom", "company", "event", "segment"]
+
+
+class FieldPage(Shape):
+    data: list[FieldInfo]
+    next_cursor: str | None
+
+
+class CountResult(Shape):
+    count: int
+    exact: bool
+    margin: int = Field(description="95% half-width of an estimate; 0 when exact")
+    as_of: str
 
 
 class ErrorDetail(Shape):

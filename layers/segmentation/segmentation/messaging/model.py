@@ -172,3 +172,14 @@ class MessageCreate(BaseModel):
         if info.data.get("channel") == "email" and (subject is None or not subject.strip()):
             raise ValueError("is required for email")
         return subject
+
+
+class PreviewRequest(BaseModel):
+    """The body of POST /v1/messages/preview: templates rendered for one user, nothing sent."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    channel: Literal["email", "in_app"]
+    subject: str | None = Field(default=None, description="Liquid")
+    body: Annotated[str, AfterValidator(_non_blank)] = Field(description="Liquid")
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]

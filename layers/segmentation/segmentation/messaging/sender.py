@@ -23,11 +23,9 @@ from typing import Any
 
 from segmentation import errors
 from segmentation.jobs import DeliveryJob
-from segmentation.messaging import render_context, templates
+from segmentation.messaging import rendering, templates
 from segmentation.messaging.model import Message
-from segmentation.people import evaluable
 from segmentation.settings import get_settings
-from segmentation.storage import companies as company_store
 from segmentation.storage import deliveries, email, inbox, messages
 from segmentation.storage import users as user_store
 
@@ -148,28 +146,8 @@ def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str
             return "no_email"
         if user.get("unsubscribed_from_emails") is True:
             return "unsubscribed"
-    sources_text = (message.subject or "") + message.body
-    company = _first_company(user) if "company" in sources_text and _reads_company(message) else None
-    context = render_context.context(user, company)
-    subject = templates.render(message.subject, context).strip() if message.subject is not None else None
-    if subject is not None:
-        subject = " ".join(subject.split())  # an email subject is one line
-    body = templates.render(message.body, context)
-    body_html = templates.render(message.body, context, html=True).replace("\n", "<br>\n")
-    return subject, body, f"<html><body>{body_html}</body></html>", address
-
-
-def _first_company(user: dict[str, Any]) -> dict[str, Any] | None:
-    """The user's first company as templates see it (with its user_count), or None."""
-    ids = user.get("company_ids") or []
-    item = company_store.get(str(ids[0])) if ids else None
-    return evaluable.companies([item])[0] if item else None
-
-
-def _reads_company(message: Message) -> bool:
-    return templates.uses_variable(message.body, "company") or (
-        message.subject is not None and templates.uses_variable(message.subject, "company")
-    )
+    rendered = rendering.render(message.subject, message.body, user)
+    return rendered.subject, rendered.text, rendered.html, address
 
 
 def _finish(

@@ -8,10 +8,11 @@ from segmentation import cursors, errors
 from segmentation.engine.segments import PREDEFINED_IDS
 from segmentation.jobs import FanoutJob
 from segmentation.messaging import audience as audiences
-from segmentation.messaging import auto, templates
-from segmentation.messaging.model import Audience, Message, MessageCreate, new_message_id
+from segmentation.messaging import auto, rendering, templates
+from segmentation.messaging.model import Audience, Message, MessageCreate, PreviewRequest, new_message_id
 from segmentation.storage import deliveries, messages, queues
 from segmentation.storage import segments as segment_store
+from segmentation.storage import users as user_store
 from segmentation.values import format_timestamp
 
 PUBLIC_STATUS = {
@@ -180,3 +181,20 @@ def _refusal(message: Message, reasons: list[Any], state_message: str, state_cod
         details=[{"path": "audience", "segment_id": sid, "message": "no longer exists"} for sid in gone],
         code="audience_segment_missing",
     )
+
+
+def preview(request: PreviewRequest) -> rendering.Rendered:
+    """The subject and body as one user would get them (the sender's rendering and limits)."""
+    if request.subject is not None:
+        templates.check(request.subject, "subject")
+    templates.check(request.body, "body")
+    user = user_store.get(request.user_id)
+    if user is None:
+        raise errors.NotFound(f"No user has the id {request.user_id!r}.", code="user_not_found")
+    try:
+        return rendering.render(request.subject, request.body, user)
+    except templates.TemplateFailed as error:
+        raise errors.Invalid(
+            f"The template cannot be rendered for this user: {error}",
+            [{"path": "body", "message": str(error)}],
+        ) from error

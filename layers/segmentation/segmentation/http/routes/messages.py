@@ -9,11 +9,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
-from segmentation.http.models import DeliveryPage, Message, MessagePage
+from segmentation.http.models import DeliveryPage, Message, MessagePage, MessagePreview
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from segmentation.http.presenters import documented, no_content, respond
 from segmentation.messaging import service
-from segmentation.messaging.model import MessageCreate
+from segmentation.messaging.model import MessageCreate, PreviewRequest
 
 router = APIGatewayRouter()
 MessageId = Annotated[str, Path(min_length=1, max_length=64, description="The message id (msg_...)")]
@@ -35,6 +35,20 @@ TAGS = ["Messages"]
 @allow(*WRITERS)
 def create_message(body: MessageCreate):
     return respond(service.create(body, clock.now()).to_json(), 201)
+
+
+@router.post(
+    "/v1/messages/preview",
+    tags=TAGS,
+    summary="Render a subject and body for one user (nothing is sent or recorded)",
+    description="The sender's rendering and limits. A template that does not parse is a 422 naming the "
+    "field; an unknown user a 404.",
+    responses=documented(200, MessagePreview, "The rendered subject and body", 400, 404, 413, 422),
+)
+@allow(*WRITERS)
+def preview_message(body: PreviewRequest):
+    rendered = service.preview(body)
+    return respond({"subject": rendered.subject, "body": rendered.text})
 
 
 @router.get(

@@ -6,17 +6,20 @@ A cursor is good only for the search (target and filter) that returned it; any o
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import Field, StrictInt
 
 from segmentation import clock
+from segmentation.engine.fields import Target
 from segmentation.http.auth import READERS, allow
-from segmentation.http.models import Company, RequestBody, Shape, User
+from segmentation.http.models import Company, CountResult, FieldPage, RequestBody, Shape, User
 from segmentation.http.presenters import documented, respond
 from segmentation.http.routes.segments import record_json
-from segmentation.segments import search
+from segmentation.segments import count, fields, search
+from segmentation.values import format_timestamp
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
@@ -38,11 +41,59 @@ class CompanyPage(Shape):
     next_cursor: str | None
 
 
-def _search(target: search.Target, body: SearchBody) -> Any:
+def _search(target: Target, body: SearchBody) -> Any:
     page = search.search(target, body.filter, body.limit, body.cursor or None, clock.now())
     return respond(
         {"data": [record_json(target, found) for found in page.data], "next_cursor": page.next_cursor}
     )
+
+
+class CountBody(RequestBody):
+    filter: Any = Field(description="A Filter (API.md)")
+
+
+def _count(target: Target, body: CountBody) -> Any:
+    now = clock.now()
+    found = count.count(target, body.filter, now)
+    return respond(
+        {"count": found.count, "exact": found.exact, "margin": found.margin, "as_of": format_timestamp(now)}
+    )
+
+
+@router.post(
+    "/v1/users/count",
+    tags=["Users"],
+    summary="How many users match a filter now",
+    description="Exact (margin 0) for one stored segment or a table read within the request; otherwise "
+    "an unbiased estimate from a uniform sample, with margin the 95% half-width. Writes nothing.",
+    responses=documented(200, CountResult, "The count", 400, 413, 422),
+)
+@allow(*READERS)
+def count_users(body: CountBody):
+    return _count("users", body)
+
+
+@router.post(
+    "/v1/companies/count",
+    tags=["Companies"],
+    summary="How many companies match a filter now",
+    description="As POST /v1/users/count, for companies.",
+    responses=documented(200, CountResult, "The count", 400, 413, 422),
+)
+@allow(*READERS)
+def count_companies(body: CountBody):
+    return _count("companies", body)
+
+
+@router.get(
+    "/v1/fields",
+    tags=["Segments"],
+    summary="The fields a filter of a target may use now, with their types and ops",
+    responses=documented(200, FieldPage, "The fields", 422),
+)
+@allow(*READERS)
+def list_fields(target: Annotated[Literal["users", "companies"], Query()] = "users"):
+    return respond({"data": fields.fields(target), "next_cursor": None})
 
 
 @router.post(
