@@ -29,12 +29,12 @@ _FAKE_CREDENTIALS = {
 
 def _forget_process_caches() -> None:
     """Caches that would outlive a mock: clients, settings, fixed attribute types, secrets."""
-    from segmentation.storage import api_keys, attributes
+    from segmentation.storage import attributes, secrets
     from segmentation.storage import aws as storage_aws
 
     storage_aws.reset()
     attributes.clear_cache()
-    api_keys.secret_value.cache_clear()
+    secrets.clear_cache()
 
 
 @pytest.fixture

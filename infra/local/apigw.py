@@ -199,7 +199,9 @@ class ApiGateway:
                 "resourceId": resource,
                 "resourcePath": resource,
                 "stage": stage,
-                "path": f"/{stage}{path}",
+                # Locally the API is served at the root (no stage in the URL), as behind a custom
+                # domain: the path as the client sent it.
+                "path": path,
                 "httpMethod": request.method.upper(),
                 "requestId": request_id,
                 "extendedRequestId": request_id,

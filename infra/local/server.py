@@ -113,6 +113,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_request
 
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, QUERY, FOO...) goes to the gateway too, which answers it with
+        # a JSON error as API Gateway does, never http.server's 501 HTML page.
+        if name.startswith("do_"):
+            return self.do_request
+        raise AttributeError(name)
+
     def log_message(self, format: str, *args: Any) -> None:
         log.info("%s %s", self.address_string(), format % args)
 

@@ -90,6 +90,22 @@ def test_an_unknown_route_is_404_in_the_error_shape(stack: RunningStack) -> None
     assert response.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("method", ["TRACE", "QUERY", "PROPFIND", "BREW"])
+def test_any_method_gets_a_json_error_as_api_gateway_gives(stack: RunningStack, method: str) -> None:
+    for path in ("/v1/users", "/v1/nowhere"):
+        reply = stack.request(method, path, key=stack.admin_key)
+        assert 400 <= reply.status < 500, (method, path, reply.status)
+        assert reply.headers.get("Content-Type", "").startswith("application/json")
+        assert set(reply.json()["error"]) >= {"code", "message"}
+
+
+def test_the_openapi_server_is_where_the_document_was_fetched(stack: RunningStack) -> None:
+    document = stack.request("GET", "/v1/openapi.json").json()
+    assert document["servers"] == [{"url": "/"}]
+    # So a client built from it finds the routes: the first documented path answers (not a 404).
+    assert stack.request("GET", "/v1/segments", key=stack.admin_key).status == 200
+
+
 def test_the_stack_stops_cleanly_on_sigint() -> None:
     other = start_stack()
     assert other.request("GET", "/_local/health").status == 200

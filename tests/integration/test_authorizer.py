@@ -131,3 +131,78 @@ def test_key_lookups_are_by_hash_only(keys: dict[str, str]) -> None:
     items = storage_aws.table(get_settings().api_keys_table).scan()["Items"]
     assert all(raw not in str(item) for item in items)
     assert key_store.find_by_hash(hashlib.sha256(raw.encode()).hexdigest()) is not None
+
+
+def test_the_first_admin_key_is_an_ordinary_revocable_key_once_used(keys: dict[str, str], aws: Any) -> None:
+    secret = storage_aws.client("secretsmanager").get_secret_value(
+        SecretId=aws.secret_arns["FirstAdminKeySecret"]
+    )["SecretString"]
+    assert call("GET", "/v1/api_keys", key=secret).status == 200
+    listed = call("GET", "/v1/api_keys", key=keys["admin"]).body["data"]
+    first = [k for k in listed if k["name"] == "first admin key"]
+    assert len(first) == 1 and first[0]["role"] == "admin" and first[0]["revoked"] is False
+    assert call("DELETE", f"/v1/api_keys/{first[0]['id']}", key=keys["admin"]).status == 204
+    assert call("GET", "/v1/api_keys", key=secret).status == 401  # revoked stays revoked
+    assert [
+        k["revoked"]
+        for k in call("GET", "/v1/api_keys", key=keys["admin"]).body["data"]
+        if k["id"] == first[0]["id"]
+    ] == [True]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-User-Hash": "é" * 64},
+        {"X-User-Hash": "zz" * 32},
+        {"X-User-Hash": "00" * 31},
+        {"X-User-Hash": "\x00" * 64},
+        {"Authorization": "Bearer sk_é_not_ascii_key"},
+        {"Authorization": "Bearer short"},
+        {"Authorization": "Bearer " + "k" * 600},
+        {"Authorization": "Bearer sk_a b"},
+    ],
+)
+def test_malformed_credentials_are_refused_without_raising(
+    keys: dict[str, str], user: str, headers: dict[str, str]
+) -> None:
+    assert call("POST", "/v1/users/u-1/logins", headers=headers).status == 401
+
+
+def test_a_user_id_that_is_not_unicode_gets_a_401_not_a_crash(keys: dict[str, str]) -> None:
+    from segmentation.auth.access import authenticate_request
+
+    headers = {"x-user-hash": user_hash("x")}
+    path = "/v1/users/\ud800/logins"
+    assert authenticate_request("POST", path, headers, {"user_id": "\ud800"}) is None
+
+
+def test_a_missing_identity_secret_fails_closed(
+    keys: dict[str, str], user: str, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segmentation.storage import secrets
+
+    monkeypatch.delenv("IDENTITY_SECRET")
+    monkeypatch.setenv("IDENTITY_SECRET_ARN", aws.secret_arns["IdentitySecret"] + "-gone")
+    get_settings.cache_clear()
+    secrets.clear_cache()
+    assert call("POST", "/v1/users/u-1/logins", user_hash=user_hash("u-1")).status == 401
+    assert call("GET", "/v1/users/u-1", key=keys["read"]).status == 200  # keys do not need it
+
+
+def test_secrets_are_read_again_after_their_ttl(
+    keys: dict[str, str], user: str, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segmentation import clock
+    from segmentation.storage import secrets
+
+    monkeypatch.delenv("IDENTITY_SECRET")
+    get_settings.cache_clear()
+    arn = aws.secret_arns["IdentitySecret"]
+    old = storage_aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+    assert call("POST", "/v1/users/u-1/logins", user_hash=user_hash("u-1", old)).status == 200
+    storage_aws.client("secretsmanager").put_secret_value(SecretId=arn, SecretString="rotated-secret")
+    assert call("POST", "/v1/users/u-1/logins", user_hash=user_hash("u-1", old)).status == 200  # cached
+    monkeypatch.setattr(clock, "_offset_seconds", secrets.TTL_SECONDS + 1)
+    assert call("POST", "/v1/users/u-1/logins", user_hash=user_hash("u-1", old)).status == 401
+    assert call("POST", "/v1/users/u-1/logins", user_hash=user_hash("u-1", "rotated-secret")).status == 200

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from segmentation.engine import attribute_type_of
-from segmentation.http.errors import MAX_BODY_BYTES
+from segmentation.http.body import MAX_BODY_BYTES
 from segmentation.storage import attributes
 from segmentation.storage import users as user_store
 

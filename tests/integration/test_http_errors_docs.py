@@ -28,6 +28,26 @@ def test_the_openapi_document_lists_every_route(aws: object) -> None:
     assert reply.body["servers"] == [{"url": "/prod"}]
 
 
+def test_every_route_of_the_template_is_documented_with_its_error_statuses(aws: object) -> None:
+    from pathlib import Path
+
+    from infra.local.template import load_template
+
+    template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
+    paths = call("GET", "/v1/openapi.json").body["paths"]
+    public = {"/v1/openapi.json", "/v1/docs"}
+    routes = [
+        (r.path, r.method.lower())
+        for r in template.routes
+        if r.path.startswith("/v1/") and r.path not in public
+    ]
+    assert routes
+    for path, method in routes:
+        operation = paths.get(path, {}).get(method)
+        assert operation is not None, f"{method.upper()} {path} is not documented"
+        assert {"400", "401", "403", "422", "429"} <= set(operation["responses"]), (path, method)
+
+
 def test_the_docs_page_is_swagger_ui(aws: object) -> None:
     reply = call("GET", "/v1/docs")
     assert reply.status == 200 and "swagger" in reply.body.lower()

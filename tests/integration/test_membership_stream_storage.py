@@ -6,9 +6,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from segmentation import cursors
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo, memberships, upkeep_records
+from segmentation.storage import aws, cursors, dynamo, memberships, upkeep_records
 from segmentation.upkeep.diff import plan_update
 
 from tests.integration.upkeep_support import Stack, upkeep_stack

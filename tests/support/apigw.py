@@ -58,6 +58,7 @@ def call(
     user_hash: str | None = None,
     body: Any = None,
     raw_body: str | None = None,
+    base64_encoded: bool = False,
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     function: str | None = None,
@@ -68,6 +69,7 @@ def call(
     if user_hash is not None:
         all_headers["X-User-Hash"] = user_hash
     event = proxy_event(method, path, all_headers, raw_body if raw_body is not None else _json(body), query)
+    event["isBase64Encoded"] = base64_encoded
     if path not in PUBLIC_PATHS:
         refusal = authorize(event)
         if refusal is not None:

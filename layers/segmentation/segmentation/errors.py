@@ -23,6 +23,15 @@ class Malformed(DomainError):
     status, code = 400, "malformed_request"
 
 
+class InvalidCursor(Malformed):
+    code = "invalid_cursor"
+
+    def __init__(
+        self, message: str = "The cursor is not valid: pass back a next_cursor exactly as it was returned."
+    ):
+        super().__init__(message, [{"path": "cursor", "message": "not a cursor this API returned"}])
+
+
 class Unauthorized(DomainError):
     status, code = 401, "unauthorized"
 

@@ -7,6 +7,7 @@ filters compare numbers and nothing is lost on the way in or out.
 from __future__ import annotations
 
 import math
+import re
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any
 
@@ -61,3 +62,32 @@ def epoch_millis(now: float) -> Decimal:
 
 def json_number(value: Decimal) -> int | float:
     return int(value) if value == value.to_integral_value() else float(value)
+
+
+# Control characters (C0, DEL) and lone surrogates: none belongs in an id, a name or a line of
+# text, and a lone surrogate cannot even be stored (it is not Unicode).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_BUT_LAYOUT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """An id, a name, an email...: no control characters, no lone surrogates."""
+    if _CONTROL.search(text):
+        raise ValueError("must not hold control characters")
+    return _encodable(text)
+
+
+def text_block(text: str) -> str:
+    """Free text (a template, an attribute value): tabs and line breaks allowed, no other
+    control character, no lone surrogate."""
+    if _CONTROL_BUT_LAYOUT.search(text):
+        raise ValueError("must not hold control characters other than tabs and line breaks")
+    return _encodable(text)
+
+
+def _encodable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError("must be Unicode text (it holds a lone surrogate)") from error
+    return text

@@ -16,8 +16,8 @@ from segmentation.auth.keys import (
     new_key_id,
     new_raw_key,
 )
-from segmentation.settings import get_settings
 from segmentation.storage import api_keys as key_store
+from segmentation.storage import secrets
 from segmentation.storage.api_keys import ApiKey
 
 
@@ -37,21 +37,16 @@ def authenticate_request(
         user_hash=headers.get("x-user-hash"),
         identity_user_id=route_user,
         find_key=key_store.find_by_hash,
-        bootstrap_admin_key=_bootstrap_admin_key,
-        identity_secret=_identity_secret,
+        bootstrap_admin_key=secrets.bootstrap_admin_key,
+        install_bootstrap_key=_install_bootstrap_key,
+        identity_secret=secrets.identity_secret,
     )
 
 
-def _bootstrap_admin_key() -> str | None:
-    arn = get_settings().admin_key_secret_arn
-    return key_store.secret_value(arn) if arn else None
-
-
-def _identity_secret() -> str | None:
-    settings = get_settings()
-    if settings.identity_secret:
-        return settings.identity_secret
-    return key_store.secret_value(settings.identity_secret_arn) if settings.identity_secret_arn else None
+def _install_bootstrap_key(key_hash: str) -> ApiKey:
+    return key_store.put_key_if_absent(
+        key_hash, key_id_for_hash(key_hash), "admin", "first admin key", clock.now()
+    )
 
 
 def create_key(role: str, name: str | None, now: float) -> tuple[ApiKey, str]:

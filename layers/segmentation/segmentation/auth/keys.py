@@ -15,12 +15,14 @@ from segmentation.storage.api_keys import ApiKey
 Role = Literal["ingest", "read", "write", "admin", "identity"]
 KEY_ROLES: tuple[str, ...] = ("ingest", "read", "write", "admin")
 KEY_PREFIX = "sk_"
-BOOTSTRAP_ADMIN_KEY_ID = "key_bootstrap_admin"
+# What a key or an identity hash may look like: anything else is refused before it is used.
+KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,512}")  # printable ASCII, no spaces
+HASH_SHAPE = re.compile(r"[0-9a-f]{64}")  # hex HMAC-SHA256 (compared lower-cased)
 
 # The only two routes an identity hash opens, each for the user_id in its own path.
 _IDENTITY_ROUTES = (
-    ("POST", re.compile(r"^/v1/users/([^/]+)/logins/?$")),
-    ("GET", re.compile(r"^/v1/users/([^/]+)/messages/?$")),
+    ("POST", re.compile(r"/v1/users/([^/]+)/logins/?")),
+    ("GET", re.compile(r"/v1/users/([^/]+)/messages/?")),
 )
 
 
@@ -58,7 +60,7 @@ def identity_hash(secret: str, user_id: str) -> str:
 def identity_route_user(method: str, path: str) -> str | None:
     """The user_id of an identity route (POST …/logins, GET …/messages), else None."""
     for route_method, pattern in _IDENTITY_ROUTES:
-        match = pattern.match(path)
+        match = pattern.fullmatch(path)
         if method.upper() == route_method and match:
             return match.group(1)
     return None
@@ -79,33 +81,56 @@ def authenticate(
     identity_user_id: str | None,
     find_key: Callable[[str], ApiKey | None],
     bootstrap_admin_key: Callable[[], str | None],
+    install_bootstrap_key: Callable[[str], ApiKey],
     identity_secret: Callable[[], str | None],
 ) -> Principal | None:
-    """The caller of a request, or None (→ 401).
+    """The caller of a request, or None (→ 401). Never raises on what a client sends: a key or a
+    hash that is not well formed is refused before anything is computed with it.
 
     A bearer key wins over an identity hash: a bad key is refused even with a good hash. The
     hash counts only on an identity route (identity_user_id given) and for that path's user.
     """
     token = bearer_token(authorization)
     if token is not None:
-        return _key_principal(token, find_key, bootstrap_admin_key)
+        if not KEY_SHAPE.fullmatch(token):
+            return None
+        return _key_principal(token, find_key, bootstrap_admin_key, install_bootstrap_key)
     if authorization:
         return None
-    if user_hash and identity_user_id:
-        secret = identity_secret()
-        if secret and hmac.compare_digest(identity_hash(secret, identity_user_id), user_hash.strip().lower()):
-            return Principal(role="identity", user_id=identity_user_id)
+    if not user_hash or not identity_user_id:
+        return None
+    given = user_hash.strip().lower()
+    if not HASH_SHAPE.fullmatch(given) or not _encodable(identity_user_id):
+        return None
+    secret = identity_secret()
+    if secret and hmac.compare_digest(identity_hash(secret, identity_user_id), given):
+        return Principal(role="identity", user_id=identity_user_id)
     return None
 
 
 def _key_principal(
-    token: str, find_key: Callable[[str], ApiKey | None], bootstrap_admin_key: Callable[[], str | None]
+    token: str,
+    find_key: Callable[[str], ApiKey | None],
+    bootstrap_admin_key: Callable[[], str | None],
+    install_bootstrap_key: Callable[[str], ApiKey],
 ) -> Principal | None:
     token_hash = hash_key(token)
-    bootstrap = bootstrap_admin_key()
-    if bootstrap and hmac.compare_digest(hash_key(bootstrap), token_hash):
-        return Principal(role="admin", key_id=BOOTSTRAP_ADMIN_KEY_ID)
     key = find_key(token_hash)
-    if key is None or key.revoked or key.role not in KEY_ROLES:
+    if key is None:
+        # The stack's first admin key (a secret made at deploy time) becomes an ordinary stored
+        # key the first time it is used: listed, and revocable like any other.
+        bootstrap = bootstrap_admin_key()
+        if not bootstrap or not hmac.compare_digest(hash_key(bootstrap), token_hash):
+            return None
+        key = install_bootstrap_key(token_hash)
+    if key.revoked or key.role not in KEY_ROLES:
         return None
     return Principal(role=key.role, key_id=key.key_id)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -36,7 +36,8 @@ Target = Literal["users", "companies"]
 TARGETS = ("users", "companies")
 VALUE_TYPES = ("string", "number", "boolean", "timestamp")
 
-CUSTOM_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+# Whole strings only (fullmatch): "plan\n" is not a name.
+CUSTOM_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Custom attribute names per target a workspace may hold (API.md).
 MAX_ATTRIBUTE_NAMES = 250
 

@@ -218,7 +218,7 @@ class _Parser:
         return None
 
     def custom_type(self, target: str, attribute: str, op: str, value: Any, path: str) -> str | None:
-        if not CUSTOM_ATTRIBUTE_NAME.match(attribute):
+        if not CUSTOM_ATTRIBUTE_NAME.fullmatch(attribute):
             self.error(
                 path, f"custom attribute names match ^[A-Za-z_][A-Za-z0-9_]{{0,63}}$; got {attribute!r}"
             )

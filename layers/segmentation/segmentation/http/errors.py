@@ -7,9 +7,6 @@ exists with other methods); anything unexpected a logged 500 without internals.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,11 +17,10 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from segmentation.errors import DomainError, PayloadTooLarge, Retryable
+from segmentation.errors import DomainError, Retryable
 
 logger = Logger(child=True)
 
-MAX_BODY_BYTES = 256 * 1024
 # Fields a client may read but never write; naming them "read-only" beats "unknown".
 READ_ONLY_FIELDS = frozenset({"session_count", "segments", "created_at", "updated_at", "user_count", "rev"})
 
@@ -38,20 +34,6 @@ def error_response(
     return Response(
         status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps({"error": error})
     )
-
-
-def check_body_size(body: str | None, is_base64: bool) -> None:
-    """PayloadTooLarge when the request body is over 256 KB (counted in bytes, after base64)."""
-    if not body:
-        return
-    size = len(body.encode())
-    if is_base64:
-        with contextlib.suppress(binascii.Error, ValueError):
-            size = len(base64.b64decode(body, validate=False))
-    if size > MAX_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"The request body is {size} bytes; the limit is {MAX_BODY_BYTES} bytes (256 KB)."
-        )
 
 
 def validation_details(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:

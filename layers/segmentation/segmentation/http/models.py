@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,10 +21,10 @@ from pydantic import (
 )
 
 from segmentation.people.attributes import check_attribute_value
-from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, to_number
+from segmentation.values import MAX_STRING_LENGTH, one_line, parse_timestamp, to_number
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH)]
-ShortString = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH), AfterValidator(one_line)]
+ShortString = Annotated[str, StringConstraints(max_length=MAX_STRING_LENGTH), AfterValidator(one_line)]
 Timestamp = Annotated[
     Decimal,
     PlainValidator(parse_timestamp),

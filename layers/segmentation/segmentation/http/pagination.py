@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmentation import cursors
+from segmentation.storage import cursors
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100

@@ -45,12 +45,17 @@ def no_content() -> Response:
     return Response(status_code=204, content_type=None, body="")
 
 
+# Every route may answer these: a body or query it cannot read (400), no or a bad key (401), a
+# role that does not allow it (403), a value that breaks a rule (422), a busy service (429).
+_ALWAYS = (400, 401, 403, 422, 429)
+
+
 def documented(status: int, model: type[BaseModel] | None, description: str, *errors: int) -> dict[int, Any]:
-    """OpenAPI `responses` of a route: its success shape plus the error statuses it may answer."""
+    """OpenAPI `responses` of a route: its success shape plus every error status it may answer."""
     responses: dict[int, Any] = {status: {"description": description}}
     if model is not None:
         responses[status]["content"] = {"application/json": {"model": model}}
-    for code in (401, 403, *errors):
+    for code in sorted({*_ALWAYS, *errors}):
         responses[code] = {
             "description": _ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"model": ErrorBody}},
@@ -59,11 +64,12 @@ def documented(status: int, model: type[BaseModel] | None, description: str, *er
 
 
 _ERROR_DESCRIPTIONS = {
-    400: "Malformed JSON",
+    400: "Malformed: a body that is not UTF-8 JSON, or a cursor this API did not return",
     401: "No key, or an unknown or revoked key",
     403: "The key's role does not allow this call",
     404: "Not found",
     409: "Conflict",
     413: "Body over 256 KB",
     422: "Invalid content; details name each bad field",
+    429: "Busy: retry in a moment",
 }

@@ -3,7 +3,7 @@
 Validation is on: route signatures with pydantic models are validated and documented in the
 OpenAPI document. Before that validation, every request passes a guard that refuses bodies
 over 256 KB (413) and callers without the route's role (403, from `@allow`), so those answers
-never depend on the body's content.
+never depend on the body's content, then parses the body once, safely (http.body).
 """
 
 from __future__ import annotations
@@ -16,16 +16,19 @@ from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
 )
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from segmentation.http import auth, errors
+from segmentation.http import auth, body, errors
 
 
 class _GuardThenValidate(OpenAPIRequestValidationMiddleware):
     def handler(self, app: Any, next_middleware: Any) -> Any:
         event = app.current_event
-        errors.check_body_size(event.body, bool(event.is_base64_encoded))
+        raw = body.body_bytes(event.body, bool(event.is_base64_encoded))
         route = app.context["_route"]
         auth.check_route(route.func, app.context.get("_route_args") or {})
         _read_body_as_json(event.raw_event)
+        # Parsed once, here; Powertools' validation reads these cached values and parses nothing.
+        event.__dict__["json_body"] = body.parse(raw)
+        event.__dict__["decoded_body"] = raw.decode("utf-8") if raw else None
         return super().handler(app, next_middleware)
 
 

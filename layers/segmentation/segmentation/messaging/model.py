@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from segmentation.engine.segments import referenced_segment_ids
-from segmentation.values import format_timestamp
+from segmentation.values import format_timestamp, one_line, text_block
 
 TYPES = ("manual", "auto")
 CHANNELS = ("email", "in_app")
@@ -133,15 +133,21 @@ class Message:
         }
 
 
+Block = Annotated[str, AfterValidator(text_block)]
 NonBlank = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH), AfterValidator(_non_blank)
+    str,
+    StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
+    AfterValidator(one_line),
+    AfterValidator(_non_blank),
 ]
 
 
 class AudienceBody(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    segment_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+    segment_id: (
+        Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(one_line)] | None
+    ) = None
     filter: dict[str, Any] | None = Field(default=None, description="A user Filter (API.md)")
 
 
@@ -156,8 +162,10 @@ class MessageCreate(BaseModel):
     audience: AudienceBody = Field(
         description="segment_id, filter or both: the segment's members matching the filter"
     )
-    subject: str | None = Field(default=None, validate_default=True, description="Liquid; required for email")
-    body: Annotated[str, AfterValidator(_non_blank)] = Field(description="Liquid")
+    subject: Block | None = Field(
+        default=None, validate_default=True, description="Liquid; required for email"
+    )
+    body: Annotated[Block, AfterValidator(_non_blank)] = Field(description="Liquid")
 
     @field_validator("audience")
     @classmethod
@@ -180,6 +188,6 @@ class PreviewRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     channel: Literal["email", "in_app"]
-    subject: str | None = Field(default=None, description="Liquid")
-    body: Annotated[str, AfterValidator(_non_blank)] = Field(description="Liquid")
-    user_id: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    subject: Block | None = Field(default=None, description="Liquid")
+    body: Annotated[Block, AfterValidator(_non_blank)] = Field(description="Liquid")
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(one_line)]

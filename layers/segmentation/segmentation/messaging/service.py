@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmentation import cursors, errors
+from segmentation import errors
 from segmentation.engine.segments import PREDEFINED_IDS
 from segmentation.jobs import FanoutJob
 from segmentation.messaging import audience as audiences
 from segmentation.messaging import auto, rendering, templates
 from segmentation.messaging.model import Audience, Message, MessageCreate, PreviewRequest, new_message_id
-from segmentation.storage import deliveries, messages, queues
+from segmentation.storage import cursors, deliveries, messages, queues
 from segmentation.storage import segments as segment_store
 from segmentation.storage import users as user_store
 from segmentation.values import format_timestamp
@@ -57,19 +57,22 @@ def require(message_id: str) -> Message:
 
 
 def list_messages(limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
-    """Newest first. The cursor is the id of the last message of the previous page."""
-    found = sorted(
-        (Message.from_item(item) for item in messages.scan_all()), key=lambda m: (-m.created_at, m.id)
-    )
-    start = 0
+    """Newest first. The cursor holds the order key of the last message of the previous page, so
+    a message deleted meanwhile does not break paging."""
+
+    def order(message: Message) -> tuple[float, str]:
+        return (-message.created_at, message.id)
+
+    found = sorted((Message.from_item(item) for item in messages.scan_all()), key=order)
     if cursor:
-        ids = [m.id for m in found]
-        if cursor not in ids:
+        position = cursors.decode(cursor)
+        if not isinstance(position, dict) or not isinstance(position.get("m"), str):
             raise cursors.InvalidCursor()
-        start = ids.index(cursor) + 1
-    page = found[start : start + limit]
-    more = start + limit < len(found)
-    return page, (page[-1].id if more and page else None)
+        after = (-float(position.get("c", 0)), position["m"])
+        found = [m for m in found if order(m) > after]
+    page = found[:limit]
+    more = len(found) > limit
+    return page, (cursors.encode({"c": page[-1].created_at, "m": page[-1].id}) if more and page else None)
 
 
 def _wrong_type(message: Message, action: str, needed: str) -> errors.Conflict:

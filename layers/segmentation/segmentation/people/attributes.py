@@ -6,18 +6,16 @@ the registry.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.fields import attribute_type_of
+from segmentation.engine.fields import CUSTOM_ATTRIBUTE_NAME, attribute_type_of
 from segmentation.errors import Invalid
 from segmentation.storage import attributes as attribute_store
-from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, to_number
+from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, text_block, to_number
 
-ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 ATTRIBUTE_TYPES = ("string", "number", "boolean", "timestamp")
 
 
@@ -28,7 +26,7 @@ def check_attribute_value(value: Any) -> Any:
     if isinstance(value, str):
         if len(value) > MAX_STRING_LENGTH:
             raise ValueError(f"must be at most {MAX_STRING_LENGTH} characters")
-        return value
+        return text_block(value)
     if isinstance(value, int | float | Decimal):
         return to_number(value)
     raise ValueError("must be a string, a number, a boolean or null")
@@ -52,7 +50,7 @@ def plan_attribute_changes(sent: Mapping[str, Any], known_types: Mapping[str, st
     problems: list[dict[str, Any]] = []
     for name, value in sent.items():
         path = f"custom_attributes.{name}"
-        if not ATTRIBUTE_NAME.match(name):
+        if not CUSTOM_ATTRIBUTE_NAME.fullmatch(name):
             problems.append({"path": path, "message": "names match ^[A-Za-z_][A-Za-z0-9_]{0,63}$"})
             continue
         if value is None:
@@ -83,7 +81,7 @@ def attribute_changes(target: str, sent: Mapping[str, Any] | None) -> AttributeC
     """
     if not sent:
         return AttributeChanges()
-    known = attribute_store.types_of(target, [name for name in sent if ATTRIBUTE_NAME.match(name)])
+    known = attribute_store.types_of(target, [name for name in sent if CUSTOM_ATTRIBUTE_NAME.fullmatch(name)])
     changes = plan_attribute_changes(sent, known)
     attribute_store.register(target, changes.new_types)
     return changes

@@ -16,12 +16,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from segmentation import cursors
 from segmentation.engine import validate_filter
 from segmentation.engine.fields import Target
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.evaluable import Records
-from segmentation.storage import memberships, upkeep_records
+from segmentation.storage import cursors, memberships, upkeep_records
 from segmentation.storage import segments as segment_store
 from segmentation.storage.records import KEY_ATTRIBUTE
 

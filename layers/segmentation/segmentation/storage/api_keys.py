@@ -7,15 +7,12 @@ deployed, API Gateway's own authorizer cache may keep answering for up to its TT
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from segmentation import cursors
 from segmentation.errors import NotFound
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo
+from segmentation.storage import cursors, dynamo
 from segmentation.values import epoch_millis
 
 BY_ID_INDEX = "by_id"
@@ -60,6 +57,31 @@ def put_key(key_hash: str, key_id: str, role: str, name: str | None, now: float)
     return key
 
 
+def put_key_if_absent(key_hash: str, key_id: str, role: str, name: str | None, now: float) -> ApiKey:
+    """Store a key unless one with that hash exists (a revoked one stays revoked); the stored key."""
+    item: dict[str, Any] = {
+        "key_hash": key_hash,
+        "key_id": key_id,
+        "role": role,
+        "created_at": epoch_millis(now),
+        "revoked": False,
+    }
+    if name is not None:
+        item["name"] = name
+    try:
+        dynamo.call(
+            "put_item",
+            TableName=_table_name(),
+            Item=item,
+            ConditionExpression="attribute_not_exists(key_hash)",
+        )
+    except dynamo.ConditionFailed:
+        existing = find_by_hash(key_hash)
+        if existing is not None:
+            return existing
+    return _from_item(item)
+
+
 def find_by_hash(key_hash: str) -> ApiKey | None:
     item = dynamo.call(
         "get_item", TableName=_table_name(), Key={"key_hash": key_hash}, ConsistentRead=True
@@ -99,17 +121,3 @@ def revoke(key_id: str, now: float) -> None:
                 ConditionExpression="attribute_exists(key_hash)",
                 ExpressionAttributeValues={":yes": True, ":now": epoch_millis(now)},
             )
-
-
-@cache
-def secret_value(secret_arn: str) -> str:
-    """A Secrets Manager secret's string, once per cold start. JSON secrets give their "key" field."""
-    value: str = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
-    if value.startswith("{"):
-        try:
-            document = json.loads(value)
-        except ValueError:
-            return value
-        if isinstance(document, dict) and isinstance(document.get("key"), str):
-            return str(document["key"])
-    return value

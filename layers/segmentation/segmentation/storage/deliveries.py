@@ -13,9 +13,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from segmentation import cursors
 from segmentation.settings import get_settings
-from segmentation.storage import dynamo, messages
+from segmentation.storage import cursors, dynamo, messages
 
 _CURSOR_FIELDS = ("message_id", "user_id")
 

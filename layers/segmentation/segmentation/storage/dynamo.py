@@ -25,8 +25,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from segmentation import cursors, errors
-from segmentation.storage import aws
+from segmentation import errors
+from segmentation.storage import aws, cursors
 
 # Error codes of a whole call (API names) that mean "try again later".
 TRANSIENT_ERRORS = frozenset(

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from segmentation import cursors
 from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
-from segmentation.storage import dynamo
+from segmentation.storage import cursors, dynamo
 from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
 
 SEGMENT_PREFIX = "segment#"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import AfterValidator
 
 from segmentation import clock
 from segmentation.auth import access
@@ -13,6 +14,7 @@ from segmentation.http.auth import ADMINS, allow
 from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, page
 from segmentation.http.presenters import api_key_json, documented, no_content, respond
+from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
@@ -52,6 +54,6 @@ def list_api_keys(
     responses=documented(204, None, "Revoked", 404),
 )
 @allow(*ADMINS)
-def revoke_api_key(key_id: Annotated[str, Path(min_length=1, max_length=255)]):
+def revoke_api_key(key_id: Annotated[str, AfterValidator(one_line), Path(min_length=1, max_length=255)]):
     access.revoke_key(key_id, clock.now())
     return no_content()

@@ -6,16 +6,22 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import AfterValidator
 
 from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, allow
 from segmentation.http.models import Company, CompanyUpsert
 from segmentation.http.presenters import company_json, documented, no_content, respond
 from segmentation.people import companies
+from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
-CompanyId = Annotated[str, Path(min_length=1, max_length=255, description="The app's id of the company")]
+CompanyId = Annotated[
+    str,
+    AfterValidator(one_line),
+    Path(min_length=1, max_length=255, description="The app's id of the company"),
+]
 
 
 def _company_body(item: dict, now: float) -> dict:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import AfterValidator
 
 from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
@@ -14,9 +15,12 @@ from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from segmentation.http.presenters import documented, no_content, respond
 from segmentation.messaging import service
 from segmentation.messaging.model import MessageCreate, PreviewRequest
+from segmentation.values import one_line
 
 router = APIGatewayRouter()
-MessageId = Annotated[str, Path(min_length=1, max_length=64, description="The message id (msg_...)")]
+MessageId = Annotated[
+    str, AfterValidator(one_line), Path(min_length=1, max_length=64, description="The message id (msg_...)")
+]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 TAGS = ["Messages"]

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
@@ -20,15 +20,18 @@ from segmentation.segments import search
 from segmentation.segments import service as segment_service
 from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import SegmentRecord
-from segmentation.values import format_timestamp
+from segmentation.values import format_timestamp, one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
 
-SegmentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+SegmentName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255), AfterValidator(one_line)
+]
 SegmentTarget = Literal["users", "companies"]
 SegmentId = Annotated[
     str,
+    AfterValidator(one_line),
     Path(min_length=1, max_length=255, description="A segment id (seg_..., or new, active, slipping_away)"),
 ]
 

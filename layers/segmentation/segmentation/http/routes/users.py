@@ -6,16 +6,20 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import AfterValidator
 
 from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow
 from segmentation.http.models import InAppMessagePage, Login, LoginBody, User, UserUpsert
 from segmentation.http.presenters import documented, message_json, no_content, respond, user_json
 from segmentation.people import users
+from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
-UserId = Annotated[str, Path(min_length=1, max_length=255, description="The app's id of the user")]
+UserId = Annotated[
+    str, AfterValidator(one_line), Path(min_length=1, max_length=255, description="The app's id of the user")
+]
 
 
 @router.post(
