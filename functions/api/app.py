@@ -18,7 +18,8 @@ app = make_resolver(search.router, segments.router, messages.router, api_keys.ro
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)

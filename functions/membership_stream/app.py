@@ -53,21 +53,21 @@ def _handle(upkeep: Pass, record: DynamoDBRecord) -> None:
             outcome = stream.on_company_change(upkeep, event, old, new, clock.now())
     except Retryable:
         raise  # throttling and the like: the stream retries the record
-    except Exception:
+    except Exception as error:
         image = new or old or {}
         member_id = str(image.get("user_id" if target == "users" else "company_id") or "")
         if not member_id:
             raise  # nothing to reconcile later: the stream's retries and failure queue take it
-        logger.exception(
-            "stream record failed; parking its member", extra={"target": target, "id": member_id}
-        )
+        where = {"target": target, "id": member_id, **health.error_fields(error)}
+        logger.error("stream record failed; parking its member", extra=where)
         queues.send_rebuild_jobs([MembersJob(target=target, member_ids=[member_id])])
         outcome = "parked"
     logger.debug("stream record", extra={"table": table, "event": event, "outcome": outcome})
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     upkeep = Pass()  # one workspace for the batch: every record sees the same segments

@@ -20,7 +20,8 @@ tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O he
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = str(event.get("time") or clock.now_datetime().isoformat())
     planned = scan_jobs(run_id, get_settings().rebuild_workers)

@@ -36,7 +36,8 @@ def _run(record: SQSRecord, context: Any) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
+# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     response = process_partial_response(

@@ -17,7 +17,8 @@ metrics = Metrics(namespace="Segmentation")
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     rechecked = recheck_due(current_workspace(), clock.now())

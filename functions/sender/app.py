@@ -34,7 +34,8 @@ def _deliver(record: SQSRecord) -> str:
 
 @metrics.log_metrics
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=_deliver, processor=processor, context=context

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
 from segmentation import clock, errors
 from segmentation.jobs import DeliveryJob
 from segmentation.messaging import sender
@@ -344,3 +344,64 @@ def test_an_email_costs_four_aws_calls_once_the_definition_is_cached(stack: Stac
         client.meta.events.register("before-call.*.*", count)
     assert sender.deliver(DeliveryJob(message_id=message_id, user_id="u2"), clock.now()) == "sent"
     assert calls == ["TransactWriteItems", "GetItem", "SendEmail", "TransactWriteItems"]
+
+
+class _SesThat:
+    """Wraps the real sesv2 client: the first send sends for real (or not) and then raises."""
+
+    def __init__(self, real: Any, error: Exception, sends_first: bool):
+        self.real, self.error, self.sends_first, self.calls = real, error, sends_first, 0
+
+    def send_email(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            if self.sends_first:
+                self.real.send_email(**kwargs)
+            raise self.error
+        return self.real.send_email(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"),
+        ConnectionClosedError(endpoint_url="https://email.us-east-1.amazonaws.com"),
+        ClientError(
+            {"Error": {"Code": "InternalFailure"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "SendEmail"
+        ),
+    ],
+)
+def test_an_answer_lost_after_the_request_went_out_is_recorded_and_never_sent_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    fake = _SesThat(aws.client("sesv2"), error, sends_first=True)
+    _patch_ses(monkeypatch, fake)
+    run_queue(stack.delivery_queue, handler)
+    queues.send_deliveries([(message_id, "u1")])  # SQS delivers the job again, as it may
+    run_queue(stack.delivery_queue, handler)
+    assert fake.calls == 1 and len(sent_emails()) == 1
+    assert status(message_id, "u1") == ("failed", "outcome_unknown")
+    assert stats(message_id) == {"queued": 0, "sent": 0, "skipped": 0, "failed": 1}
+
+
+def test_a_connection_that_was_never_made_is_retried_and_sent_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    fake = _SesThat(aws.client("sesv2"), ConnectTimeoutError(endpoint_url="https://email"), sends_first=False)
+    _patch_ses(monkeypatch, fake)
+    assert run_queue(stack.delivery_queue, handler, rounds=1) == 0
+    assert status(message_id, "u1") == ("queued", None)
+    run_queue(stack.delivery_queue, handler)
+    assert fake.calls == 2 and len(sent_emails()) == 1
+    assert status(message_id, "u1") == ("sent", None)
+
+
+def test_the_ses_client_never_retries_on_its_own(stack: Stack) -> None:
+    assert aws.client("sesv2").meta.config.retries["total_max_attempts"] == 1  # the first try only
+    assert aws.client("sqs").meta.config.retries["total_max_attempts"] > 1

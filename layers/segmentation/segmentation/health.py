@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _skipped = 0
 _logged: set[tuple[str, str]] = set()
+_FRAMES = 6
 
 
 def skipped(kind: str, definition_id: str, reason: str) -> None:
@@ -27,6 +29,14 @@ def skipped(kind: str, definition_id: str, reason: str) -> None:
             "skipped a definition that cannot be evaluated",
             extra={"kind": kind, "definition_id": definition_id, "reason": reason},
         )
+
+
+def error_fields(error: BaseException) -> dict[str, str]:
+    """What a log may say of an exception: its type and where it was raised, never its message
+    (which can quote a value a client sent: an email, a name, a key)."""
+    frames = traceback.extract_tb(error.__traceback__)[-_FRAMES:]
+    where = " > ".join(f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno} {frame.name}" for frame in frames)
+    return {"error_type": type(error).__name__, "raised_at": where}
 
 
 def take_skipped() -> int:

@@ -78,3 +78,30 @@ def test_the_context_is_the_user_json_and_first_company() -> None:
     assert render_context.context(user, None)["company"] is None
     assert templates.uses_variable("{{ company.name }}", "company")
     assert not templates.uses_variable("{{ user.name }}", "company")
+
+
+BOMBS = [
+    # The case: each step splits a string into characters and joins them with itself.
+    "{% assign s = 'aaaaaaaaaa' %}" + "{% assign s = s | split: '' | join: s %}" * 6 + "{{ s | size }}",
+    "{% assign s = 'ab' %}{% for i in (1..40) %}{% assign s = s | append: s %}{% endfor %}{{ s | size }}",
+    "{% assign s = 'ab' %}{% for i in (1..40) %}{% assign s = s | replace: '', s %}{% endfor %}"
+    "{{ s | size }}",
+    "{% assign n = 9 %}{% for i in (1..100) %}{% assign n = n | times: n %}{% endfor %}{{ n }}",
+    "{{ (1..100000000) | join: ',' | size }}",
+    "{{ (1..100000000) | sort | first }}",
+]
+
+
+@pytest.mark.parametrize("source", BOMBS)
+def test_no_template_can_build_an_unbounded_value(source: str) -> None:
+    templates.check(source, "body")  # it parses: only rendering can tell
+    with pytest.raises(templates.TemplateFailed):
+        templates.render(source, {"user": {}})
+
+
+def test_bounded_filters_still_work_on_ordinary_values() -> None:
+    source = (
+        "{{ user.name | split: ' ' | join: '-' | append: '!' | replace: 'a', 'A' | upcase }} "
+        "{{ 3 | times: 4 }}"
+    )
+    assert templates.render(source, {"user": {"name": "ada lovelace"}}) == "ADA-LOVELACE! 12"

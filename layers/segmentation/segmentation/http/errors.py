@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
+from segmentation import health
 from segmentation.errors import DomainError, Retryable
 
 logger = Logger(child=True)
@@ -114,7 +115,7 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response:
-        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        logger.error("unhandled error", extra=health.error_fields(error))
         return error_response(500, "internal_error", "Something went wrong on our side; please retry later.")
 
 

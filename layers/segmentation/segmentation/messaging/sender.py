@@ -100,6 +100,10 @@ def deliver(job: DeliveryJob, now: float) -> str:
         reason = "ses_" + _snake(exc.code)
         _finish(message, user_id, "failed", reason, now)
         return f"failed:{reason}"
+    except email.EmailOutcomeUnknown:
+        # SES may have sent it: recorded at once, never sent again (at most once: maybe zero).
+        _finish(message, user_id, "failed", "outcome_unknown", now)
+        return "failed:outcome_unknown"
     _finish(message, user_id, "sent", None, now)
     return "sent"
 

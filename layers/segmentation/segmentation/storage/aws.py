@@ -17,13 +17,17 @@ from segmentation.settings import get_settings
 
 # Standard retry mode backs off on throttling; our own code treats what is left as Retryable.
 _CONFIG = Config(retries={"max_attempts": 4, "mode": "standard"})
+# Sending an email is not idempotent: after a timeout or a 5xx, SES may have accepted it. Its
+# client never retries on its own (storage.email decides what may be tried again).
+_SEND_ONCE = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=3, read_timeout=10)
+_CONFIG_OF = {"sesv2": _SEND_ONCE}
 _lock = threading.Lock()
 
 
 @cache
 def client(service: str) -> Any:
     with _lock:
-        return boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+        return boto3.client(service, config=_CONFIG_OF.get(service, _CONFIG))  # type: ignore[call-overload]
 
 
 @cache

@@ -1,9 +1,26 @@
-"""Email out through Amazon SES v2 `SendEmail`, with SES's answers mapped to two outcomes the
-sender acts on: throttled (retry later) or rejected (never retry)."""
+"""Email out through Amazon SES v2 `SendEmail`, with every answer mapped to what the sender may
+do next, so that an email is never sent twice:
+
+- accepted: the SES message id;
+- EmailThrottled: SES said slow down, or the connection was never made: nothing went out,
+  retry later;
+- EmailRejected: SES refused it for good (a 4xx): never retry;
+- EmailOutcomeUnknown: the request went out and no answer came back (a read timeout, a
+  dropped connection, a 5xx): SES may have accepted it, so it is never sent again.
+
+The SES client never retries on its own (storage.aws).
+"""
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 
 from segmentation.settings import get_settings
 from segmentation.storage import aws
@@ -23,6 +40,10 @@ class EmailThrottled(Exception):
     """SES said slow down: nothing was sent; retry later."""
 
 
+class EmailOutcomeUnknown(Exception):
+    """The request may have reached SES: the email may or may not have been sent."""
+
+
 class EmailRejected(Exception):
     """SES refused this email for good (bad address, unverified sender, suspended account...)."""
 
@@ -32,8 +53,8 @@ class EmailRejected(Exception):
 
 
 def send_email(to: str, subject: str, text: str, html: str) -> str:
-    """Send one email; the SES message id. Raises EmailThrottled or EmailRejected; any other
-    error (a timeout...) propagates: SES may or may not have accepted the email."""
+    """Send one email; the SES message id. Raises EmailThrottled, EmailRejected or
+    EmailOutcomeUnknown."""
     try:
         response = aws.client("sesv2").send_email(
             FromEmailAddress=get_settings().sender_email,
@@ -48,6 +69,10 @@ def send_email(to: str, subject: str, text: str, html: str) -> str:
                 }
             },
         )
+    except (ConnectTimeoutError, EndpointConnectionError) as exc:
+        raise EmailThrottled(type(exc).__name__) from exc  # never connected: nothing went out
+    except (ReadTimeoutError, ConnectionClosedError, HTTPClientError) as exc:
+        raise EmailOutcomeUnknown(type(exc).__name__) from exc
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -55,5 +80,5 @@ def send_email(to: str, subject: str, text: str, html: str) -> str:
             raise EmailThrottled(code) from exc
         if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400) < 500:
             raise EmailRejected(code, str(error.get("Message", ""))) from exc
-        raise
+        raise EmailOutcomeUnknown(code) from exc
     return str(response.get("MessageId", ""))

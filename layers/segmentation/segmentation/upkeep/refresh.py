@@ -89,10 +89,9 @@ class Pass:
                     ),
                     attempts=3,
                 )
-            except Exception:
-                logger.exception(
-                    "a record failed; set aside", extra={"target": target, "id": member_id(target, item)}
-                )
+            except Exception as error:
+                where = {"target": target, "id": member_id(target, item), **health.error_fields(error)}
+                logger.error("a record failed; set aside", extra=where)
                 self.failed[target].append(member_id(target, item))
                 continue
             self._count(target, item, outcome)
