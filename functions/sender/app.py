@@ -15,8 +15,10 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
+from segmentation.errors import Retryable
 from segmentation.jobs import delivery_job_from_body
 from segmentation.messaging import sender
+from segmentation.storage import queues
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
@@ -26,7 +28,14 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def _deliver(record: SQSRecord) -> str:
     job = delivery_job_from_body(record.body)
-    outcome = sender.deliver(job, clock.now())
+    try:
+        outcome = sender.deliver(job, clock.now())
+    except Retryable:
+        # SES said slow down (or another worker holds it): come back after a backoff that grows
+        # with each receive, instead of the queue's whole visibility timeout.
+        receives = int(record.attributes.approximate_receive_count or 1)
+        queues.delay_delivery(record.receipt_handle, sender.retry_delay(receives))
+        raise
     logger.info("delivery", extra={"message_id": job.message_id, "user_id": job.user_id, "outcome": outcome})
     metrics.add_metric(name=f"Delivery_{outcome.split(':')[0]}", unit=MetricUnit.Count, value=1)
     return outcome

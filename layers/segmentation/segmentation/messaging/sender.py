@@ -37,6 +37,11 @@ _definitions: dict[str, Message] = {}
 _lock = threading.Lock()
 
 
+def retry_delay(receives: int) -> int:
+    """Seconds before a throttled delivery is tried again: 5 s doubling per receive, at most 5 min."""
+    return int(min(5 * 2 ** max(receives - 1, 0), 300))
+
+
 def reset_cache() -> None:
     with _lock:
         _definitions.clear()

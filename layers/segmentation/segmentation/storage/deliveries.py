@@ -10,6 +10,7 @@ of the last move), `queued_at`, `sending_at`.
 from __future__ import annotations
 
 import enum
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,47 @@ def _table_name() -> str:
 
 def _key(message_id: str, user_id: str) -> dict[str, Any]:
     return {"message_id": message_id, "user_id": user_id}
+
+
+PENDING_SHARDS = 8
+BY_PENDING_INDEX = "by_pending"
+
+
+def pending_shard(message_id: str, user_id: str) -> int:
+    return zlib.crc32(f"{message_id}\n{user_id}".encode()) % PENDING_SHARDS
+
+
+def pending_before(shard: int, before: float) -> list[dict[str, Any]]:
+    """Deliveries of one shard not settled (queued or sending) since before `before`."""
+    return dynamo.query_all(
+        TableName=_table_name(),
+        IndexName=BY_PENDING_INDEX,
+        KeyConditionExpression="pending_shard = :s AND pending_since < :before",
+        ExpressionAttributeValues={":s": shard, ":before": dynamo.number(before)},
+    )
+
+
+def requeued(message_id: str, user_id: str, *, seen_since: Any, now: float) -> bool:
+    """Mark a still-queued delivery as queued again now (its job is sent again). False when it
+    moved meanwhile (a sender took it, or another reconciler run did this)."""
+    try:
+        dynamo.call(
+            "update_item",
+            TableName=_table_name(),
+            Key=_key(message_id, user_id),
+            UpdateExpression="SET pending_since = :now ADD requeues :one",
+            ConditionExpression="#st = :queued AND pending_since = :seen",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues={
+                ":now": dynamo.number(now),
+                ":one": 1,
+                ":queued": "queued",
+                ":seen": seen_since,
+            },
+        )
+        return True
+    except dynamo.ConditionFailed:
+        return False
 
 
 class Claim(enum.Enum):
@@ -50,6 +92,9 @@ def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> C
                         "reason": None,
                         "at": at,
                         "queued_at": at,
+                        # Sparse index of deliveries not settled yet (the reconciler reads it).
+                        "pending_shard": pending_shard(message_id, user_id),
+                        "pending_since": at,
                     },
                     "ConditionExpression": "attribute_not_exists(user_id)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -132,7 +177,9 @@ def finish(
             "Update": {
                 "TableName": _table_name(),
                 "Key": _key(message_id, user_id),
-                "UpdateExpression": "SET #st = :to, reason = :reason, #at = :now",
+                "UpdateExpression": (
+                    "SET #st = :to, reason = :reason, #at = :now REMOVE pending_shard, pending_since"
+                ),
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
                 "ExpressionAttributeValues": values,

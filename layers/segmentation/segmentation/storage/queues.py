@@ -6,6 +6,7 @@ duplicate job is harmless (every consumer is idempotent), a lost one is not.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 
 from botocore.exceptions import ClientError
@@ -53,3 +54,14 @@ def send_fanout_job(job: FanoutJob) -> None:
 def send_deliveries(pairs: Iterable[tuple[str, str]]) -> None:
     """A delivery job per (message_id, user_id)."""
     _send(get_settings().delivery_queue_url, [DeliveryJob(message_id=m, user_id=u) for m, u in pairs])
+
+
+def delay_delivery(receipt_handle: str, seconds: int) -> None:
+    """Make a delivery job received now visible again after `seconds` (a retry's backoff)."""
+    # If this fails, the queue's own visibility timeout applies: a later retry, nothing lost.
+    with contextlib.suppress(ClientError):
+        aws.client("sqs").change_message_visibility(
+            QueueUrl=get_settings().delivery_queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=seconds,
+        )
