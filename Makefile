@@ -7,7 +7,7 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\
 PYTHON ?= $(shell for p in python3.12 python3.13; do PYENV_VERSION=$(PYENV_VERSION) $$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: test lint typecheck unit build run bench clean
+.PHONY: test lint typecheck unit build run bench fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 or python3.13 is required"; exit 1; }
@@ -43,6 +43,10 @@ run: $(BIN)/.installed
 
 bench: build
 	$(BIN)/python -m bench
+
+# schemathesis with a fresh seed and more examples than `make test`'s bounded pass.
+fuzz: $(BIN)/.installed
+	FUZZ_SEED=random FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -51,3 +51,21 @@ def test_every_route_of_the_template_is_documented_with_its_error_statuses(aws: 
 def test_the_docs_page_is_swagger_ui(aws: object) -> None:
     reply = call("GET", "/v1/docs")
     assert reply.status == 200 and "swagger" in reply.body.lower()
+
+
+def test_every_link_leads_to_a_documented_operation(aws: object) -> None:
+    document = call("GET", "/v1/openapi.json").body
+    operations = {op["operationId"]: op for ops in document["paths"].values() for op in ops.values()}
+    links = [
+        (name, link)
+        for ops in document["paths"].values()
+        for op in ops.values()
+        for response in op["responses"].values()
+        for name, link in (response.get("links") or {}).items()
+    ]
+    assert len(links) >= 17
+    for name, link in links:
+        target = operations.get(link["operationId"])
+        assert target is not None, name
+        declared = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+        assert set(link["parameters"]) <= declared, name

@@ -128,4 +128,5 @@ def invalid_response(errors: Iterable[Mapping[str, Any]]) -> Response:
 def allowed_methods(app: APIGatewayRestResolver, path: str) -> list[str]:
     """The methods registered for a path (Powertools answers 404 for a known path with a wrong method)."""
     routes = list(getattr(app, "_static_routes", [])) + list(getattr(app, "_dynamic_routes", []))
-    return sorted({route.method for route in routes if route.rule.match(path)})
+    # fullmatch: a rule ending in $ would also match a path with a trailing newline.
+    return sorted({route.method for route in routes if route.rule.fullmatch(path)})

@@ -65,6 +65,21 @@ class RequestBody(BaseModel):
 
 
 class UserUpsert(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u-123",
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "signed_up_at": "2026-11-01T09:30:00Z",
+                    "company_ids": ["acme"],
+                    "custom_attributes": {"plan": "free trial", "photos_uploaded": 82},
+                }
+            ]
+        }
+    )
+
     user_id: Id
     email: ShortString | None = None
     name: ShortString | None = None
@@ -77,6 +92,10 @@ class UserUpsert(RequestBody):
 
 
 class CompanyUpsert(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"company_id": "acme", "name": "Acme", "plan": "pro", "size": 40}]}
+    )
+
     company_id: Id
     name: ShortString | None = None
     plan: ShortString | None = None
@@ -89,10 +108,14 @@ class CompanyUpsert(RequestBody):
 
 
 class LoginBody(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"at": "2026-11-28T10:00:00Z"}]})
+
     at: Timestamp | None = None
 
 
 class ApiKeyCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "read", "name": "analytics"}]})
+
     role: Literal["ingest", "read", "write", "admin"]
     name: ShortString | None = None
 

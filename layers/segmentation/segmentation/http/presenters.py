@@ -50,11 +50,21 @@ def no_content() -> Response:
 _ALWAYS = (400, 401, 403, 422, 429)
 
 
-def documented(status: int, model: type[BaseModel] | None, description: str, *errors: int) -> dict[int, Any]:
-    """OpenAPI `responses` of a route: its success shape plus every error status it may answer."""
+def documented(
+    status: int,
+    model: type[BaseModel] | None,
+    description: str,
+    *errors: int,
+    links: dict[str, Any] | None = None,
+) -> dict[int, Any]:
+    """OpenAPI `responses` of a route: its success shape plus every error status it may answer.
+    `links` (OpenAPI links from this answer to the operations it enables) let a client, and
+    schemathesis' stateful phase, follow a created user, segment or message to its routes."""
     responses: dict[int, Any] = {status: {"description": description}}
     if model is not None:
         responses[status]["content"] = {"application/json": {"model": model}}
+    if links:
+        responses[status]["links"] = links
     for code in sorted({*_ALWAYS, *errors}):
         responses[code] = {
             "description": _ERROR_DESCRIPTIONS[code],
@@ -73,3 +83,8 @@ _ERROR_DESCRIPTIONS = {
     422: "Invalid content; details name each bad field",
     429: "Busy: retry in a moment",
 }
+
+
+def link(operation_id: str, parameter: str, pointer: str) -> dict[str, Any]:
+    """An OpenAPI link filling the path parameter of another operation from this answer's body."""
+    return {"operationId": operation_id, "parameters": {parameter: f"$response.body#{pointer}"}}

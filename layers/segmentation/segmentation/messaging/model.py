@@ -154,7 +154,21 @@ class AudienceBody(BaseModel):
 class MessageCreate(BaseModel):
     """The body of POST /v1/messages (templates and the audience's meaning are checked apart)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Welcome",
+                    "type": "manual",
+                    "channel": "in_app",
+                    "audience": {"segment_id": "new"},
+                    "body": "Hi {{ user.name | default: 'there' }}",
+                }
+            ]
+        },
+    )
 
     name: NonBlank
     type: Literal["manual", "auto"]
@@ -185,7 +199,15 @@ class MessageCreate(BaseModel):
 class PreviewRequest(BaseModel):
     """The body of POST /v1/messages/preview: templates rendered for one user, nothing sent."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        defer_build=True,
+        json_schema_extra={
+            "examples": [
+                {"channel": "email", "subject": "Hi {{ user.name }}", "body": "Hello", "user_id": "u-123"}
+            ]
+        },
+    )
 
     channel: Literal["email", "in_app"]
     subject: Block | None = Field(default=None, description="Liquid")

@@ -13,7 +13,7 @@ from segmentation.auth import access
 from segmentation.http.auth import ADMINS, allow
 from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, page
-from segmentation.http.presenters import api_key_json, documented, no_content, respond
+from segmentation.http.presenters import api_key_json, documented, link, no_content, respond
 from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
@@ -24,7 +24,15 @@ router = APIGatewayRouter()
     "/v1/api_keys",
     tags=["API keys"],
     summary="Create an API key (shown once)",
-    responses=documented(201, ApiKeyCreated, "The new key", 400, 413, 422),
+    responses=documented(
+        201,
+        ApiKeyCreated,
+        "The new key",
+        400,
+        413,
+        422,
+        links={"RevokeApiKey": link("revoke_api_key_v1_api_keys__key_id__delete", "key_id", "/id")},
+    ),
 )
 @allow(*ADMINS)
 def create_api_key(body: ApiKeyCreate):

@@ -11,12 +11,16 @@ from pydantic import AfterValidator
 from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, allow
 from segmentation.http.models import Company, CompanyUpsert
-from segmentation.http.presenters import company_json, documented, no_content, respond
+from segmentation.http.presenters import company_json, documented, link, no_content, respond
 from segmentation.people import companies
 from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
+COMPANY_LINKS = {
+    "GetCompany": link("get_company_v1_companies__company_id__get", "company_id", "/company_id"),
+    "DeleteCompany": link("delete_company_v1_companies__company_id__delete", "company_id", "/company_id"),
+}
 CompanyId = Annotated[
     str,
     AfterValidator(one_line),
@@ -33,7 +37,10 @@ def _company_body(item: dict, now: float) -> dict:
     "/v1/companies",
     tags=["Companies"],
     summary="Create or update a company",
-    responses={**documented(200, Company, "Updated", 400, 413, 422), **documented(201, Company, "Created")},
+    responses={
+        **documented(200, Company, "Updated", 400, 413, 422, links=COMPANY_LINKS),
+        **documented(201, Company, "Created", links=COMPANY_LINKS),
+    },
 )
 @allow(*INGESTERS)
 def upsert_company(body: CompanyUpsert):

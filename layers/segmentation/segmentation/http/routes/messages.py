@@ -12,7 +12,7 @@ from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
 from segmentation.http.models import DeliveryPage, Message, MessagePage, MessagePreview
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from segmentation.http.presenters import documented, no_content, respond
+from segmentation.http.presenters import documented, link, no_content, respond
 from segmentation.messaging import service
 from segmentation.messaging.model import MessageCreate, PreviewRequest
 from segmentation.values import one_line
@@ -24,6 +24,17 @@ MessageId = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Cursor = Annotated[str | None, Query(max_length=2048)]
 TAGS = ["Messages"]
+MESSAGE_LINKS = {
+    name: link(operation, "message_id", "/id")
+    for name, operation in (
+        ("GetMessage", "get_message_v1_messages__message_id__get"),
+        ("SendMessage", "send_message_v1_messages__message_id__send_post"),
+        ("PutMessageLive", "put_live_v1_messages__message_id__live_post"),
+        ("PauseMessage", "pause_v1_messages__message_id__pause_post"),
+        ("ListDeliveries", "list_deliveries_v1_messages__message_id__deliveries_get"),
+        ("DeleteMessage", "delete_message_v1_messages__message_id__delete"),
+    )
+}
 # Route functions carry no return annotation: Powertools would validate the response against it
 # (a bare `Response` cannot be validated at all). They all return a Response made by `respond`.
 
@@ -34,7 +45,7 @@ TAGS = ["Messages"]
     summary="Create a message (state draft)",
     description="subject and body are Liquid templates over `user` and `company`; a template that does "
     "not parse is a 422 naming the field.",
-    responses=documented(201, Message, "Created", 400, 413, 422),
+    responses=documented(201, Message, "Created", 400, 413, 422, links=MESSAGE_LINKS),
 )
 @allow(*WRITERS)
 def create_message(body: MessageCreate):

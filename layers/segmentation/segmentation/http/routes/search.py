@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import Field, StrictInt
+from pydantic import ConfigDict, Field, StrictInt
 
 from segmentation import clock
 from segmentation.engine.fields import Target
@@ -26,6 +26,22 @@ router = APIGatewayRouter()
 
 
 class SearchBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filter": {
+                        "and": [
+                            {"field": "signed_up_at", "op": "less_than_days_ago", "value": 14},
+                            {"field": "email", "op": "exists"},
+                        ]
+                    },
+                    "limit": 10,
+                }
+            ]
+        }
+    )
+
     filter: Any = Field(description="A Filter (API.md); segment conditions are evaluated by meaning")
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
     cursor: str | None = Field(default=None, description="next_cursor of the previous page of this search")
@@ -49,6 +65,21 @@ def _search(target: Target, body: SearchBody) -> Any:
 
 
 class CountBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "filter": {
+                        "and": [
+                            {"field": "signed_up_at", "op": "less_than_days_ago", "value": 14},
+                            {"field": "email", "op": "exists"},
+                        ]
+                    }
+                }
+            ]
+        }
+    )
+
     filter: Any = Field(description="A Filter (API.md)")
 
 

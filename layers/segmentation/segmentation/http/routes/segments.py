@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
 from segmentation import clock
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
 from segmentation.http.models import Company, RequestBody, Shape, User
-from segmentation.http.presenters import company_json, documented, no_content, respond, user_json
+from segmentation.http.presenters import company_json, documented, link, no_content, respond, user_json
 from segmentation.segments import search
 from segmentation.segments import service as segment_service
 from segmentation.storage import segments as segment_store
@@ -36,13 +36,43 @@ SegmentId = Annotated[
 ]
 
 
+SEGMENT_LINKS = {
+    name: link(operation, "segment_id", "/id")
+    for name, operation in (
+        ("GetSegment", "get_segment_v1_segments__segment_id__get"),
+        ("UpdateSegment", "update_segment_v1_segments__segment_id__put"),
+        ("DeleteSegment", "delete_segment_v1_segments__segment_id__delete"),
+        ("ListSegmentMembers", "segment_members_v1_segments__segment_id__members_get"),
+    )
+}
+
+
 class SegmentCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "New signups",
+                    "target": "users",
+                    "filter": {
+                        "and": [
+                            {"field": "signed_up_at", "op": "less_than_days_ago", "value": 14},
+                            {"field": "email", "op": "exists"},
+                        ]
+                    },
+                }
+            ]
+        }
+    )
+
     name: SegmentName
     target: SegmentTarget = "users"
     filter: Any = Field(description="A Filter (API.md): checked against the known fields and segments")
 
 
 class SegmentUpdate(RequestBody):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Recent signups"}]})
+
     name: SegmentName | None = None
     filter: Any = Field(default=None, description="A new Filter; left out (or null) keeps the current one")
 
@@ -87,7 +117,7 @@ def segment_json(record: SegmentRecord, count: int) -> dict[str, Any]:
     summary="Create a segment",
     description="Names are unique per target, case-insensitively (409 segment_name_taken). Membership is "
     "built at once.",
-    responses=documented(201, Segment, "The new segment", 400, 409, 413, 422),
+    responses=documented(201, Segment, "The new segment", 400, 409, 413, 422, links=SEGMENT_LINKS),
 )
 @allow(*WRITERS)
 def create_segment(body: SegmentCreate):

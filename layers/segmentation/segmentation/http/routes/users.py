@@ -11,12 +11,22 @@ from pydantic import AfterValidator
 from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow
 from segmentation.http.models import InAppMessagePage, Login, LoginBody, User, UserUpsert
-from segmentation.http.presenters import documented, message_json, no_content, respond, user_json
+from segmentation.http.presenters import documented, link, message_json, no_content, respond, user_json
 from segmentation.people import users
 from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
+# What a created or updated user opens (OpenAPI links; operation ids as Powertools makes them).
+USER_LINKS = {
+    name: link(operation, "user_id", "/user_id")
+    for name, operation in (
+        ("GetUser", "get_user_v1_users__user_id__get"),
+        ("DeleteUser", "delete_user_v1_users__user_id__delete"),
+        ("RecordLogin", "record_login_v1_users__user_id__logins_post"),
+        ("ListUserMessages", "user_messages_v1_users__user_id__messages_get"),
+    )
+}
 UserId = Annotated[
     str, AfterValidator(one_line), Path(min_length=1, max_length=255, description="The app's id of the user")
 ]
@@ -27,7 +37,10 @@ UserId = Annotated[
     tags=["Users"],
     summary="Create or update a user",
     description="Only the fields sent change; custom_attributes merge by name and null removes one.",
-    responses={**documented(200, User, "Updated", 400, 413, 422), **documented(201, User, "Created")},
+    responses={
+        **documented(200, User, "Updated", 400, 413, 422, links=USER_LINKS),
+        **documented(201, User, "Created", links=USER_LINKS),
+    },
 )
 @allow(*INGESTERS)
 def upsert_user(body: UserUpsert):
@@ -83,7 +96,7 @@ def record_login(user_id: UserId, body: Annotated[LoginBody | None, Body()] = No
     tags=["Users"],
     summary="The in-app messages delivered to a user, newest first",
     description="Also open to the user itself with X-User-Hash.",
-    responses=documented(200, InAppMessagePage, "The messages"),
+    responses=documented(200, InAppMessagePage, "The messages", 404),
 )
 @allow(*READERS, identity=True)
 def user_messages(user_id: UserId):
