@@ -106,6 +106,12 @@ class LocalStack:
         """Start moto, make the resources, export the environment, import the functions."""
         from moto import mock_aws
 
+        unhandled = self.template.unhandled_types()
+        if unhandled:
+            raise ValueError(
+                f"template.yaml has resource types the local stack does not know: {sorted(unhandled)}; "
+                "provision them (infra/local/resources.py) or ignore them (IGNORED_TYPES in template.py)"
+            )
         os.environ.update(BASE_ENVIRONMENT)
         self._mock = mock_aws()
         self._mock.start()
