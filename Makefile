@@ -7,7 +7,13 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\
 PYTHON ?= $(shell for p in python3.12 python3.13; do PYENV_VERSION=$(PYENV_VERSION) $$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: test lint typecheck unit build run bench fuzz clean
+# Template checks (checkov) live in a virtualenv of their own: their pinned dependencies never
+# touch the project's. Both are bounded in time so a hung tool cannot eat CI's budget.
+TOOLS_VENV ?= .venv-tools
+TOOLS_BIN := $(TOOLS_VENV)/bin
+CHECK_TIMEOUT ?= 300
+
+.PHONY: test lint typecheck checkov unit build run bench fuzz clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 or python3.13 is required"; exit 1; }
@@ -16,7 +22,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-test: lint typecheck build unit
+$(TOOLS_BIN)/.installed: requirements-tools.txt
+	@test -n "$(PYTHON)" || { echo "python3.12 or python3.13 is required"; exit 1; }
+	test -x $(TOOLS_BIN)/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_BIN)/pip install --quiet --upgrade pip
+	$(TOOLS_BIN)/pip install --quiet -r requirements-tools.txt
+	touch $@
+
+test: lint typecheck checkov build unit
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -28,13 +41,19 @@ typecheck: $(BIN)/.installed
 unit: $(BIN)/.installed
 	$(BIN)/pytest
 
+# Every check that does not fit is skipped in its resource's Metadata (checkov: skip:) with the
+# reason; --skip-download keeps checkov off the network (no Prisma Cloud guidelines).
+checkov: $(TOOLS_BIN)/.installed
+	timeout $(CHECK_TIMEOUT) $(TOOLS_BIN)/checkov -f template.yaml --framework cloudformation \
+		--compact --quiet --skip-download
+
 # SAM reads samconfig.toml too; --cached reuses the layer's pip install until requirements.txt changes.
 # sam build ships sources only, and Lambda's code folders are read-only: Python would compile every
 # module it imports on every cold start. So the build gets bytecode, hash-checked (zip files keep
 # mtimes to 2 s only), made by this venv's Python 3.12, the functions' runtime (docs/performance.md).
 SAM := SAM_CLI_TELEMETRY=0 $(BIN)/sam
 build: $(BIN)/.installed
-	$(SAM) validate --lint
+	SAM_CLI_TELEMETRY=0 timeout $(CHECK_TIMEOUT) $(BIN)/sam validate --lint
 	$(SAM) build --cached --parallel
 	$(BIN)/python -m compileall -q -j0 --invalidation-mode checked-hash .aws-sam/build
 
@@ -49,4 +68,4 @@ fuzz: $(BIN)/.installed
 	FUZZ_SEED=random FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-100} $(BIN)/pytest -q -p no:cacheprovider tests/e2e/test_schemathesis.py
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

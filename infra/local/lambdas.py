@@ -17,6 +17,7 @@ from typing import Any
 
 from segmentation import clock
 
+from infra.local import calls
 from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.template import Function
 
@@ -61,7 +62,7 @@ class LocalFunction:
             timeout_s=self.spec.timeout_s,
             aws_request_id=str(uuid.uuid4()),
         )
-        with invoke_lock:
+        with invoke_lock, calls.invoking(self.spec.logical_id):
             return self.handler(event, context)
 
 

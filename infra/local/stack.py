@@ -20,7 +20,7 @@ from typing import Any
 
 from segmentation import clock
 
-from infra.local import moto_speedups, outbox
+from infra.local import calls, moto_speedups, outbox
 from infra.local.apigw import ApiGateway, HttpRequest, HttpResponse
 from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
@@ -106,7 +106,14 @@ class LocalStack:
         """Start moto, make the resources, export the environment, import the functions."""
         from moto import mock_aws
 
+        unhandled = self.template.unhandled_types()
+        if unhandled:
+            raise ValueError(
+                f"template.yaml has resource types the local stack does not know: {sorted(unhandled)}; "
+                "provision them (infra/local/resources.py) or ignore them (IGNORED_TYPES in template.py)"
+            )
         os.environ.update(BASE_ENVIRONMENT)
+        calls.install_from_environment()  # LOCAL_AWS_CALL_LOG: each function's AWS calls, for the e2e tests
         self._mock = mock_aws()
         self._mock.start()
         self._reset_clients()

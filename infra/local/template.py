@@ -21,6 +21,25 @@ QUEUE = "AWS::SQS::Queue"
 SECRET = "AWS::SecretsManager::Secret"
 LAYER = "AWS::Serverless::LayerVersion"
 
+# What the local stack does with each resource type of the template. A type in none of these
+# (a new one someone adds) fails `Template.unhandled_types()`, which the stack checks at start:
+# provision it in `resources.py`, serve it, or ignore it here with the reason.
+PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET})  # made in moto by resources.py
+SERVED_TYPES = frozenset({FUNCTION, API, LAYER})  # run by lambdas.py, apigw.py and pollers.py
+IGNORED_TYPES: dict[str, str] = {
+    "AWS::SES::EmailIdentity": "the stack verifies SENDER_EMAIL in moto's SES at start instead",
+    "AWS::SQS::QueuePolicy": "moto enforces no resource policy; locally any caller may send",
+    "AWS::SNS::Topic": "only alarms publish to it, and alarms never fire locally",
+    "AWS::CloudWatch::Alarm": "moto collects no Lambda, API Gateway or SQS metrics to alarm on",
+    "AWS::Logs::LogGroup": "functions log to the runner's output; no retention to apply",
+    "AWS::KMS::Key": "moto does not encrypt at rest; tables, secrets and logs behave the same",
+    "AWS::KMS::Alias": "see AWS::KMS::Key",
+    "AWS::IAM::Role": "IAM is not enforced locally (fake credentials); the e2e tests check the "
+    "functions' calls against their template policies instead",
+    "AWS::ApiGateway::Account": "an account setting that lets API Gateway write access logs; the "
+    "local gateway writes none",
+}
+
 # Schedules at most this often are fired by the local scheduler every few seconds; rarer ones
 # (the nightly rebuild) run only on `POST /_local/invoke/{LogicalId}`.
 FREQUENT_SCHEDULE_MAX_SECONDS = 6 * 3600
@@ -157,6 +176,11 @@ class Template:
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == resource_type}
+
+    def unhandled_types(self) -> set[str]:
+        """Resource types the local stack neither provisions, serves nor deliberately ignores."""
+        known = PROVISIONED_TYPES | SERVED_TYPES | set(IGNORED_TYPES)
+        return {str(r.get("Type")) for r in self.resources.values()} - known
 
     @property
     def layer_dirs(self) -> list[Path]:

@@ -7,6 +7,7 @@ SIGTERM and must exit 0; its log is shown when it does not.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +15,14 @@ from tests.e2e.harness import RunningStack, start_stack, stop_stack
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[RunningStack]:
-    running = start_stack()
+def aws_call_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the stack writes each function's AWS calls (infra/local/calls.py)."""
+    return tmp_path_factory.mktemp("aws-calls") / "calls.jsonl"
+
+
+@pytest.fixture(scope="session")
+def stack(aws_call_log: Path) -> Iterator[RunningStack]:
+    running = start_stack({"LOCAL_AWS_CALL_LOG": str(aws_call_log)})
     yield running
     code = stop_stack(running)
     assert code == 0, f"the local stack exited with {code} on SIGTERM:\n{running.log_text()}"

@@ -20,7 +20,7 @@ from infra.local import pollers
 from infra.local.apigw import HttpRequest
 from infra.local.lambdas import LocalFunction
 from infra.local.stack import PROJECT_ROOT, Keys, LocalStack
-from infra.local.template import Function, load_template
+from infra.local.template import IGNORED_TYPES, PROVISIONED_TYPES, Function, load_template
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
 ADMIN_KEY = "sk_admin_test"
@@ -112,6 +112,29 @@ def test_every_function_of_the_template_is_loaded(served: tuple[LocalStack, Reco
 
 def test_no_event_type_is_ignored() -> None:
     assert load_template(TEMPLATE).ignored_events == []
+
+
+def test_every_resource_type_is_provisioned_served_or_deliberately_ignored() -> None:
+    template = load_template(TEMPLATE)
+    assert template.unhandled_types() == set()
+    types = {str(r["Type"]) for r in template.resources.values()}
+    # The ignore list names only types the template has (no stale excuses).
+    assert set(IGNORED_TYPES) <= types
+    for kind in PROVISIONED_TYPES:
+        assert template.of_type(kind), kind
+
+
+def test_a_resource_type_nobody_handles_stops_the_stack_at_start() -> None:
+    template = load_template(TEMPLATE)
+    template.resources["Mystery"] = {"Type": "AWS::Mystery::Thing", "Properties": {}}
+    stack = LocalStack(
+        TEMPLATE,
+        keys=Keys(admin_key=ADMIN_KEY, ingest_key="sk_ingest_test", identity_secret="s3cret"),
+        parameters={"SenderEmail": "sender@example.com"},
+    )
+    stack.template = template
+    with pytest.raises(ValueError, match="AWS::Mystery::Thing"):
+        stack.start()
 
 
 def test_every_api_event_reaches_its_function_through_its_authorizer(

@@ -106,5 +106,129 @@ def test_every_function_has_a_log_group_with_retention() -> None:
         group["Properties"]["LogGroupName"]["Fn::Sub"]
         for group in resources_of_type("AWS::Logs::LogGroup").values()
         if group["Properties"].get("RetentionInDays")
+        and group["Properties"]["LogGroupName"]["Fn::Sub"].startswith("/aws/lambda/")
     }
     assert names == {f"/aws/lambda/${{{logical_id}}}" for logical_id in FUNCTIONS}
+
+
+def test_every_log_group_keeps_its_logs_a_while_under_the_stacks_key() -> None:
+    groups = resources_of_type("AWS::Logs::LogGroup")
+    for logical_id, group in groups.items():
+        props = group["Properties"]
+        assert props.get("RetentionInDays") == {"Ref": "LogRetentionInDays"}, logical_id
+        assert props.get("KmsKeyId") == {"Fn::GetAtt": ["DataKey", "Arn"]}, logical_id
+
+
+def test_the_api_stage_logs_each_request_with_the_callers_key_as_json() -> None:
+    api = resources_of_type("AWS::Serverless::Api")["RestApi"]["Properties"]
+    assert api["TracingEnabled"] is True
+    setting = api["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    # API Gateway fills the $context variables in; the line must stay one JSON object.
+    line = json.loads(setting["Format"])
+    assert {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "key_id": "$context.authorizer.key_id",
+        "role": "$context.authorizer.role",
+    }.items() <= line.items()
+
+
+def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_key() -> None:
+    tables = resources_of_type("AWS::DynamoDB::Table")
+    assert len(tables) == 9
+    for logical_id, table in tables.items():
+        props = table["Properties"]
+        assert props["DeletionProtectionEnabled"] is True, logical_id
+        assert table["DeletionPolicy"] == "Retain", logical_id
+        assert props["SSESpecification"] == {
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
+        }, logical_id
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_secrets_and_the_alarm_topic_use_the_stacks_key() -> None:
+    for logical_id, secret in resources_of_type("AWS::SecretsManager::Secret").items():
+        assert secret["Properties"]["KmsKeyId"] == {"Ref": "DataKey"}, logical_id
+    for logical_id, topic in resources_of_type("AWS::SNS::Topic").items():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Ref": "DataKey"}, logical_id
+    key = resources_of_type("AWS::KMS::Key")["DataKey"]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    services = {
+        str(statement["Principal"].get("Service"))
+        for statement in key["KeyPolicy"]["Statement"]
+        if "Service" in statement["Principal"]
+    }
+    # CloudWatch Logs writes the log groups; CloudWatch alarms publish to the encrypted topic.
+    assert services == {str({"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}), "cloudwatch.amazonaws.com"}
+
+
+def _alarms() -> list[dict[str, Any]]:
+    return [alarm["Properties"] for alarm in resources_of_type("AWS::CloudWatch::Alarm").values()]
+
+
+def _alarmed(namespace: str, metric: str) -> set[str]:
+    """Logical ids named by the alarms on one metric (via !Ref or !GetAtt in a dimension)."""
+    named = set()
+    for alarm in _alarms():
+        if alarm["Namespace"] != namespace or alarm["MetricName"] != metric:
+            continue
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+        for dimension in alarm["Dimensions"]:
+            value = dimension["Value"]
+            if isinstance(value, dict):
+                named.add(value["Ref"] if "Ref" in value else value["Fn::GetAtt"][0])
+            else:
+                named.add(value)
+    return named
+
+
+def test_every_function_has_an_errors_and_a_throttles_alarm() -> None:
+    assert _alarmed("AWS/Lambda", "Errors") == set(FUNCTIONS)
+    assert _alarmed("AWS/Lambda", "Throttles") == set(FUNCTIONS)
+
+
+def test_api_5xx_and_the_work_queues_age_are_alarmed() -> None:
+    assert _alarmed("AWS/ApiGateway", "5XXError") == {"AWS::StackName", "prod"}
+    work_queues = {
+        event["Properties"]["Queue"]["Fn::GetAtt"][0]
+        for props in FUNCTIONS.values()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    }
+    assert work_queues == {"RebuildQueue", "DeliveryQueue", "FanoutQueue"}
+    assert _alarmed("AWS/SQS", "ApproximateAgeOfOldestMessage") == work_queues
+    assert "MembershipStreamFunction" in _alarmed("AWS/Lambda", "IteratorAge")
+
+
+def test_every_function_has_a_concurrency_limit_that_its_queue_poller_respects() -> None:
+    for logical_id, props in FUNCTIONS.items():
+        reserved = props.get("ReservedConcurrentExecutions")
+        assert isinstance(reserved, int) and reserved >= 1, logical_id
+        for event in props.get("Events", {}).values():
+            if event["Type"] == "SQS":
+                # A poller above the reservation gets throttled, and throttled receives count
+                # towards maxReceiveCount: jobs would reach the dead-letter queue unprocessed.
+                assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == reserved, logical_id
+
+
+def test_the_sender_fits_the_default_ses_send_rate() -> None:
+    sender = FUNCTIONS["SenderFunction"]
+    # 14 emails a second (SES's default quota); one delivery takes at least ~0.15 s in sequence.
+    most_per_second = sender["ReservedConcurrentExecutions"] / 0.15
+    assert most_per_second <= 14
+
+
+def test_scheduled_functions_keep_failed_runs_in_the_schedule_dead_letter_queue() -> None:
+    for logical_id, props in FUNCTIONS.items():
+        if _event_types(props) == {"Schedule"}:
+            assert props["DeadLetterQueue"] == {
+                "Type": "SQS",
+                "TargetArn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]},
+            }, logical_id

@@ -1,0 +1,122 @@
+"""Records which AWS actions each function calls on which resource, as IAM would see them.
+
+Off unless `LOCAL_AWS_CALL_LOG` names a file: then every botocore call made while a function of
+the template runs is written there once per (function, action, resource), as a JSON line
+`{"function", "action", "resource"}`. The e2e tests compare it with the functions' policies in
+template.yaml (moto enforces no IAM, so a missing permission would otherwise pass locally).
+
+Resources are named as the template names them: locally a table, queue or secret is called by
+its logical id, so `UsersTable`, `UsersTable/index/by_recheck`, `DeliveryQueue`, `IdentitySecret`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+VARIABLE = "LOCAL_AWS_CALL_LOG"
+
+# TransactWriteItems is authorized per item, as these actions.
+_TRANSACT_ACTIONS = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
+# Calls IAM authorizes under another action's name.
+_RENAMED = {
+    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("sesv2", "SendEmail"): "ses:SendEmail",
+}
+
+_current = threading.local()
+_lock = threading.Lock()
+_seen: set[tuple[str, str, str]] = set()
+_path: Path | None = None
+
+
+@contextlib.contextmanager
+def invoking(logical_id: str) -> Iterator[None]:
+    """Attribute the AWS calls made inside to this function."""
+    previous = getattr(_current, "function", None)
+    _current.function = logical_id
+    try:
+        yield
+    finally:
+        _current.function = previous
+
+
+def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, resource) pairs one botocore call needs."""
+    if service == "dynamodb":
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            out = []
+            for item in params.get("TransactItems", []):
+                for kind, spec in item.items():
+                    out.append((_TRANSACT_ACTIONS[kind], str(spec["TableName"])))
+            return out
+        action = f"dynamodb:{operation}"
+        if "RequestItems" in params:
+            return [(action, str(table)) for table in params["RequestItems"]]
+        table = str(params.get("TableName", "*"))
+        if params.get("IndexName"):
+            table = f"{table}/index/{params['IndexName']}"
+        return [(action, table)]
+    action = _RENAMED.get((service, operation), f"{service}:{operation}")
+    if service == "sqs" and "QueueUrl" in params:
+        return [(action, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
+    if service == "secretsmanager" and "SecretId" in params:
+        return [(action, _secret_name(str(params["SecretId"])))]
+    if service == "sesv2":
+        return [(action, "ses:identity")]
+    return [(action, "*")]
+
+
+def _secret_name(secret_id: str) -> str:
+    if not secret_id.startswith("arn:"):
+        return secret_id
+    name = secret_id.split(":secret:", 1)[-1]
+    # Secrets Manager ARNs end with "-" and six random characters.
+    return name[:-7] if len(name) > 7 and name[-7] == "-" else name
+
+
+def _record(service: str, operation: str, params: dict[str, Any]) -> None:
+    function = getattr(_current, "function", None)
+    if function is None or _path is None:
+        return
+    for action, resource in requests(service, operation, params):
+        key = (function, action, resource)
+        with _lock:
+            if key in _seen:
+                continue
+            _seen.add(key)
+            with _path.open("a", encoding="utf-8") as log:
+                log.write(json.dumps({"function": function, "action": action, "resource": resource}) + "\n")
+
+
+def install_from_environment() -> bool:
+    """Start recording when LOCAL_AWS_CALL_LOG is set (once per process). True when recording."""
+    global _path
+    target = os.environ.get(VARIABLE)
+    if not target:
+        return False
+    if _path is not None:
+        return True
+    from botocore.client import BaseClient
+
+    _path = Path(target)
+    original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def recorded(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        _record(self.meta.service_model.service_name, operation_name, api_params)
+        return original(self, operation_name, api_params)
+
+    BaseClient._make_api_call = recorded  # type: ignore[attr-defined]
+    return True

@@ -1,0 +1,258 @@
+"""What each function may do (template.yaml's policies) and what its code calls (traced by hand).
+
+`granted(logical_id)` reads a function's `Policies` from template.yaml as (resource, action)
+pairs: explicit statements whose Resource is `!GetAtt X.Arn` or `!Sub "${X.Arn}/index/name"`,
+and the SAM policy templates used here (SQS send, Secrets Manager read).
+
+`USES` is the same thing derived from the code: the storage modules
+(layers/segmentation/segmentation/storage/*) are the only AWS callers, and each function's
+app.py decides which of them it reaches. The comments name the paths. The packaging test
+holds `granted == USES`; the e2e test records every call the local stack's functions make
+(infra/local/calls.py) and holds it within both.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from samtranslator.yaml_helper import yaml_parse
+
+REPO = Path(__file__).resolve().parents[2]
+
+Grant = tuple[str, str]  # (resource as the template names it, IAM action)
+
+# KMS is allowed only through a service (kms:ViaService): the resource is "DataKey via <service>".
+_KMS_TABLES = "kms:Decrypt kms:Encrypt kms:GenerateDataKey* kms:DescribeKey"
+
+
+@cache
+def template() -> dict[str, Any]:
+    parsed: dict[str, Any] = yaml_parse((REPO / "template.yaml").read_text())
+    return parsed
+
+
+def functions() -> list[str]:
+    return sorted(
+        rid for rid, r in template()["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    )
+
+
+def _resource_name(resource: Any) -> str:
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        target, attribute = resource["Fn::GetAtt"]
+        assert attribute == "Arn", resource
+        return str(target)
+    if isinstance(resource, dict) and "Fn::Sub" in resource and isinstance(resource["Fn::Sub"], str):
+        text = resource["Fn::Sub"]
+        if text.startswith("${") and ".Arn}" in text:
+            target, rest = text[2:].split(".Arn}", 1)
+            return target + rest
+        if ":ses:" in text and text.endswith(":identity/*"):
+            return "ses:identity"
+    raise AssertionError(f"a Resource this test cannot name: {resource!r}")
+
+
+def _statement_grants(statement: dict[str, Any]) -> set[Grant]:
+    assert statement["Effect"] == "Allow", statement
+    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+    resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+    names = {_resource_name(resource) for resource in resources}
+    via = (statement.get("Condition") or {}).get("StringEquals", {}).get("kms:ViaService")
+    if any(str(action).startswith("kms:") for action in actions):
+        assert via is not None, f"KMS granted without kms:ViaService: {statement}"
+        service = str(via["Fn::Sub"]).split(".", 1)[0]
+        names = {f"{name} via {service}" for name in names}
+    return {(name, str(action)) for name in names for action in actions}
+
+
+def granted(logical_id: str) -> set[Grant]:
+    props = template()["Resources"][logical_id]["Properties"]
+    grants: set[Grant] = set()
+    for policy in props.get("Policies", []):
+        if isinstance(policy, str):
+            raise AssertionError(f"{logical_id}: managed policy {policy} grants more than this test can see")
+        ((kind, spec),) = policy.items()
+        if kind == "Statement":
+            for statement in spec:
+                grants |= _statement_grants(statement)
+        elif kind == "SQSSendMessagePolicy":
+            queue, attribute = spec["QueueName"]["Fn::GetAtt"]
+            assert attribute == "QueueName"
+            grants.add((queue, "sqs:SendMessage"))
+        elif kind == "AWSSecretsManagerGetSecretValuePolicy":
+            grants.add((spec["SecretArn"]["Ref"], "secretsmanager:GetSecretValue"))
+        else:
+            raise AssertionError(f"{logical_id}: policy template {kind} is not known to this test; add it")
+    return grants
+
+
+def _uses(spec: dict[str, str]) -> set[Grant]:
+    """{"UsersTable": "GetItem UpdateItem", "DeliveryQueue": "sqs:SendMessage"} -> pairs."""
+    pairs = set()
+    for resource, actions in spec.items():
+        for action in actions.split():
+            pairs.add((resource, action if ":" in action else f"dynamodb:{action}"))
+    return pairs
+
+
+# Building blocks, named after the code that calls AWS.
+_WORKSPACE = {"SegmentsTable": "GetItem Scan"}  # storage.segments.load_workspace: #meta version + scan
+# people.evaluable.Records: users get their companies (BatchGet) and companies their user counts.
+_RECORDS = {"CompaniesTable": "BatchGetItem", "MembershipsTable": "BatchGetItem"}
+# messaging.auto.queue_auto_messages (every users refresh): live set and definitions, the claim
+# (Put delivery + Update message counters in one transaction, GetItem of the delivery when the
+# condition failed), then the delivery jobs.
+_AUTO = {
+    "MessagesTable": "GetItem UpdateItem",
+    "DeliveriesTable": "PutItem GetItem",
+    "DeliveryQueue": "sqs:SendMessage",
+}
+# storage.memberships.apply_update: membership Put/Delete with count Update, and the member item's
+# conditioned Update (ConditionCheck in earlier chunks); upkeep.refresh re-reads a member whose
+# write lost (GetItem); Pass.settle re-reads what it wrote (BatchGet); Pass.finish parks records
+# that keep failing on the RebuildQueue.
+_MEMBERSHIP_WRITES = {"MembershipsTable": "PutItem DeleteItem UpdateItem"}
+_MEMBER_ITEM = "GetItem BatchGetItem UpdateItem ConditionCheckItem"
+_PASS = {"RebuildQueue": "sqs:SendMessage"}
+
+
+def _merge(*specs: dict[str, str]) -> set[Grant]:
+    out: set[Grant] = set()
+    for spec in specs:
+        out |= _uses(spec)
+    return out
+
+
+_KMS_DYNAMODB = {"DataKey via dynamodb": _KMS_TABLES}
+
+USES: dict[str, set[Grant]] = {
+    # auth.access.authenticate_request: key_store.find_by_hash (GetItem); the first admin key and
+    # the identity secret from Secrets Manager (storage.secrets); the first admin key is stored as
+    # an ordinary key on its first use (put_key_if_absent: PutItem).
+    "AuthorizerFunction": _merge(
+        {"ApiKeysTable": "GetItem PutItem"},
+        {"IdentitySecret": "secretsmanager:GetSecretValue"},
+        {"FirstAdminKeySecret": "secretsmanager:GetSecretValue"},
+        _KMS_DYNAMODB,
+        {"DataKey via secretsmanager": "kms:Decrypt"},
+    ),
+    # http.routes.users/companies -> people.users/companies: records.upsert (UpdateItem), get,
+    # delete, users.record_login (UpdateItem); people.attributes.attribute_changes: types_of
+    # (BatchGet) and register (transaction: Update counter + Put names); segments now through
+    # people.evaluable (workspace, companies, user counts); the inbox (Query). No membership
+    # writes, no messages, no queues: the stream does the rest.
+    "IngestFunction": _merge(
+        {"UsersTable": "GetItem UpdateItem DeleteItem"},
+        {"CompaniesTable": "GetItem UpdateItem DeleteItem"},
+        {"DataAttributesTable": "BatchGetItem PutItem UpdateItem"},
+        {"InboxTable": "Query"},
+        _WORKSPACE,
+        _RECORDS,
+        _KMS_DYNAMODB,
+    ),
+    # http.routes.search/segments/messages/api_keys/docs:
+    # - segments.search / count: scan_slice (Scan), approximate_count (DescribeTable),
+    #   members_page (Query), get_records (BatchGet), counts (GetItem, BatchGet), attribute
+    #   types (Query on DataAttributes);
+    # - segments.service: create/update/delete (transactions on Segments: Put, Update, Delete),
+    #   dependents among messages (Scan); upkeep.build: inline refresh of every record (all of
+    #   upkeep's writes and auto messages) or jobs on the RebuildQueue; drop_group (Query,
+    #   BatchGet, Delete + member Update, DeleteItem of the count);
+    # - messaging.service: put_new, get, scan_all, change_state (Update; going live checks the
+    #   audience's segments: ConditionCheck, and bumps the segments version: Update), fan-out
+    #   job, deliveries page (Query), preview (user GetItem, first company GetItem + user count);
+    # - auth.access: create (PutItem), list (Scan), revoke (Query by_id, UpdateItem). No GetItem.
+    # - storage.cursors: page cursors are signed with a key derived from the identity secret.
+    "ApiFunction": _merge(
+        {"IdentitySecret": "secretsmanager:GetSecretValue"},
+        {"DataKey via secretsmanager": "kms:Decrypt"},
+        {"UsersTable": f"Scan DescribeTable {_MEMBER_ITEM}"},
+        {"CompaniesTable": f"Scan DescribeTable {_MEMBER_ITEM}"},
+        {"SegmentsTable": "GetItem Scan PutItem UpdateItem DeleteItem ConditionCheckItem"},
+        {"MembershipsTable": "GetItem BatchGetItem Query PutItem UpdateItem DeleteItem"},
+        {"MessagesTable": "GetItem Scan PutItem UpdateItem"},
+        {"DeliveriesTable": "GetItem Query PutItem"},
+        {"DataAttributesTable": "Query"},
+        {"ApiKeysTable": "Scan PutItem UpdateItem", "ApiKeysTable/index/by_id": "Query"},
+        {"FanoutQueue": "sqs:SendMessage"},
+        _AUTO,
+        _PASS,
+        _KMS_DYNAMODB,
+    ),
+    # upkeep.stream on user/company changes: refresh with current links (member_groups: Query
+    # on by_member), forget (membership removals conditioned on the member item), relink /
+    # link_companies, companies_moved -> refresh_company_users (count GetItem, group_page Query,
+    # big companies to the RebuildQueue); app.py parks a failing record on the RebuildQueue.
+    "MembershipStreamFunction": _merge(
+        {"UsersTable": _MEMBER_ITEM, "CompaniesTable": _MEMBER_ITEM},
+        {"MembershipsTable": "GetItem BatchGetItem Query", "MembershipsTable/index/by_member": "Query"},
+        _MEMBERSHIP_WRITES,
+        _WORKSPACE,
+        _RECORDS,
+        _AUTO,
+        _PASS,
+        _KMS_DYNAMODB,
+    ),
+    # jobs.scan_jobs -> queues.send_rebuild_jobs. Nothing else.
+    "RebuildCoordinatorFunction": _uses({"RebuildQueue": "sqs:SendMessage"}),
+    # upkeep.rebuild.run_job: scan slices (Scan) of users or companies, MembersJob -> reconcile
+    # (as the stream), CompanyUsersJob -> refresh_company_users; re-queues itself with a cursor.
+    "RebuildWorkerFunction": _merge(
+        {"UsersTable": f"Scan {_MEMBER_ITEM}", "CompaniesTable": f"Scan {_MEMBER_ITEM}"},
+        {"MembershipsTable": "GetItem BatchGetItem Query", "MembershipsTable/index/by_member": "Query"},
+        _MEMBERSHIP_WRITES,
+        _WORKSPACE,
+        _RECORDS,
+        _AUTO,
+        _PASS,
+        _KMS_DYNAMODB,
+    ),
+    # upkeep.recheck.recheck_due: due_for_recheck (Query on by_recheck), then refresh_ids of
+    # users only (no links: no by_member, no company item writes).
+    "RecheckFunction": _merge(
+        {"UsersTable": _MEMBER_ITEM, "UsersTable/index/by_recheck": "Query"},
+        _MEMBERSHIP_WRITES,
+        _WORKSPACE,
+        _RECORDS,
+        _AUTO,
+        _PASS,
+        _KMS_DYNAMODB,
+    ),
+    # messaging.sender.deliver: the definition (GetItem), begin_sending (Update delivery +
+    # ConditionCheck message state), the user (GetItem), rendering's first company (GetItem +
+    # user count BatchGet), SES v2 SendEmail, finish (Update delivery + Update message counters
+    # [+ Put inbox entry]), revert_to_queued (UpdateItem), the delivery when begin failed (GetItem).
+    "SenderFunction": _merge(
+        {"DeliveriesTable": "GetItem UpdateItem"},
+        {"MessagesTable": "GetItem UpdateItem ConditionCheckItem"},
+        {"InboxTable": "PutItem"},
+        {"UsersTable": "GetItem"},
+        {"CompaniesTable": "GetItem"},
+        {"MembershipsTable": "BatchGetItem"},
+        {"ses:identity": "ses:SendEmail"},
+        _KMS_DYNAMODB,
+    ),
+    # messaging.reconciler.reconcile: pending_before (Query on by_pending), the message (GetItem),
+    # requeued / revert_to_queued (UpdateItem), finish (Update delivery + Update message counters),
+    # the delivery jobs sent again.
+    "ReconcilerFunction": _merge(
+        {"DeliveriesTable": "UpdateItem", "DeliveriesTable/index/by_pending": "Query"},
+        {"MessagesTable": "GetItem UpdateItem"},
+        {"DeliveryQueue": "sqs:SendMessage"},
+        _KMS_DYNAMODB,
+    ),
+    # messaging.fanout.run_job: the message (GetItem), one audience page (members_page Query or a
+    # users scan; get_records BatchGet; Records), a claim per user (as auto messages), the
+    # delivery jobs and the next page's job.
+    "FanoutFunction": _merge(
+        {"UsersTable": "BatchGetItem Scan"},
+        {"MembershipsTable": "Query"},
+        {"FanoutQueue": "sqs:SendMessage"},
+        _WORKSPACE,
+        _RECORDS,
+        _AUTO,
+        _KMS_DYNAMODB,
+    ),
+}
