@@ -240,6 +240,15 @@ def _operations(bench: _Bench, result: CallCounts, suffix: str, first_user: int)
     with log.counting() as window:
         bench.stack.run_frequent_schedules()
     result.record("recheck_run_nothing_due" + suffix, window, RECHECK)
+    # Events: the user's first of the day (its summary is rewritten) and one more, with an id.
+    with log.counting() as window:
+        bench.request("POST", f"/v1/users/{name}/events", {"event_name": "uploaded_photo"})
+    result.record("event" + suffix, window, INGEST)
+    with log.counting() as window:
+        body = {"event_name": "uploaded_photo", "id": secrets.token_hex(8)}
+        bench.request("POST", f"/v1/users/{name}/events", body)
+    result.record("event_again_same_day" + suffix, window, INGEST)
+    bench.settle()
 
 
 def _rebuild(bench: _Bench, result: CallCounts, sizes: tuple[int, int], now: float) -> None:

@@ -11,16 +11,21 @@ warm-up pass; ns_per_check = total / (users x segments) on every side.
 from __future__ import annotations
 
 import gc
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from growthbook.core import evalCondition
-from segmentation.engine import Workspace
+from segmentation.engine import SegmentDef, Workspace
+from segmentation.engine.events import added
 
 from bench import data
 from bench.growthbook_side import attributes, conditions_for
+
+DAY = 86400
 
 
 @dataclass
@@ -33,6 +38,7 @@ class EvalResult:
     ns_per_check_one_filter_at_a_time: float
     disagreements: int
     example_disagreement: str | None
+    event_ns_per_check: float = 0.0  # segments on events (windows, first/last), users with summaries
 
     @property
     def speedup(self) -> float:
@@ -50,6 +56,7 @@ class EvalResult:
                 self.growthbook_json_input_ns_per_check / self.ns_per_check, 1
             ),
             "ns_per_check_one_filter_at_a_time": round(self.ns_per_check_one_filter_at_a_time, 1),
+            "event_ns_per_check": round(self.event_ns_per_check, 1),
             "answers_agree": self.disagreements == 0,
             "disagreements": self.disagreements,
         }
@@ -133,6 +140,7 @@ def run(user_count: int, now: float, rounds: int = 3) -> EvalResult:
         return sum(best[name, i] for i in range(len(slices))) / checks
 
     return EvalResult(
+        event_ns_per_check=_event_conditions(records, now, rounds),
         users=user_count,
         segments=len(conditions),
         ns_per_check=per_check("ours"),
@@ -142,3 +150,60 @@ def run(user_count: int, now: float, rounds: int = 3) -> EvalResult:
         disagreements=len(disagreements),
         example_disagreement=example,
     )
+
+
+EVENT_SEGMENTS = [
+    SegmentDef(
+        "engaged_uploaders",
+        "Engaged uploaders",
+        "users",
+        {"field": "event.uploaded_photo.count", "op": "gte", "value": 3, "within_days": 7},
+    ),
+    SegmentDef(
+        "uploaded_this_month",
+        "Uploaded this month",
+        "users",
+        {"field": "event.uploaded_photo.count", "op": "gte", "value": 1, "within_days": 30},
+    ),
+    SegmentDef(
+        "never_invited",
+        "Never invited",
+        "users",
+        {"field": "event.invited_teammate.count", "op": "eq", "value": 0},
+    ),
+    SegmentDef(
+        "exported_lately",
+        "Exported lately",
+        "users",
+        {"field": "event.exported_report.last_at", "op": "less_than_days_ago", "value": 30},
+    ),
+]
+
+
+def _event_conditions(records: list[dict[str, Any]], now: float, rounds: int) -> float:
+    """ns per user-segment check of event segments, on users with up to three events' summaries
+    (a few dozen events each over 60 days): what upkeep does for an event-based workspace."""
+    rng = random.Random(11)
+    users = []
+    for record in records:
+        events: dict[str, Any] = {}
+        for name in ("uploaded_photo", "invited_teammate", "exported_report"):
+            if rng.random() < 0.6:
+                summary = None
+                for _ in range(rng.randint(1, 40)):
+                    summary = added(summary, Decimal(int(now - rng.uniform(0, 60) * DAY)), now)
+                events[name] = summary
+        users.append({**record, "events": events})
+    workspace = Workspace(EVENT_SEGMENTS)
+    segments_of = workspace.segments_of
+    best = None
+    for _ in range(rounds):
+        gc.collect()
+        gc.disable()
+        try:
+            elapsed, _ = _timed(lambda batch: [segments_of(user, now) for user in batch], users)
+        finally:
+            gc.enable()
+        best = elapsed if best is None else min(best, elapsed)
+    assert best is not None
+    return best / (len(users) * len(workspace.segment_ids()))

@@ -20,7 +20,7 @@ API = "functions.api.app"
 AUTHORIZER = "functions.authorizer.app"
 PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs"}
 STAGE = "prod"
-_INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!(search|count)$)[^/]+(/(logins|messages))?)?$")
+_INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!(search|count)$)[^/]+(/(logins|messages|events))?)?$")
 
 
 @dataclass
@@ -118,7 +118,7 @@ def authorize(event: dict[str, Any]) -> Reply | None:
 def proxy_event(
     method: str, path: str, headers: dict[str, str], body: str | None, query: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    user = re.match(r"^/v1/users/([^/]+)/(logins|messages)$", path)
+    user = re.match(r"^/v1/users/([^/]+)/(logins|messages|events)$", path)
     return {
         "resource": path,
         "path": path,

@@ -148,6 +148,9 @@ USES: dict[str, set[Grant]] = {
         {"CompaniesTable": "GetItem UpdateItem DeleteItem"},
         {"DataAttributesTable": "BatchGetItem PutItem UpdateItem"},
         {"InboxTable": "Query"},
+        # people.events.record -> storage.events.record: the user's summary (UpdateItem, or a
+        # transaction with the id's conditional Put); names registered like attributes.
+        {"EventIdsTable": "PutItem"},
         _WORKSPACE,
         _RECORDS,
         _KMS_DYNAMODB,

@@ -20,6 +20,7 @@ class Settings(BaseModel):
     messages_table: str = "Messages"
     deliveries_table: str = "Deliveries"
     inbox_table: str = "Inbox"
+    event_ids_table: str = "EventIds"
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""

@@ -18,6 +18,7 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
         "trial_ends_at": "timestamp",
     },
     "companies": {"tier": "string", "seats": "number", "churned": "boolean", "renewed_at": "timestamp"},
+    "events": {"uploaded_photo": "event", "invited.teammate": "event"},
 }
 
 

@@ -10,6 +10,7 @@ from engine_helpers import ATTRIBUTES, DAY, NOW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from segmentation.engine import SegmentDef, Workspace
+from segmentation.engine.events import added
 from segmentation.engine.fields import (
     BOOLEAN_OPS,
     COMPANY_FIELDS,
@@ -103,12 +104,19 @@ def fields_of(target: str, prefix: str = "") -> list[tuple[str, str]]:
 USER_CONDITION_FIELDS = fields_of("users") + fields_of("companies", "company.")
 
 
+EVENT_FIELDS = [
+    (f"event.{name}.{stat}", "number" if stat == "count" else "timestamp")
+    for name in ("uploaded_photo", "Invited.Teammate")
+    for stat in ("count", "first_at", "last_at")
+]
+
+
 @st.composite
 def conditions(draw: Any, segment_ids: list[str]) -> dict[str, Any]:
     if segment_ids and draw(st.integers(0, 5)) == 0:
         op = draw(st.sampled_from(["in_segment", "not_in_segment"]))
         return {"field": "segment", "op": op, "value": draw(st.sampled_from(segment_ids))}
-    field, kind = draw(st.sampled_from(USER_CONDITION_FIELDS))
+    field, kind = draw(st.sampled_from(USER_CONDITION_FIELDS + EVENT_FIELDS))
     ops = {
         "string": STRING_OPS,
         "number": NUMBER_OPS,
@@ -117,6 +125,8 @@ def conditions(draw: Any, segment_ids: list[str]) -> dict[str, Any]:
     }[kind]
     op = draw(st.sampled_from(PRESENCE_OPS + ops))
     condition: dict[str, Any] = {"field": field, "op": op}
+    if field.endswith(".count") and draw(st.booleans()):
+        condition["within_days"] = draw(st.sampled_from([1, 2, 3, 7, 90]))
     if op in PRESENCE_OPS or op in BOOLEAN_OPS:
         return condition
     if op in ("in", "not_in"):
@@ -170,9 +180,35 @@ def records(draw: Any, target: str) -> dict[str, Any]:
     if custom or draw(st.booleans()):
         record["custom_attributes"] = custom
     if target == "users" and draw(st.booleans()):
+        record["events"] = draw(event_summaries())
+    if target == "users" and draw(st.booleans()):
         company = st.one_of(records("companies"), st.sampled_from(["junk", None, 3]))
         record["companies"] = draw(st.one_of(st.lists(company, max_size=3), st.sampled_from([None, "x"])))
     return record
+
+
+# Event times around NOW, on and near the window edges (whole days, and 5 minutes ahead).
+event_times = st.builds(
+    lambda days, seconds: Decimal(int(NOW - days * DAY + seconds)),
+    st.sampled_from([0, 0.5, 1, 1.5, 2, 3, 7, 8, 89.5, 90, 91, 120]),
+    st.sampled_from([0, 0, 1, -1, 300, -3600, 7200]),
+)
+
+
+@st.composite
+def event_summaries(draw: Any) -> Any:
+    """A user's `events` as recording builds it (events.added), sometimes with junk beside."""
+    events: dict[str, Any] = {}
+    for name in draw(
+        st.lists(st.sampled_from(["uploaded_photo", "invited.teammate"]), max_size=2, unique=True)
+    ):
+        summary: dict[str, Any] | None = None
+        for at in draw(st.lists(event_times, min_size=1, max_size=30)):
+            summary = added(summary, at, NOW)
+        events[name] = summary
+    if draw(st.integers(0, 5)) == 0:
+        events["uploaded_photo"] = draw(st.sampled_from([None, "junk", {"n": "x", "d": "y"}, {}]))
+    return draw(st.sampled_from([events, events, "junk", None]))
 
 
 def reference_segments(segments: list[SegmentDef], record: dict[str, Any], now: float, zone: str) -> set[str]:

@@ -19,9 +19,10 @@ KEY_PREFIX = "sk_"
 KEY_SHAPE = re.compile(r"[\x21-\x7e]{8,512}")  # printable ASCII, no spaces
 HASH_SHAPE = re.compile(r"[0-9a-f]{64}")  # hex HMAC-SHA256 (compared lower-cased)
 
-# The only two routes an identity hash opens, each for the user_id in its own path.
+# The only routes an identity hash opens, each for the user_id in its own path.
 _IDENTITY_ROUTES = (
     ("POST", re.compile(r"/v1/users/([^/]+)/logins/?")),
+    ("POST", re.compile(r"/v1/users/([^/]+)/events/?")),
     ("GET", re.compile(r"/v1/users/([^/]+)/messages/?")),
 )
 

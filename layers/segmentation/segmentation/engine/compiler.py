@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 from segmentation.engine.calendar import Calendar
+from segmentation.engine.events import compiled_stat as event_stat
 from segmentation.engine.exact import (
     NAN_TROUBLE,
     cut_above,
@@ -91,7 +92,7 @@ _OPS: dict[tuple[str, str], str] = {
 
 
 def field_key(field: FieldRef) -> tuple[object, ...]:
-    return ("field", field.kind, field.name, field.type)
+    return ("field", field.kind, field.name, field.type, field.stat, field.window)
 
 
 def read_field(condition: Condition) -> FieldRef:
@@ -140,7 +141,11 @@ class _Scope:
         else:
             getter = "_get"
         key = field_key(field)
-        loading = _NORMALIZE[field.type].format(v=f"v := {getter}({self.compiler.const(field.name)})")
+        if field.kind == "event":  # a summary's statistic, counted at `now` for a window
+            read = ", ".join(self.compiler.const(part) for part in (field.name, field.stat, field.window))
+            loading = _NORMALIZE[field.type].format(v=f"v := _event_stat(rec, {read}, now)")
+        else:
+            loading = _NORMALIZE[field.type].format(v=f"v := {getter}({self.compiler.const(field.name)})")
         if self.uses[key] == 1:
             name = f"x{len(self._names)}"
             self._names[("inline", len(self._names))] = name
@@ -262,6 +267,7 @@ class Compiler:
             "_NO_COMPANY": NO_COMPANY,
             "_LIST": list,
             "_days_ago": self.calendar.days_ago_bounds,
+            "_event_stat": event_stat,
         }
         namespace["_now_cell"] = [(_NO_NOW, ())]  # equal to no now: the first call computes
         namespace.update(extra)

@@ -40,6 +40,10 @@ VALUE_TYPES = ("string", "number", "boolean", "timestamp")
 CUSTOM_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 # Custom attribute names per target a workspace may hold (API.md).
 MAX_ATTRIBUTE_NAMES = 250
+# Event names (compared case-insensitively, kept lower-cased), and how many a workspace may hold.
+EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+MAX_EVENT_NAMES = 120
+EVENT_FIELD_TYPES = {"count": "number", "first_at": "timestamp", "last_at": "timestamp"}
 
 PRESENCE_OPS = ("exists", "not_exists")
 STRING_OPS = ("eq", "ne", "in", "not_in", "contains", "not_contains", "starts_with", "ends_with")

@@ -11,15 +11,20 @@ from datetime import date
 class FieldRef:
     """Where a condition reads its value and as which type.
 
-    kind: "standard" (a top-level field), "custom" (`custom_attributes.<name>`) or "segment".
+    kind: "standard" (a top-level field), "custom" (`custom_attributes.<name>`), "event"
+    (`event.<name>.<stat>`) or "segment".
     via_company: the field is read from each of a user's companies (`company.<field>`).
     type: string, number, boolean, timestamp, segment, or "any" (presence only, type unknown).
+    stat, window: for an event, which statistic (count, first_at, last_at) and, for a count, the
+    condition's `within_days` (None: all time).
     """
 
     kind: str
     name: str
     type: str
     via_company: bool = False
+    stat: str = ""
+    window: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,16 +6,20 @@ without it (compiling stored, already validated segments) their type is read off
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from segmentation.engine.events import MAX_WINDOW_DAYS
 from segmentation.engine.fields import (
     BOOLEAN_OPS,
     COMPANY_FIELDS,
     CUSTOM_ATTRIBUTE_NAME,
     DAYS_OPS,
+    EVENT_FIELD_TYPES,
+    EVENT_NAME,
     MAX_DAYS,
     NUMBER_OPS,
     OPS_BY_TYPE,
@@ -32,7 +36,9 @@ from segmentation.engine.timestamps import is_number, parse_date, parse_timestam
 MAX_DEPTH = 6  # nested and/or/not around a condition
 MAX_CONDITIONS = 100
 _MAX_ERRORS = 20
-_CONDITION_KEYS = ("field", "op", "value")
+_CONDITION_KEYS = ("field", "op", "value", "within_days")
+# Attributes[EVENTS]: the event names seen so far (name -> "event"), beside the two targets.
+EVENTS = "events"
 _COMBINATORS = ("and", "or", "not")
 
 Attributes = Mapping[str, Mapping[str, str]]
@@ -160,7 +166,8 @@ class _Parser:
             if key not in _CONDITION_KEYS:
                 self.error(
                     f"{path}.{key}",
-                    f"unexpected key {str(key)!r}; a condition has 'field', 'op' and (for most ops) 'value'",
+                    f"unexpected key {str(key)!r}; a condition has 'field', 'op', (for most ops) 'value' "
+                    "and, on an event count, 'within_days'",
                 )
                 return None
         field_name, op = raw.get("field"), raw.get("op")
@@ -175,6 +182,18 @@ class _Parser:
         ref = self.field(field_name, op, raw.get("value"), f"{path}.field")
         if ref is None:
             return None
+        if "within_days" in raw:
+            window = raw["within_days"]
+            if ref.kind != "event" or ref.stat != "count":
+                self.error(f"{path}.within_days", "within_days applies to event.<name>.count fields only")
+                return None
+            if window.__class__ is not int or not 1 <= window <= MAX_WINDOW_DAYS:
+                self.error(
+                    f"{path}.within_days",
+                    f"within_days is a whole number of days from 1 to {MAX_WINDOW_DAYS}",
+                )
+                return None
+            ref = dataclasses.replace(ref, window=window)
         allowed = OPS_BY_TYPE[ref.type]
         if op not in allowed:
             what = "segment references" if ref.type == "segment" else f"{ref.type} field {field_name!r}"
@@ -188,6 +207,8 @@ class _Parser:
     def field(self, name: str, op: str, value: Any, path: str) -> FieldRef | None:
         if name == "segment":
             return FieldRef("segment", "segment", "segment")
+        if name.startswith("event."):
+            return self.event_field(name, path)
         via_company = False
         target = self.target
         rest = name
@@ -216,6 +237,27 @@ class _Parser:
             choices += ["segment"]
         self.error(path, f"unknown field {name!r} for {self.target} filters; use one of {_listing(choices)}")
         return None
+
+    def event_field(self, name: str, path: str) -> FieldRef | None:
+        """`event.<name>.count|first_at|last_at` (user filters only; names are case-insensitive)."""
+        if self.target != "users":
+            self.error(path, "event.<name>.<stat> fields apply to user filters only")
+            return None
+        event, _, stat = name[len("event.") :].rpartition(".")
+        if stat not in EVENT_FIELD_TYPES or not EVENT_NAME.fullmatch(event):
+            self.error(
+                path,
+                "an event field is event.<name>.count, event.<name>.first_at or event.<name>.last_at, "
+                f"with a name matching {EVENT_NAME.pattern}; got {name!r}",
+            )
+            return None
+        event = event.lower()
+        if self.attributes is not None and event not in self.attributes.get(EVENTS, {}):
+            known = sorted(self.attributes.get(EVENTS, {}))
+            hint = f"known: {_listing(known)}" if known else "none has been recorded yet"
+            self.error(path, f"unknown event {event!r}; {hint}")
+            return None
+        return FieldRef("event", event, EVENT_FIELD_TYPES[stat], stat=stat)
 
     def custom_type(self, target: str, attribute: str, op: str, value: Any, path: str) -> str | None:
         if not CUSTOM_ATTRIBUTE_NAME.fullmatch(attribute):

@@ -56,7 +56,32 @@ class _Context:
             return any(
                 self.condition(field[8:], op, value, company, "companies") for company in companies or [{}]
             )
+        if field.startswith("event."):
+            return self.event_condition(field, op, value, raw.get("within_days"), record)
         return self.condition(field, op, value, record, target)
+
+    def event_condition(
+        self, field: str, op: str, value: Any, window: Any, record: Mapping[str, Any]
+    ) -> bool:
+        """event.<name>.count|first_at|last_at, read plainly from the stored summary."""
+        name, _, which = field[len("event.") :].rpartition(".")
+        events = record.get("events")
+        summary = events.get(name.lower()) if isinstance(events, dict) else None
+        summary = summary if isinstance(summary, dict) else None
+        if which == "count":
+            stored: Any = 0 if summary is None else _plain_count(summary, self.now, window)
+            kind = "number"
+        else:
+            stored = None if summary is None else summary.get("f" if which == "first_at" else "l")
+            kind = "timestamp"
+        if op == "exists":
+            return stored is not None
+        if op == "not_exists":
+            return stored is None
+        known = _known(stored, kind)
+        if known is None:
+            return op in ("ne", "not_in", "not_contains")
+        return _number_op(op, known, value) if kind == "number" else self.timestamp_op(op, known, value)
 
     def condition(self, field: str, op: str, value: Any, record: Mapping[str, Any], target: str) -> bool:
         if field.startswith("custom_attributes."):
@@ -115,6 +140,29 @@ class _Context:
         if isinstance(value, str) and len(value.strip()) == 10:
             return datetime.combine(parse_date(value.strip()), time(), tzinfo=self.zone).timestamp()
         return parse_timestamp(value)
+
+
+def _plain_count(summary: Mapping[str, Any], now: float, window: Any) -> float:
+    """All-time count, or the events in (now - window days, now]: a day wholly inside counts all
+    its events; a day the window cuts counts its kept times inside, and events beyond the kept
+    times when the day starts inside (the engine's documented rule)."""
+    if window is None:
+        return float(summary.get("n", 0))
+    low = now - float(window) * DAY
+    total = 0.0
+    for bucket in (summary.get("d") or {}).values():
+        start = float(bucket["day"]) * DAY
+        end = start + DAY
+        times = [float(t) for t in bucket.get("t") or []]
+        if end <= low or start > now:
+            continue
+        if low < start and end <= now:
+            total += float(bucket["n"])
+            continue
+        total += len([t for t in times if low < t <= now])
+        if low < start <= now:
+            total += float(bucket["n"]) - len(times)
+    return total
 
 
 def _known(stored: Any, kind: str) -> Any:

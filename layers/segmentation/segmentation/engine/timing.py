@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from segmentation.engine.calendar import Calendar
+from segmentation.engine.events import summary_of, window_edges
 from segmentation.engine.fields import DAYS_OPS, SECONDS_PER_DAY
 from segmentation.engine.model import Condition, DateValue
 from segmentation.engine.values import as_timestamp, companies_of, custom_attributes_of
@@ -23,7 +24,10 @@ TIME_RELATIVE_OPS = frozenset({*DAYS_OPS, "before", "after"})
 
 
 def is_time_relative(condition: Condition) -> bool:
-    return condition.field.type == "timestamp" and condition.op in TIME_RELATIVE_OPS
+    field = condition.field
+    if field.kind == "event" and field.window is not None:  # a count within the last N days
+        return True
+    return field.type == "timestamp" and condition.op in TIME_RELATIVE_OPS
 
 
 def next_change(
@@ -33,7 +37,7 @@ def next_change(
     earliest = math.inf
     for condition in conditions:
         for stamp in _timestamps(condition, record):
-            for instant, strictly_after in _flips(condition, stamp, calendar):
+            for instant, strictly_after in _flips(condition, stamp, calendar, now):
                 if instant > now:
                     earliest = min(earliest, instant)
                 elif instant == now and strictly_after:
@@ -44,6 +48,15 @@ def next_change(
 
 def _timestamps(condition: Condition, record: Mapping[str, Any]) -> Iterator[float]:
     field = condition.field
+    if field.kind == "event":
+        summary = summary_of(record, field.name)
+        if field.window is not None:  # each event enters and leaves the window: those instants
+            yield from window_edges(summary, field.window)
+        elif summary is not None:
+            stamp = summary.first_at if field.stat == "first_at" else summary.last_at
+            if stamp is not None:
+                yield stamp
+        return
     holders = companies_of(record) if field.via_company else (record,)
     for holder in holders:
         source = custom_attributes_of(holder) if field.kind == "custom" else holder
@@ -52,8 +65,10 @@ def _timestamps(condition: Condition, record: Mapping[str, Any]) -> Iterator[flo
             yield stamp
 
 
-def _flips(condition: Condition, t: float, calendar: Calendar) -> list[tuple[float, bool]]:
+def _flips(condition: Condition, t: float, calendar: Calendar, now: float) -> list[tuple[float, bool]]:
     """(instant, flips strictly after it rather than at it) for one condition and timestamp t."""
+    if condition.field.kind == "event" and condition.field.window is not None:
+        return [(t, False)]  # window_edges gave the instants themselves
     op = condition.op
     if op in ("before", "after"):
         return [(calendar.instant(cast(DateValue, condition.value)), False)]

@@ -20,7 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from segmentation.people.attributes import check_attribute_value
+from segmentation.people.attributes import check_attribute_value, check_metadata_value
 from segmentation.values import MAX_STRING_LENGTH, one_line, parse_timestamp, to_number
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STRING_LENGTH), AfterValidator(one_line)]
@@ -113,6 +113,38 @@ class LoginBody(RequestBody):
     at: Timestamp | None = None
 
 
+EventName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]
+MetadataValue = Annotated[
+    Any,
+    PlainValidator(check_metadata_value),
+    WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": 255}, {"type": "number"}, {"type": "boolean"}]}
+    ),
+]
+
+
+class EventBody(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_name": "uploaded_photo",
+                    "created_at": "2026-11-28T10:00:00Z",
+                    "id": "evt-8812",
+                    "metadata": {"size_kb": 120, "source": "ios"},
+                }
+            ]
+        }
+    )
+
+    event_name: EventName = Field(description="Compared case-insensitively")
+    created_at: Timestamp | None = Field(default=None, description="Default now; at most 5 minutes ahead")
+    id: Id | None = Field(default=None, description="Makes the call idempotent for this user")
+    metadata: Annotated[dict[str, MetadataValue], Field(max_length=10)] | None = Field(
+        default=None, description="At most 10 keys; validated, not stored (no route reads it back)"
+    )
+
+
 class ApiKeyCreate(RequestBody):
     model_config = ConfigDict(json_schema_extra={"examples": [{"role": "read", "name": "analytics"}]})
 
@@ -169,6 +201,22 @@ class InAppMessage(Shape):
     subject: str | None
     body: str
     delivered_at: str
+
+
+class EventSummary(Shape):
+    event_name: str
+    count: int
+    first_at: str | None
+    last_at: str | None
+
+
+class EventSummaryPage(Shape):
+    data: list[EventSummary]
+    next_cursor: str | None = None
+
+
+class Accepted(Shape):
+    accepted: bool
 
 
 class Login(Shape):

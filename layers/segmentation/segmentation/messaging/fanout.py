@@ -56,6 +56,8 @@ def run_job(job: FanoutJob, *, page_size: int = PAGE_SIZE) -> FanoutResult:
     _enqueue(message.id, queued)
     if next_cursor is not None:
         queues.send_fanout_job(job.model_copy(update={"cursor": next_cursor}))
+    elif job.kind == "manual":
+        messages.mark_fanned_out(message.id, job.at)  # its segment may be deleted from now on
     return FanoutResult(queued, next_cursor)
 
 

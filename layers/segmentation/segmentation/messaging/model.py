@@ -76,10 +76,16 @@ class Message:
     created_at: float
     updated_at: float
     sent_at: float | None
+    fanned_out: bool = False  # a manual message's audience has been read whole
 
     @property
     def active_state(self) -> str:
         return ACTIVE_STATE[self.type]
+
+    @property
+    def holds_its_segments(self) -> bool:
+        """Live or paused, or sent and its audience not read whole yet: its segments stay."""
+        return self.state in ("live", "paused") or (self.state == "sent" and not self.fanned_out)
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> Message:
@@ -97,6 +103,7 @@ class Message:
             created_at=float(item["created_at"]),
             updated_at=float(item["updated_at"]),
             sent_at=float(item["sent_at"]) if item.get("sent_at") is not None else None,
+            fanned_out=item.get("fanned_out_at") is not None,
         )
 
     def to_item(self) -> dict[str, Any]:

@@ -87,8 +87,14 @@ def send(message_id: str, now: float) -> Message:
     message = require(message_id)
     if message.type != "manual":
         raise _wrong_type(message, "sent (auto messages are put live)", "manual")
+    # Until its audience is read whole, the message holds its segments: the same transaction
+    # checks they exist and moves the definitions' version on (as /live does).
     refused = messages.change_state(
-        message_id, to_state="sent", from_states=("draft",), now=now, also=_audience_checks(message)
+        message_id,
+        to_state="sent",
+        from_states=("draft",),
+        now=now,
+        also=[*_audience_checks(message), segment_store.version_bump()],
     )
     if refused is not None:
         _refusal(message, refused, "Message '{id}' was already sent.", "message_already_sent")

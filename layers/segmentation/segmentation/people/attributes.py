@@ -32,6 +32,13 @@ def check_attribute_value(value: Any) -> Any:
     raise ValueError("must be a string, a number, a boolean or null")
 
 
+def check_metadata_value(value: Any) -> Any:
+    """An event's metadata value: a string, a number or a boolean (no null, no structure)."""
+    if value is None:
+        raise ValueError("must be a string, a number or a boolean")
+    return check_attribute_value(value)
+
+
 @dataclass
 class AttributeChanges:
     """What an upsert does to `custom_attributes`: values to set, names to remove, names first seen."""
@@ -88,5 +95,6 @@ def attribute_changes(target: str, sent: Mapping[str, Any] | None) -> AttributeC
 
 
 def all_types() -> dict[str, dict[str, str]]:
-    """Custom attribute types of both targets (user filters may read company attributes)."""
-    return {target: attribute_store.all_types(target) for target in ("users", "companies")}
+    """What filters may name: custom attribute types of both targets (user filters may read
+    company attributes) and, under "events", the event names recorded so far."""
+    return {target: attribute_store.all_types(target) for target in ("users", "companies", "events")}

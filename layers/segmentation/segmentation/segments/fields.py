@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from segmentation.engine.fields import COMPANY_FIELDS, OPS_BY_TYPE, SEGMENT_OPS, STANDARD_FIELDS, Target
+from segmentation.engine.fields import (
+    COMPANY_FIELDS,
+    EVENT_FIELD_TYPES,
+    OPS_BY_TYPE,
+    SEGMENT_OPS,
+    STANDARD_FIELDS,
+    Target,
+)
 from segmentation.people.attributes import all_types
 
 
@@ -14,7 +21,8 @@ def _field(name: str, kind: str, source: str) -> dict[str, Any]:
 
 
 def fields(target: Target) -> list[dict[str, Any]]:
-    """Standard fields, custom attributes seen so far, `company.*` (for users), and `segment`."""
+    """Standard fields, custom attributes seen so far, `company.*` and events (for users), and
+    `segment`."""
     types = all_types()
     found = [_field(name, kind, "standard") for name, kind in STANDARD_FIELDS[target].items()]
     found += [
@@ -25,6 +33,12 @@ def fields(target: Target) -> list[dict[str, Any]]:
         found += [
             _field(f"company.custom_attributes.{name}", kind, "company")
             for name, kind in sorted(types["companies"].items())
+        ]
+        # A count also takes "within_days" (1 to 90): the events of the last N days only.
+        found += [
+            _field(f"event.{name}.{stat}", kind, "event")
+            for name in sorted(types["events"])
+            for stat, kind in EVENT_FIELD_TYPES.items()
         ]
     found.append({"field": "segment", "type": "segment", "ops": list(SEGMENT_OPS), "source": "segment"})
     return found

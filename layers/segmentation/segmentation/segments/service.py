@@ -127,11 +127,11 @@ def update_segment(segment_id: str, name: str | None, raw_filter: Any | None, no
 
 
 def dependent_messages(segment_id: str) -> list[str]:
-    """Ids of the live or paused messages whose audience names the segment (as its segment or in
-    its filter)."""
+    """Ids of the messages whose audience names the segment (as its segment or in its filter) and
+    that hold it: live or paused, or sent with their audience not read whole yet."""
     found = (Message.from_item(item) for item in messages.scan_all())
     return sorted(
-        m.id for m in found if m.state in ("live", "paused") and segment_id in m.audience.segment_references()
+        m.id for m in found if m.holds_its_segments and segment_id in m.audience.segment_references()
     )
 
 
@@ -156,7 +156,7 @@ def delete_segment(segment_id: str) -> None:
                 {
                     "path": "dependents",
                     "message_id": mid,
-                    "message": f"live or paused message {mid}'s audience refers to it",
+                    "message": f"message {mid}'s audience refers to it (live, paused, or still sending)",
                 }
                 for mid in targeting
             ]

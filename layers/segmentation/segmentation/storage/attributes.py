@@ -7,7 +7,7 @@ Types never change once written, so the ones confirmed are cached for the proces
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from segmentation.engine.fields import MAX_ATTRIBUTE_NAMES
@@ -53,11 +53,18 @@ def types_of(target: str, names: Iterable[str]) -> dict[str, str]:
     return result
 
 
-def register(target: str, new_types: Mapping[str, str]) -> None:
-    """Fix the types of names seen for the first time, within the per-target cap.
+def register(
+    target: str,
+    new_types: Mapping[str, str],
+    *,
+    limit: int = MAX_ATTRIBUTE_NAMES,
+    path: Callable[[str], str] = lambda name: f"custom_attributes.{name}",
+) -> None:
+    """Fix the types of names seen for the first time, within the per-target cap (`limit`).
 
-    Raises Invalid when the cap would be passed, or when a concurrent writer fixed a name to
-    another type first.
+    Raises Invalid (each bad name at `path(name)`) when the cap would be passed, or when a
+    concurrent writer fixed a name to another type first. Event names are registered here too
+    (target "events", type "event").
     """
     pending = dict(new_types)
     for _ in range(3):
@@ -66,7 +73,7 @@ def register(target: str, new_types: Mapping[str, str]) -> None:
         names = list(pending)
         for start in range(0, len(names), _TRANSACTION_LIMIT):
             chunk = {name: pending[name] for name in names[start : start + _TRANSACTION_LIMIT]}
-            if _register_chunk(target, chunk):
+            if _register_chunk(target, chunk, limit, path):
                 for name in chunk:
                     _known[(target, name)] = chunk[name]
                     del pending[name]
@@ -74,7 +81,7 @@ def register(target: str, new_types: Mapping[str, str]) -> None:
         existing = types_of(target, pending)
         clashes = [
             {
-                "path": f"custom_attributes.{name}",
+                "path": path(name),
                 "message": f"{name} holds {existing[name]} values; got a {kind}",
             }
             for name, kind in pending.items()
@@ -87,7 +94,7 @@ def register(target: str, new_types: Mapping[str, str]) -> None:
         raise Retryable(f"could not register custom attributes {sorted(pending)}")
 
 
-def _register_chunk(target: str, chunk: Mapping[str, str]) -> bool:
+def _register_chunk(target: str, chunk: Mapping[str, str], limit: int, path: Callable[[str], str]) -> bool:
     """True when every name was written; False when some name already existed."""
     table_name = _table_name()
     actions: list[dict[str, Any]] = [
@@ -98,7 +105,7 @@ def _register_chunk(target: str, chunk: Mapping[str, str]) -> bool:
                 "UpdateExpression": "ADD #n :k",
                 "ConditionExpression": "attribute_not_exists(#n) OR #n <= :room",
                 "ExpressionAttributeNames": {"#n": "names"},
-                "ExpressionAttributeValues": {":k": len(chunk), ":room": MAX_ATTRIBUTE_NAMES - len(chunk)},
+                "ExpressionAttributeValues": {":k": len(chunk), ":room": limit - len(chunk)},
             }
         }
     ]
@@ -119,10 +126,7 @@ def _register_chunk(target: str, chunk: Mapping[str, str]) -> bool:
     names_failed = any(reason.condition_failed for reason in reasons[1:])
     if reasons[0].condition_failed and not names_failed:
         raise Invalid(
-            f"A workspace holds at most {MAX_ATTRIBUTE_NAMES} custom attribute names for {target}.",
-            [
-                {"path": f"custom_attributes.{name}", "message": "no room for a new attribute name"}
-                for name in chunk
-            ],
+            f"A workspace holds at most {limit} names of {target}.",
+            [{"path": path(name), "message": f"no room for a new name: at most {limit}"} for name in chunk],
         )
     return False

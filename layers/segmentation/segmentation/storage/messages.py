@@ -3,7 +3,8 @@
 Items:
 - a message: `message_id`, `name`, `type`, `channel`, `audience_json` (the audience as JSON
   text), `audience_segment_id`, `subject`, `body`, `state`,
-  `created_at`, `updated_at`, `sent_at` (epoch seconds), counters `stat_queued`, `stat_sent`,
+  `created_at`, `updated_at`, `sent_at`, `fanned_out_at` (a manual message's audience was read
+  whole; epoch seconds), counters `stat_queued`, `stat_sent`,
   `stat_skipped`, `stat_failed` (ADDed in the same transactions as the delivery transitions).
   A deleted message keeps its item with state `deleted` so in-flight deliveries can be
   recorded as skipped; the API no longer shows it.
@@ -52,6 +53,17 @@ def scan_all() -> list[dict[str, Any]]:
         FilterExpression="#s <> :deleted AND message_id <> :meta",
         ExpressionAttributeNames={"#s": "state"},
         ExpressionAttributeValues={":deleted": "deleted", ":meta": LIVE_META_ID},
+    )
+
+
+def mark_fanned_out(message_id: str, at: float) -> None:
+    """A manual message's audience has been read whole (`fanned_out_at`)."""
+    dynamo.call(
+        "update_item",
+        TableName=table_name(),
+        Key={"message_id": message_id},
+        UpdateExpression="SET fanned_out_at = if_not_exists(fanned_out_at, :at)",
+        ExpressionAttributeValues={":at": dynamo.number(at)},
     )
 
 

@@ -10,9 +10,18 @@ from pydantic import AfterValidator
 
 from segmentation import clock
 from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow
-from segmentation.http.models import InAppMessagePage, Login, LoginBody, User, UserUpsert
+from segmentation.http.models import (
+    Accepted,
+    EventBody,
+    EventSummaryPage,
+    InAppMessagePage,
+    Login,
+    LoginBody,
+    User,
+    UserUpsert,
+)
 from segmentation.http.presenters import documented, link, message_json, no_content, respond, user_json
-from segmentation.people import users
+from segmentation.people import events, users
 from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
@@ -25,6 +34,8 @@ USER_LINKS = {
         ("DeleteUser", "delete_user_v1_users__user_id__delete"),
         ("RecordLogin", "record_login_v1_users__user_id__logins_post"),
         ("ListUserMessages", "user_messages_v1_users__user_id__messages_get"),
+        ("RecordEvent", "record_event_v1_users__user_id__events_post"),
+        ("ListEvents", "list_events_v1_users__user_id__events_get"),
     )
 }
 UserId = Annotated[
@@ -102,3 +113,28 @@ def record_login(user_id: UserId, body: Annotated[LoginBody | None, Body()] = No
 def user_messages(user_id: UserId):
     messages = [message_json(message) for message in users.messages_of(user_id)]
     return respond({"data": messages, "next_cursor": None})
+
+
+@router.post(
+    "/v1/users/<user_id>/events",
+    tags=["Users"],
+    summary="Record an event the user did",
+    description="Also open to the user itself with X-User-Hash. An event with an `id` already recorded for "
+    "this user counts once. 422 past 120 event names per workspace or more than 5 minutes ahead.",
+    responses=documented(202, Accepted, "Accepted", 400, 404, 413, 422),
+)
+@allow(*INGESTERS, identity=True)
+def record_event(user_id: UserId, body: EventBody):
+    events.record(user_id, body.event_name, body.created_at, body.id, clock.now())
+    return respond({"accepted": True}, 202)
+
+
+@router.get(
+    "/v1/users/<user_id>/events",
+    tags=["Users"],
+    summary="The user's events: count, first and last time of each",
+    responses=documented(200, EventSummaryPage, "The events", 404),
+)
+@allow(*USER_READERS)
+def list_events(user_id: UserId):
+    return respond({"data": events.summaries(user_id), "next_cursor": None})
