@@ -206,6 +206,9 @@ class PeopleView {
   }
 
   filterChanged() {
+    // Busy from the first keystroke: the count and list follow once typing pauses.
+    this.countLine.setAttribute("aria-busy", "true");
+    this.tableWrap.setAttribute("aria-busy", "true");
     this.renderPanel();
     this.renderResultActions();
     this.scheduleRefresh();
