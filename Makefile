@@ -7,7 +7,7 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\
 PYTHON ?= $(shell for p in python3.12 python3.13; do PYENV_VERSION=$(PYENV_VERSION) $$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: test lint typecheck unit build run bench clean
+.PHONY: test lint typecheck unit build run bench clean screenshots
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 or python3.13 is required"; exit 1; }
@@ -27,6 +27,23 @@ typecheck: $(BIN)/.installed
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest
+
+# The console's browser tests (tests/console) need Debian's Chromium (Playwright's own browser
+# download cannot run here; CI runs as root on a fresh machine) and axe-core from npm, pinned by
+# package-lock.json and installed into node_modules/ (test-only: the console itself loads no package).
+CHROMIUM := /usr/bin/chromium
+unit: $(CHROMIUM) node_modules/.installed
+$(CHROMIUM):
+	@test "$$(id -u)" = 0 || { echo "$(CHROMIUM) is missing: as root, apt-get install chromium"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# Screenshots of the console for README.md and docs/ (a stack of its own with the demo seed).
+screenshots: $(BIN)/.installed $(CHROMIUM) node_modules/.installed
+	$(BIN)/python -m tests.console.screens docs/console
 
 # SAM reads samconfig.toml too; --cached reuses the layer's pip install until requirements.txt changes.
 # sam build ships sources only, and Lambda's code folders are read-only: Python would compile every

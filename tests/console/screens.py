@@ -54,8 +54,11 @@ class Seed:
         return cls(trial["id"], member["user_id"], member["name"], company, welcome["id"])
 
 
-def _go(page: Page, base_url: str, route: str) -> None:
+def _go(page: Page, base_url: str, route: str, fresh: bool = False) -> None:
+    """Opens a route; `fresh` reloads the page, so that no filter is left from the screen before."""
     page.goto(console_url(base_url) + route)
+    if fresh:
+        page.reload()
 
 
 def _signed_out(page: Page, base_url: str, seed: Seed) -> None:
@@ -64,14 +67,19 @@ def _signed_out(page: Page, base_url: str, seed: Seed) -> None:
 
 
 def _users(page: Page, base_url: str, seed: Seed) -> None:
-    _go(page, base_url, "#/users")
+    _go(page, base_url, "#/users", fresh=True)
+    expect(segment_button(page, "All users", count=False)).to_have_attribute("aria-pressed", "true")
+    settled(page)
     expect(page.locator(".match-count")).to_have_text(re.compile(r"^\d+ users match"))
     expect(page.locator("tbody tr").first).to_be_visible()
 
 
 def _segment(page: Page, base_url: str, seed: Seed) -> None:
     _users(page, base_url, seed)
-    segment_button(page, "Trial users").click()
+    chip = segment_button(page, "Trial users")
+    chip.click()
+    expect(chip).to_have_attribute("aria-pressed", "true")
+    settled(page)
     expect(page.get_by_label("Value", exact=True).first).to_have_value("14")
     expect(page.locator(".match-count")).to_have_text(re.compile(r"^\d+ users? match"))
 
@@ -86,6 +94,7 @@ def _filtering(page: Page, base_url: str, seed: Seed) -> None:
     page.locator(".columns-picker summary").click()
     page.get_by_label("photos_uploaded").check()
     page.locator(".columns-picker summary").click()
+    settled(page)
     expect(page.locator(".match-count")).to_have_text(re.compile(r"^\d+ users? match"))
     expect(page.get_by_role("columnheader", name="photos_uploaded")).to_be_visible()
 
@@ -106,6 +115,7 @@ def _composer(page: Page, base_url: str, seed: Seed) -> None:
     dialog.get_by_label("Body").fill("Hi {{ user.name | default: 'there' }}, three tips for your trial.")
     dialog.get_by_role("button", name="Preview").click()
     expect(dialog.locator(".preview-body")).to_contain_text("three tips")
+    expect(dialog.locator(".audience-count")).to_have_text(re.compile(r"\d+ users? now"))
 
 
 def _delete_conflict(page: Page, base_url: str, seed: Seed) -> None:
@@ -117,7 +127,8 @@ def _delete_conflict(page: Page, base_url: str, seed: Seed) -> None:
 
 
 def _companies(page: Page, base_url: str, seed: Seed) -> None:
-    _go(page, base_url, "#/companies")
+    _go(page, base_url, "#/companies", fresh=True)
+    settled(page)
     expect(page.locator(".match-count")).to_have_text(re.compile(r"^\d+ compan(y|ies) match"))
     expect(page.locator("tbody tr").first).to_be_visible()
 
@@ -178,6 +189,43 @@ DOC_SHOTS = [
 SIZES = {"desktop": DESKTOP, "phone": PHONE}
 
 
+def visit(
+    stack: RunningStack,
+    browser: Browser,
+    size: str,
+    names: list[str],
+    on_screen: Callable[[Screen, Page], None],
+) -> None:
+    """Opens each named screen at `size` (a window of SIZES), as the admin, and hands it over."""
+    seed = Seed.read(stack)
+    context = browser.new_context(viewport=SIZES[size])
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    try:
+        signed_out = context.new_page()
+        page = context.new_page()
+        signed_in = False
+        for screen in SCREENS:
+            if screen.name not in names:
+                continue
+            target = page if screen.signed_in else signed_out
+            if screen.signed_in and not signed_in:
+                sign_in(page, stack.base_url, stack.admin_key)
+                signed_in = True
+            screen.open(target, stack.base_url, seed)
+            settled(target)
+            on_screen(screen, target)
+            target.keyboard.press("Escape")  # closes a dialog the screen opened
+            expect(target.locator("dialog[open]")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def screenshot(page: Page, path: Path) -> Path:
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    page.screenshot(path=str(path), animations="disabled")
+    return path
+
+
 def screenshots(stack: RunningStack, out_dir: Path, browser: Browser | None = None) -> list[Path]:
     """Writes DOC_SHOTS as <screen>-<size>.png into out_dir (the admin's view of the demo seed),
     in `browser`, or in a Chromium of its own."""
@@ -189,25 +237,13 @@ def screenshots(stack: RunningStack, out_dir: Path, browser: Browser | None = No
             finally:
                 own.close()
     out_dir.mkdir(parents=True, exist_ok=True)
-    seed = Seed.read(stack)
-    by_name = {screen.name: screen for screen in SCREENS}
-    written = []
-    for size, viewport in SIZES.items():
-        context = browser.new_context(viewport=viewport)
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        page = context.new_page()
-        sign_in(page, stack.base_url, stack.admin_key)
-        for screen_name, shot_size in DOC_SHOTS:
-            if shot_size != size:
-                continue
-            by_name[screen_name].open(page, stack.base_url, seed)
-            settled(page)
-            page.evaluate("() => document.activeElement && document.activeElement.blur()")
-            path = out_dir / f"{screen_name}-{size}.png"
-            page.screenshot(path=str(path), animations="disabled")
-            written.append(path)
-            page.keyboard.press("Escape")
-        context.close()
+    written: list[Path] = []
+    for size in SIZES:
+
+        def shoot(screen: Screen, page: Page, size: str = size) -> None:
+            written.append(screenshot(page, out_dir / f"{screen.name}-{size}.png"))
+
+        visit(stack, browser, size, [name for name, shot_size in DOC_SHOTS if shot_size == size], shoot)
     return written
 
 

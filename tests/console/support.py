@@ -80,10 +80,12 @@ def add_condition(page: Page, field: str, op: str, value: str | None = None) -> 
         page.get_by_label("Value", exact=True).last.fill(value)
 
 
-def segment_button(page: Page, name: str) -> Any:
-    """The segment bar's button for a segment (its accessible name is "<name> <count>")."""
+def segment_button(page: Page, name: str, count: bool = True) -> Any:
+    """The segment bar's button for a segment (its accessible name is "<name> <count>"; "All users"
+    has no count)."""
     bar = page.get_by_role("group", name=re.compile(r"segments$"))
-    return bar.get_by_role("button", name=re.compile(rf"^{re.escape(name)} \d+$"))
+    pattern = rf"^{re.escape(name)} \d+$" if count else rf"^{re.escape(name)}$"
+    return bar.get_by_role("button", name=re.compile(pattern))
 
 
 def run_axe(page: Page) -> list[dict[str, Any]]:

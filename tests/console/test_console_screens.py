@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Request, expect
 
 from tests.console.conftest import PageFactory
-from tests.console.screens import DOC_SHOTS, SCREENS, SIZES, Seed, screenshots
+from tests.console.screens import DOC_SHOTS, SCREENS, SIZES, Screen, screenshot, visit
 from tests.console.support import PHONE, assert_accessible, console_url, match_count, settled, sign_in
 from tests.e2e.harness import RunningStack
 
@@ -24,20 +24,24 @@ def _no_sideways_scroll(page: Page, screen: str) -> None:
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_every_screen_passes_axe_and_fits_the_window(
-    size: str, console_stack: RunningStack, console_keys: dict[str, str], new_page: PageFactory
+    size: str, console_stack: RunningStack, browser: Browser, tmp_path: Path
 ) -> None:
-    seed = Seed.read(console_stack)
-    signed_out = new_page(SIZES[size])
-    page = new_page(SIZES[size])
-    sign_in(page, console_stack.base_url, console_keys["admin"])
-    for screen in SCREENS:
-        target = page if screen.signed_in else signed_out
-        screen.open(target, console_stack.base_url, seed)
-        settled(target)
-        assert_accessible(target, f"{screen.name} at {size}")
-        _no_sideways_scroll(target, f"{screen.name} at {size}")
-        target.keyboard.press("Escape")  # closes a dialog the screen opened
-        expect(target.locator("dialog[open]")).to_have_count(0)
+    """...and the screenshots of docs/ come out of the same walk (`make screenshots` takes them)."""
+    seen: list[str] = []
+    shots = {name for name, shot_size in DOC_SHOTS if shot_size == size}
+
+    def check(screen: Screen, page: Page) -> None:
+        where = f"{screen.name} at {size}"
+        assert_accessible(page, where)
+        _no_sideways_scroll(page, where)
+        if screen.name in shots:
+            path = screenshot(page, tmp_path / f"{screen.name}-{size}.png")
+            assert _png_size(path) == (SIZES[size]["width"], SIZES[size]["height"])
+        seen.append(screen.name)
+
+    visit(console_stack, browser, size, [screen.name for screen in SCREENS], check)
+    assert seen == [screen.name for screen in SCREENS]
+    assert {path.stem.rsplit("-", 1)[0] for path in tmp_path.glob("*.png")} == shots
 
 
 def test_the_phone_layout_keeps_navigation_segments_filters_and_list_usable(
@@ -153,14 +157,3 @@ def _png_size(path: Path) -> tuple[int, int]:
     assert header[:8] == b"\x89PNG\r\n\x1a\n", path
     width, height = struct.unpack(">II", header[16:24])
     return int(width), int(height)
-
-
-def test_the_screenshots_script_writes_each_screen_at_its_size(
-    console_stack: RunningStack, browser: Browser, tmp_path: Path
-) -> None:
-    written = screenshots(console_stack, tmp_path, browser)
-    expected = [f"{name}-{size}.png" for size in SIZES for name, shot_size in DOC_SHOTS if shot_size == size]
-    assert [p.name for p in written] == expected
-    for path in written:
-        size = SIZES[path.stem.rsplit("-", 1)[1]]
-        assert _png_size(path) == (size["width"], size["height"])

@@ -98,7 +98,7 @@ export async function renderUser(ctx, main, userId) {
             );
           }),
         ),
-        companyIds.length > shown.length ? h("p", { class: "muted" }, `and ${companyIds.length - shown.length} more`) : null,
+        ...(companyIds.length > shown.length ? [h("p", { class: "muted" }, `and ${companyIds.length - shown.length} more`)] : []),
       );
     });
   }
@@ -179,7 +179,7 @@ export async function renderCompany(ctx, main, companyId) {
           { class: "plain-list" },
           page.data.map((user) => h("li", {}, h("a", { href: `#/users/u/${encodeURIComponent(user.user_id)}` }, user.name || user.user_id), h("span", { class: "sub" }, user.email || ""))),
         ),
-        page.next_cursor ? h("p", { class: "muted" }, "Showing the first 25; filter the Users list by this company for all.") : null,
+        ...(page.next_cursor ? [h("p", { class: "muted" }, "Showing the first 25; filter the Users list by this company for all.")] : []),
       );
     })
     .catch((error) => usersSlot.replaceChildren(errorBox(error)));

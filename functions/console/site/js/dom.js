@@ -43,12 +43,12 @@ function append(el, children) {
   }
 }
 
-/** Formats an ISO timestamp as "2026-11-28 10:00 UTC"; "—" when absent. */
-export function formatTime(value) {
+/** Formats an ISO timestamp as "2026-11-28 10:00 UTC" (without " UTC" when zone is false). */
+export function formatTime(value, zone = true) {
   if (!value) return "—";
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) return String(value);
-  return date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  return date.toISOString().slice(0, 16).replace("T", " ") + (zone ? " UTC" : "");
 }
 
 /** Like formatTime, without the time of day. */
@@ -60,9 +60,9 @@ export function formatDate(value) {
 }
 
 /** A <time> element for an ISO timestamp. */
-export function timeEl(value, withTime = true) {
+export function timeEl(value, withTime = true, zone = true) {
   if (!value) return h("span", { class: "muted" }, "—");
-  return h("time", { datetime: value, title: value }, withTime ? formatTime(value) : formatDate(value));
+  return h("time", { datetime: value, title: value }, withTime ? formatTime(value, zone) : formatDate(value));
 }
 
 export function plural(count, one, many) {

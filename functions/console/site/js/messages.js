@@ -49,13 +49,11 @@ export function openComposer(ctx, options) {
   const actions = h("div", { class: "dialog-actions" });
   let message = null; // once created
 
-  const audienceText = options.count === null || options.count === undefined
-    ? options.description
-    : `${options.description} (${plural(options.count, "user", "users")} now)`;
+  const audienceCount = h("span", { class: "audience-count" }, " (counting…)");
   const form = h(
     "form",
     { class: "dialog-form composer" },
-    h("p", { class: "audience" }, h("strong", {}, "Audience: "), audienceText),
+    h("p", { class: "audience" }, h("strong", {}, "Audience: "), options.description, audienceCount),
     field("Name", name, errorSlot("name")),
     h("div", { class: "row" }, field("Type", type, errorSlot("type")), field("Channel", channel, errorSlot("channel"))),
     field("Subject", subject, [subjectHint, errorSlot("subject")]),
@@ -72,6 +70,16 @@ export function openComposer(ctx, options) {
     actions,
   );
   const handle = openDialog({ title: "New message", content: form, className: "wide" });
+  const countFilter = options.audience.segment_id
+    ? { field: "segment", op: "in_segment", value: options.audience.segment_id }
+    : options.audience.filter;
+  api("POST", "v1/users/count", { filter: countFilter })
+    .then((found) => {
+      audienceCount.textContent = ` (${found.exact ? "" : "about "}${plural(found.count, "user", "users")} now)`;
+    })
+    .catch(() => {
+      audienceCount.textContent = "";
+    });
 
   const showErrors = (error) => {
     for (const slot of Object.values(errors)) {
@@ -115,9 +123,10 @@ export function openComposer(ctx, options) {
     try {
       const rendered = await api("POST", "v1/messages/preview", payload);
       status.replaceChildren();
+      const subjectLine = rendered.subject !== null && rendered.subject !== undefined ? [h("p", { class: "preview-subject" }, rendered.subject)] : [];
       previewOut.replaceChildren(
         h("p", { class: "muted" }, `As ${payload.user_id} would see it:`),
-        rendered.subject !== null && rendered.subject !== undefined ? h("p", { class: "preview-subject" }, rendered.subject) : null,
+        ...subjectLine,
         h("div", { class: "preview-body" }, rendered.body),
       );
     } catch (error) {

@@ -22,8 +22,8 @@ const BASE_COLUMNS = {
   users: [
     { key: "name", label: "Name" },
     { key: "email", label: "Email" },
-    { key: "signed_up_at", label: "Signed up", time: true },
-    { key: "last_seen_at", label: "Last seen", time: true },
+    { key: "signed_up_at", label: "Signed up (UTC)", time: true },
+    { key: "last_seen_at", label: "Last seen (UTC)", time: true },
     { key: "session_count", label: "Sessions", numeric: true },
   ],
   companies: [
@@ -179,6 +179,11 @@ class PeopleView {
       ),
     );
     this.segmentBar.replaceChildren(all, ...chips);
+    // On a phone the bar scrolls sideways: keep the selected segment in view.
+    const pressed = this.segmentBar.querySelector('[aria-pressed="true"]');
+    if (pressed && this.segmentBar.scrollWidth > this.segmentBar.clientWidth) {
+      this.segmentBar.scrollLeft = Math.max(0, pressed.offsetLeft - this.segmentBar.offsetLeft - 12);
+    }
   }
 
   selectSegment(segmentId, fromRoute) {
@@ -346,7 +351,7 @@ class PeopleView {
       const href = `#/${this.target}/${this.target === "users" ? "u" : "c"}/${encodeURIComponent(id)}`;
       return h("th", { scope: "row" }, h("a", { href }, row.name || id), row.name ? h("span", { class: "sub" }, id) : null);
     }
-    if (column.time) return h("td", {}, timeEl(value));
+    if (column.time) return h("td", {}, timeEl(value, true, false));
     let text = value;
     if (value === null || value === undefined || value === "") text = "—";
     else if (typeof value === "boolean") text = value ? "true" : "false";
@@ -567,11 +572,6 @@ class PeopleView {
           : this.editor.build().filter
             ? "Users matching the current filter"
             : "All users";
-    openComposer(this.ctx, {
-      audience,
-      description,
-      count: this.lastCount ? this.lastCount.count : null,
-      previewUserId: firstUser,
-    });
+    openComposer(this.ctx, { audience, description, previewUserId: firstUser });
   }
 }
