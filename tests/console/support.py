@@ -66,7 +66,7 @@ def match_count(page: Page) -> Any:
 
 
 def wait_for_count(page: Page, count: int, noun: str = "users") -> None:
-    one = noun[:-1] if noun.endswith("s") else noun
+    one = {"users": "user", "companies": "company"}[noun]
     text = f"{count} {one} matches" if count == 1 else f"{count} {noun} match"
     expect(match_count(page)).to_have_text(text)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.console.conftest import PageFactory
-from tests.console.support import add_condition, segment_button, sign_in
+from tests.console.support import add_condition, segment_button, sign_in, wait_for_count
 from tests.e2e.harness import RunningStack
 
 
@@ -69,3 +69,49 @@ def test_deleting_a_segment_in_use_shows_the_409_and_its_dependents(
     expect(segment_button(page, "Trial users")).to_be_visible()
     still = console_stack.request("GET", f"/v1/segments/{trial['id']}", key=console_stack.admin_key)
     assert still.status == 200
+
+
+def test_groups_build_the_filter_the_api_counts_and_companies_work_alike(
+    console_stack: RunningStack, console_keys: dict[str, str], new_page: PageFactory
+) -> None:
+    def count(target: str, filter_: dict[str, object]) -> int:
+        body = {"filter": filter_}
+        answer = console_stack.request("POST", f"/v1/{target}/count", body, key=console_keys["read"])
+        assert answer.status == 200, answer.body
+        return int(answer.json()["count"])
+
+    page = new_page()
+    sign_in(page, console_stack.base_url, console_keys["read"])
+    add_condition(page, "custom_attributes.plan", "in", "starter, pro")
+    page.get_by_role("button", name="Add group").click()
+    group = page.get_by_role("group", name="Group 2")
+    group.get_by_label("Field", exact=True).select_option("custom_attributes.downloaded_mobile_app")
+    group.get_by_role("button", name="Add condition to group").click()
+    group.get_by_label("Field", exact=True).last.select_option("session_count")
+    group.get_by_label("Operator", exact=True).last.select_option("gt")
+    group.get_by_label("Value", exact=True).last.fill("3")
+    group.get_by_label("Match").select_option("none")
+    expected = count(
+        "users",
+        {
+            "and": [
+                {"field": "custom_attributes.plan", "op": "in", "value": ["starter", "pro"]},
+                {
+                    "not": {
+                        "or": [
+                            {"field": "custom_attributes.downloaded_mobile_app", "op": "is_true"},
+                            {"field": "session_count", "op": "gt", "value": 3},
+                        ]
+                    }
+                },
+            ]
+        },
+    )
+    wait_for_count(page, expected)
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Companies").click()
+    add_condition(page, "monthly_spend", "gte", "100")
+    wait_for_count(
+        page, count("companies", {"field": "monthly_spend", "op": "gte", "value": 100}), "companies"
+    )
+    expect(page.get_by_role("region", name="Companies list").locator("tbody tr").first).to_be_visible()
