@@ -63,7 +63,7 @@ class PeopleView {
     this.token = 0;
     this.lastQuery = null;
     this.loaded = false;
-    this.scheduleRefresh = debounce(() => this.refresh(), COUNT_DEBOUNCE_MS);
+    this.scheduleRefresh = debounce(() => this.refresh(false), COUNT_DEBOUNCE_MS);
     this.build();
   }
 
@@ -225,10 +225,16 @@ class PeopleView {
     return { kind: "search", filter: this.editor.build().filter || EVERYONE[this.target] };
   }
 
-  async refresh() {
+  async refresh(force = true) {
     this.scheduleRefresh.cancel();
     const query = this.query();
     const key = JSON.stringify(query);
+    if (!force && key === this.lastQuery) {
+      // An edit that changes nothing the API sees (a condition still without a value).
+      this.countLine.removeAttribute("aria-busy");
+      this.tableWrap.removeAttribute("aria-busy");
+      return;
+    }
     if (key !== this.lastQuery) this.cursors = [null];
     this.lastQuery = key;
     this.token += 1;
