@@ -7,7 +7,7 @@ export PYENV_VERSION ?= $(shell pyenv versions --bare 2>/dev/null | grep -E '^3\
 PYTHON ?= $(shell for p in python3.12 python3.13; do PYENV_VERSION=$(PYENV_VERSION) $$p -c 'import sys; print(sys.executable)' 2>/dev/null && break; done)
 export AWS_ACCOUNT_ID_ENDPOINT_MODE := disabled
 
-.PHONY: test lint typecheck unit build run bench clean screenshots
+.PHONY: test lint typecheck unit build run bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 or python3.13 is required"; exit 1; }
@@ -42,6 +42,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Screenshots of the console for README.md and docs/ (a stack of its own with the demo seed).
+.PHONY: screenshots
 screenshots: $(BIN)/.installed $(CHROMIUM) node_modules/.installed
 	$(BIN)/python -m tests.console.screens docs/console
 
