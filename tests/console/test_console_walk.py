@@ -55,7 +55,9 @@ def test_seed_walk_filter_count_save_message_deliveries_and_read_only(
     page.get_by_role("button", name="Save segment").click()
     dialog = page.get_by_role("dialog", name="Save segment")
     dialog.get_by_label("Name").fill("Trial users 2")
-    dialog.get_by_role("button", name="Save", exact=True).click()
+    # With the dialog open, the page behind it is hidden: its own "Save segment" is the only one.
+    expect(page.get_by_role("button", name="Save segment")).to_have_count(1)
+    page.get_by_role("button", name="Save segment").click()
     expect(dialog).to_have_count(0)
     chip = segment_button(page, "Trial users 2")
     expect(chip).to_have_accessible_name(f"Trial users 2 {expected['count']}")

@@ -18,7 +18,20 @@ export function openDialog({ title, content, className = "", onClose }) {
   const close = () => {
     if (dialog.open) dialog.close();
   };
+  // The page behind a modal is inert already; saying so to assistive tech (and to tools that read
+  // the accessibility tree) keeps "Save segment" or "Delete segment" pointing at the dialog's button.
+  const hidden = [...document.body.children].filter(
+    (el) => el !== dialog && el.id !== "announcer" && el.tagName !== "SCRIPT" && el.tagName !== "DIALOG" && !el.hasAttribute("aria-hidden"),
+  );
+  for (const el of hidden) {
+    el.setAttribute("aria-hidden", "true");
+    el.inert = true;
+  }
   dialog.addEventListener("close", () => {
+    for (const el of hidden) {
+      el.removeAttribute("aria-hidden");
+      el.inert = false;
+    }
     dialog.remove();
     onClose?.();
     if (opener && opener.isConnected && typeof opener.focus === "function") opener.focus();

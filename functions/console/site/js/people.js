@@ -464,7 +464,7 @@ class PeopleView {
         "div",
         { class: "dialog-actions" },
         h("button", { type: "button", class: "button secondary", onclick: () => handle.close() }, "Cancel"),
-        h("button", { type: "submit", class: "button" }, "Save"),
+        h("button", { type: "submit", class: "button" }, "Save segment"),
       ),
     );
     const handle = openDialog({ title: "Save segment", content: form });
@@ -542,14 +542,10 @@ class PeopleView {
     const box = errorBox(error);
     const dependents = (error.details || []).filter((d) => d.segment_id || d.message_id);
     if (!dependents.length) return box;
-    let messages = [];
-    if (dependents.some((d) => d.message_id)) {
-      try {
-        messages = (await api("GET", "v1/messages?limit=100")).data;
-      } catch {
-        messages = [];
-      }
-    }
+    // Name each dependent message (a few at most); an id stays an id if it cannot be read.
+    const messageIds = [...new Set(dependents.filter((d) => d.message_id).map((d) => d.message_id))].slice(0, 20);
+    const found = await Promise.allSettled(messageIds.map((id) => api("GET", `v1/messages/${encodeURIComponent(id)}`)));
+    const messages = found.filter((r) => r.status === "fulfilled").map((r) => r.value);
     const items = dependents.map((d) => {
       if (d.segment_id) {
         const other = this.segments.find((s) => s.id === d.segment_id);
