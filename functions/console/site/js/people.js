@@ -61,6 +61,7 @@ class PeopleView {
     this.cursors = [null];
     this.page = null;
     this.token = 0;
+    this.pageToken = 0;
     this.lastQuery = null;
     this.loaded = false;
     this.scheduleRefresh = debounce(() => this.refresh(false), COUNT_DEBOUNCE_MS);
@@ -238,42 +239,59 @@ class PeopleView {
     if (key !== this.lastQuery) this.cursors = [null];
     this.lastQuery = key;
     this.token += 1;
+    this.pageToken += 1;
     const token = this.token;
+    const pageToken = this.pageToken;
     this.countLine.setAttribute("aria-busy", "true");
     this.tableWrap.setAttribute("aria-busy", "true");
     if (!this.page) this.tableWrap.replaceChildren(loadingEl());
     else this.tableWrap.classList.add("stale");
     const countFilter = query.kind === "members" ? { field: "segment", op: "in_segment", value: query.segmentId } : query.filter;
-    const countCall = api("POST", `v1/${this.target}/count`, { filter: countFilter });
-    const pageCall = this.fetchPage(query, this.cursors.at(-1));
-    const [count, page] = await Promise.allSettled([countCall, pageCall]);
-    if (token !== this.token) return; // a newer filter is on its way
-    this.countLine.removeAttribute("aria-busy");
-    this.tableWrap.removeAttribute("aria-busy");
-    this.tableWrap.classList.remove("stale");
-    const invalid = [count, page].find((r) => r.status === "rejected" && r.reason.status === 422);
-    if (invalid) {
-      this.editor.showErrors(invalid.reason.details);
+    // The page and the count are shown as each arrives: an exact count of a large table can take
+    // longer than a page. An answer to an older filter is dropped.
+    const stale = () => token !== this.token;
+    const pageStale = () => pageToken !== this.pageToken;
+    const invalid = (error) => {
+      this.editor.showErrors(error.details);
       this.countLine.replaceChildren(h("span", { class: "count-error" }, "Fix the filter marked below to see who matches."));
-      this.page = null;
-      this.tableWrap.replaceChildren(errorBox(invalid.reason));
-      this.renderPager();
-      return;
-    }
-    this.editor.clearErrors();
-    if (count.status === "fulfilled") {
-      this.renderCount(count.value);
-    } else {
-      this.countLine.replaceChildren(h("span", { class: "count-error" }, `Could not count: ${count.reason.message}`));
-    }
-    if (page.status === "fulfilled") {
-      this.page = page.value;
-      this.renderTable();
-    } else {
-      this.page = null;
-      this.tableWrap.replaceChildren(errorBox(page.reason, () => this.refresh()));
-    }
-    this.renderPager();
+    };
+    const counted = api("POST", `v1/${this.target}/count`, { filter: countFilter }).then(
+      (result) => {
+        if (stale()) return;
+        this.countLine.removeAttribute("aria-busy");
+        this.editor.clearErrors();
+        this.renderCount(result);
+      },
+      (error) => {
+        if (stale()) return;
+        this.countLine.removeAttribute("aria-busy");
+        if (error.status === 422) invalid(error);
+        else this.countLine.replaceChildren(h("span", { class: "count-error" }, `Could not count: ${error.message}`));
+      },
+    );
+    const listed = this.fetchPage(query, this.cursors.at(-1)).then(
+      (page) => {
+        if (pageStale()) return;
+        this.editor.clearErrors();
+        this.page = page;
+        this.renderTable();
+      },
+      (error) => {
+        if (pageStale()) return;
+        this.page = null;
+        if (error.status === 422) invalid(error);
+        this.tableWrap.replaceChildren(errorBox(error, error.status === 422 ? null : () => this.refresh()));
+      },
+    );
+    await Promise.all([
+      counted,
+      listed.finally(() => {
+        if (pageStale()) return;
+        this.tableWrap.removeAttribute("aria-busy");
+        this.tableWrap.classList.remove("stale");
+        this.renderPager();
+      }),
+    ]);
   }
 
   fetchPage(query, cursor) {
@@ -289,20 +307,20 @@ class PeopleView {
     if (direction > 0 && this.page && this.page.next_cursor) this.cursors.push(this.page.next_cursor);
     else if (direction < 0 && this.cursors.length > 1) this.cursors.pop();
     else return;
-    const token = ++this.token;
+    const token = ++this.pageToken;
     this.tableWrap.setAttribute("aria-busy", "true");
     this.tableWrap.classList.add("stale");
     try {
       const page = await this.fetchPage(this.query(), this.cursors.at(-1));
-      if (token !== this.token) return;
+      if (token !== this.pageToken) return;
       this.page = page;
       this.renderTable();
       announce(`Page ${this.cursors.length}`);
     } catch (error) {
-      if (token !== this.token) return;
+      if (token !== this.pageToken) return;
       this.tableWrap.replaceChildren(errorBox(error, () => this.refresh()));
     } finally {
-      if (token === this.token) {
+      if (token === this.pageToken) {
         this.tableWrap.removeAttribute("aria-busy");
         this.tableWrap.classList.remove("stale");
         this.renderPager();
