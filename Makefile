@@ -47,6 +47,24 @@ checkov: $(TOOLS_BIN)/.installed
 	timeout $(CHECK_TIMEOUT) $(TOOLS_BIN)/checkov -f template.yaml --framework cloudformation \
 		--compact --quiet --skip-download
 
+# The console's browser tests (tests/console) need Debian's Chromium (Playwright's own browser
+# download cannot run here; CI runs as root on a fresh machine) and axe-core from npm, pinned by
+# package-lock.json and installed into node_modules/ (test-only: the console itself loads no package).
+CHROMIUM := /usr/bin/chromium
+unit: $(CHROMIUM) node_modules/.installed
+$(CHROMIUM):
+	@test "$$(id -u)" = 0 || { echo "$(CHROMIUM) is missing: as root, apt-get install chromium"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+# Screenshots of the console for README.md and docs/ (a stack of its own with the demo seed).
+.PHONY: screenshots
+screenshots: $(BIN)/.installed $(CHROMIUM) node_modules/.installed
+	$(BIN)/python -m tests.console.screens docs/console
+
 # SAM reads samconfig.toml too; --cached reuses the layer's pip install until requirements.txt changes.
 # sam build ships sources only, and Lambda's code folders are read-only: Python would compile every
 # module it imports on every cold start. So the build gets bytecode, hash-checked (zip files keep

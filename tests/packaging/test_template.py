@@ -28,6 +28,14 @@ def _api_routes(props: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
+def _public_routes(props: dict[str, Any]) -> set[tuple[str, str]]:
+    return {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "Api" and (event["Properties"].get("Auth") or {}).get("Authorizer") == "NONE"
+    }
+
+
 def _sample_event(logical_id: str) -> Any:
     return json.loads((REPO / "events" / f"{logical_id}.json").read_text())
 
@@ -49,8 +57,12 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
     elif kinds == {"Api"}:
         route = (event["httpMethod"], event["resource"])
         assert route in _api_routes(props), f"{route} is not a route of {logical_id}"
-        assert event["requestContext"]["authorizer"]["role"]
-        json.loads(event["body"])
+        if route in _public_routes(props):  # Auth NONE: no authorizer context, and GETs carry no body
+            assert "authorizer" not in event["requestContext"]
+            assert event["body"] is None or json.loads(event["body"]) is not None
+        else:
+            assert event["requestContext"]["authorizer"]["role"]
+            json.loads(event["body"])
     elif kinds == {"DynamoDB"}:
         assert {record["eventSource"] for record in event["Records"]} == {"aws:dynamodb"}
         assert all("NewImage" in record["dynamodb"] for record in event["Records"])

@@ -258,4 +258,6 @@ USES: dict[str, set[Grant]] = {
         _AUTO,
         _KMS_DYNAMODB,
     ),
+    # functions/console: serves the files of its own code folder; no AWS call at all.
+    "ConsoleFunction": set(),
 }

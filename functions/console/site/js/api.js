@@ -1,0 +1,114 @@
+// The public API, called from the same origin with the key the teammate signed in with.
+// The key lives in sessionStorage only: never localStorage, a cookie or a URL.
+
+const KEY_NAME = "segmentation-console.api-key";
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = Array.isArray(details) ? details : [];
+  }
+}
+
+export const session = {
+  get key() {
+    return window.sessionStorage.getItem(KEY_NAME);
+  },
+  save(key) {
+    window.sessionStorage.setItem(KEY_NAME, key);
+  },
+  clear() {
+    window.sessionStorage.removeItem(KEY_NAME);
+  },
+};
+
+/** The API's base URL: the console lives at <base>/console/, so the API is one level up. */
+export function apiBase() {
+  return new URL("../", document.baseURI);
+}
+
+/**
+ * api("GET", "v1/segments?target=users") → parsed JSON (null for 204).
+ * Throws ApiError with the API's own code, message and details.
+ */
+export async function api(method, path, body, { key, signal } = {}) {
+  const apiKey = key ?? session.key;
+  const headers = { Accept: "application/json" };
+  if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
+  if (body !== undefined && body !== null) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch(new URL(path, apiBase()), {
+      method,
+      headers,
+      body: body === undefined || body === null ? undefined : JSON.stringify(body),
+      signal,
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch (error) {
+    if (error && error.name === "AbortError") throw error;
+    throw new ApiError(0, "network_error", "The API cannot be reached. Check that the stack is running, then retry.");
+  }
+  if (response.status === 204) return null;
+  let payload = null;
+  const text = await response.text();
+  try {
+    payload = text ? JSON.parse(text) : null;
+  } catch {
+    payload = null;
+  }
+  if (!response.ok) {
+    const error = (payload && payload.error) || {};
+    throw new ApiError(
+      response.status,
+      error.code || `http_${response.status}`,
+      error.message || `The API answered ${response.status}.`,
+      error.details,
+    );
+  }
+  return payload;
+}
+
+/**
+ * The role of a key, learned from harmless calls the role table allows or refuses:
+ *   GET /v1/segments       401 → the key is wrong (the API's message is shown); 403 → ingest;
+ *   GET /v1/api_keys       200 → admin (lists keys, changes nothing);
+ *   POST /v1/messages/preview with an empty body: role checks come before body checks, so 403 →
+ *   read, 422 → write. Preview sends and records nothing.
+ */
+export async function detectRole(key) {
+  try {
+    await api("GET", "v1/segments?target=users", null, { key });
+  } catch (error) {
+    if (error.status === 403) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        `${error.message} The console needs a read, write or admin key.`,
+      );
+    }
+    throw error;
+  }
+  try {
+    await api("GET", "v1/api_keys?limit=1", null, { key });
+    return "admin";
+  } catch (error) {
+    if (error.status !== 403) throw error;
+  }
+  try {
+    await api("POST", "v1/messages/preview", {}, { key });
+    return "write";
+  } catch (error) {
+    if (error.status === 403) return "read";
+    if (error.status === 422 || error.status === 400) return "write";
+    throw error;
+  }
+}
+
+export const can = {
+  write: (role) => role === "write" || role === "admin",
+  admin: (role) => role === "admin",
+};

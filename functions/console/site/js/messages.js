@@ -1,0 +1,425 @@
+// Messages: the composer (from the user list), the list of every message, and one message with
+// its delivery log.
+
+import { api, can } from "./api.js";
+import { confirmDialog, openDialog } from "./dialogs.js";
+import { announce, errorBox, h, loadingEl, plural, timeEl, uid } from "./dom.js";
+
+const PAGE_SIZE = 25;
+const STATS = ["queued", "sent", "skipped", "failed"];
+const CHANNELS = { email: "Email", in_app: "In-app" };
+const TYPES = { manual: "Manual", auto: "Auto" };
+
+function stateBadge(state) {
+  return h("span", { class: `state state-${state}` }, state);
+}
+
+function field(label, control, extra) {
+  const id = control.id || uid("f");
+  control.id = id;
+  return h("div", { class: "control" }, h("label", { for: id }, label), control, extra || null);
+}
+
+/**
+ * The composer: Name, Type, Channel, Subject, Body, a Preview for one member, then Send (manual)
+ * or Put live / Pause (auto). `options`: {audience, description, count, previewUserId}.
+ */
+export function openComposer(ctx, options) {
+  const name = h("input", { type: "text", required: true, maxlength: "255", autocomplete: "off", autofocus: true });
+  const type = h(
+    "select",
+    {},
+    h("option", { value: "manual" }, "Manual: once, to who matches now"),
+    h("option", { value: "auto" }, "Auto: now and to everyone who matches later"),
+  );
+  const channel = h("select", {}, h("option", { value: "in_app" }, "In-app"), h("option", { value: "email" }, "Email"));
+  const subject = h("input", { type: "text", maxlength: "998", autocomplete: "off", value: "Hi {{ user.name | default: 'there' }}" });
+  const body = h("textarea", { rows: "5" }, "");
+  body.value = "Hi {{ user.name | default: 'there' }},\n\n";
+  const previewUser = h("input", { type: "text", autocomplete: "off", value: options.previewUserId || "" });
+  const errors = {};
+  const errorSlot = (key) => {
+    errors[key] = h("p", { class: "field-error", id: uid("err") });
+    errors[key].hidden = true;
+    return errors[key];
+  };
+  const subjectHint = h("p", { class: "hint" }, "Required for email. Liquid: {{ user.name }}, {{ company.name }}.");
+  const previewOut = h("div", { class: "preview", "aria-live": "polite" }, h("p", { class: "muted" }, "Preview renders the subject and body for one user; nothing is sent."));
+  const status = h("div", { class: "dialog-status" });
+  const actions = h("div", { class: "dialog-actions" });
+  let message = null; // once created
+
+  const audienceCount = h("span", { class: "audience-count" }, " (counting…)");
+  const form = h(
+    "form",
+    { class: "dialog-form composer" },
+    h("p", { class: "audience" }, h("strong", {}, "Audience: "), options.description, audienceCount),
+    field("Name", name, errorSlot("name")),
+    h("div", { class: "row" }, field("Type", type, errorSlot("type")), field("Channel", channel, errorSlot("channel"))),
+    field("Subject", subject, [subjectHint, errorSlot("subject")]),
+    field("Body", body, errorSlot("body")),
+    h(
+      "div",
+      { class: "preview-row" },
+      field("Preview as user ID", previewUser, errorSlot("user_id")),
+      h("button", { type: "button", class: "button secondary", onclick: () => preview() }, "Preview"),
+    ),
+    previewOut,
+    errorSlot("audience"),
+    status,
+    actions,
+  );
+  const handle = openDialog({ title: "New message", content: form, className: "wide" });
+  const countFilter = options.audience.segment_id
+    ? { field: "segment", op: "in_segment", value: options.audience.segment_id }
+    : options.audience.filter;
+  api("POST", "v1/users/count", { filter: countFilter })
+    .then((found) => {
+      audienceCount.textContent = ` (${found.exact ? "" : "about "}${plural(found.count, "user", "users")} now)`;
+    })
+    .catch(() => {
+      audienceCount.textContent = "";
+    });
+
+  const showErrors = (error) => {
+    for (const slot of Object.values(errors)) {
+      slot.hidden = true;
+      slot.textContent = "";
+    }
+    const controls = { name, type, channel, subject, body, user_id: previewUser };
+    for (const control of Object.values(controls)) control.removeAttribute("aria-invalid");
+    let placed = false;
+    for (const detail of error.details || []) {
+      const key = String(detail.path || "").split(/[.[]/)[0];
+      if (errors[key]) {
+        errors[key].hidden = false;
+        errors[key].textContent = detail.message;
+        if (controls[key]) {
+          controls[key].setAttribute("aria-invalid", "true");
+          controls[key].setAttribute("aria-describedby", errors[key].id);
+        }
+        placed = true;
+      }
+    }
+    status.replaceChildren(placed ? h("p", { class: "field-error", role: "alert" }, error.message) : errorBox(error));
+  };
+
+  const draft = () => {
+    const payload = {
+      name: name.value.trim(),
+      type: type.value,
+      channel: channel.value,
+      audience: options.audience,
+      body: body.value,
+    };
+    if (subject.value.trim() !== "" || channel.value === "email") payload.subject = subject.value;
+    return payload;
+  };
+
+  async function preview() {
+    previewOut.replaceChildren(loadingEl("Rendering…"));
+    const payload = { channel: channel.value, body: body.value, user_id: previewUser.value.trim() };
+    if (subject.value.trim() !== "") payload.subject = subject.value;
+    try {
+      const rendered = await api("POST", "v1/messages/preview", payload);
+      status.replaceChildren();
+      const subjectLine = rendered.subject !== null && rendered.subject !== undefined ? [h("p", { class: "preview-subject" }, rendered.subject)] : [];
+      previewOut.replaceChildren(
+        h("p", { class: "muted" }, `As ${payload.user_id} would see it:`),
+        ...subjectLine,
+        h("div", { class: "preview-body" }, rendered.body),
+      );
+    } catch (error) {
+      previewOut.replaceChildren();
+      showErrors(error);
+    }
+  }
+
+  const renderActions = () => {
+    const buttons = [h("button", { type: "button", class: "button secondary", onclick: () => handle.close() }, message ? "Close" : "Cancel")];
+    if (!message) {
+      buttons.push(h("button", { type: "submit", class: "button" }, type.value === "manual" ? "Send" : "Put live"));
+    } else if (message.type === "auto" && message.state === "live") {
+      buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => act("pause") }, "Pause"));
+    } else if (message.type === "auto" && message.state === "paused") {
+      buttons.push(h("button", { type: "button", class: "button", onclick: () => act("live") }, "Put live"));
+    }
+    if (message) buttons.push(h("a", { class: "button link", href: `#/messages/${encodeURIComponent(message.id)}`, onclick: () => handle.close() }, "Open its delivery log"));
+    actions.replaceChildren(...buttons);
+  };
+  type.addEventListener("change", renderActions);
+  renderActions();
+
+  async function act(action) {
+    status.replaceChildren(loadingEl(action === "pause" ? "Pausing…" : "Putting live…"));
+    try {
+      message = await api("POST", `v1/messages/${encodeURIComponent(message.id)}/${action}`);
+      status.replaceChildren(h("p", { class: "ok", role: "status" }, `“${message.name}” is ${message.state}.`));
+      renderActions();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (message) return;
+    const submit = actions.querySelector("button[type=submit]");
+    if (submit) submit.disabled = true;
+    status.replaceChildren(loadingEl(type.value === "manual" ? "Sending…" : "Putting live…"));
+    try {
+      const created = await api("POST", "v1/messages", draft());
+      message = created;
+      message = await api("POST", `v1/messages/${encodeURIComponent(created.id)}/${created.type === "manual" ? "send" : "live"}`);
+      for (const control of [name, type, channel, subject, body]) control.disabled = true;
+      const done = message.type === "manual" ? `“${message.name}” was sent; deliveries go out within seconds.` : `“${message.name}” is live.`;
+      status.replaceChildren(h("p", { class: "ok", role: "status" }, done));
+      announce(done);
+      renderActions();
+    } catch (error) {
+      if (submit) submit.disabled = false;
+      showErrors(error);
+      if (message) renderActions();
+    }
+  });
+}
+
+/** The Messages view: every message with its state and stats, a page at a time. */
+export async function renderMessages(ctx, main) {
+  const headingId = uid("h");
+  const wrap = h("div", { class: "table-wrap", role: "region", "aria-label": "Messages list", tabindex: "0" }, loadingEl());
+  const pager = h("nav", { class: "pager", "aria-label": "Pages of messages" });
+  main.replaceChildren(
+    h(
+      "div",
+      { class: "messages-view" },
+      h("h1", { id: headingId, tabindex: "-1" }, "Messages"),
+      h("p", { class: "muted" }, can.write(ctx.role) ? "Write a new message from the Users list: its audience is the segment or filter you are looking at." : "Every message, newest first."),
+      wrap,
+      pager,
+    ),
+  );
+  const cursors = [null];
+  const load = async () => {
+    wrap.setAttribute("aria-busy", "true");
+    try {
+      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      if (cursors.at(-1)) params.set("cursor", cursors.at(-1));
+      const page = await api("GET", `v1/messages?${params}`);
+      wrap.replaceChildren(messagesTable(page.data));
+      pager.replaceChildren(
+        h("button", { type: "button", class: "button secondary", disabled: cursors.length <= 1, onclick: () => { cursors.pop(); load(); } }, "Previous page"),
+        h("span", { class: "page-number" }, `Page ${cursors.length}`),
+        h("button", { type: "button", class: "button secondary", disabled: !page.next_cursor, onclick: () => { cursors.push(page.next_cursor); load(); } }, "Next page"),
+      );
+    } catch (error) {
+      wrap.replaceChildren(errorBox(error, load));
+    } finally {
+      wrap.removeAttribute("aria-busy");
+    }
+  };
+  await load();
+}
+
+function messagesTable(messages) {
+  if (!messages.length) return h("p", { class: "empty" }, "No messages yet.");
+  const head = h(
+    "tr",
+    {},
+    ["Name", "Type", "Channel", "State", ...STATS.map((s) => s[0].toUpperCase() + s.slice(1)), "Created"].map((label, index) =>
+      h("th", { scope: "col", class: index >= 4 && index < 8 ? "num" : null }, label),
+    ),
+  );
+  const rows = messages.map((message) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, h("a", { href: `#/messages/${encodeURIComponent(message.id)}` }, message.name)),
+      h("td", {}, TYPES[message.type] || message.type),
+      h("td", {}, CHANNELS[message.channel] || message.channel),
+      h("td", {}, stateBadge(message.state)),
+      STATS.map((stat) => h("td", { class: "num" }, String((message.stats || {})[stat] ?? 0))),
+      h("td", {}, timeEl(message.created_at)),
+    ),
+  );
+  return h("table", { class: "data-table" }, h("caption", { class: "visually-hidden" }, "Messages"), h("thead", {}, head), h("tbody", {}, rows));
+}
+
+/** One message: what it is, its actions for this role, its stats and its delivery log. */
+export async function renderMessage(ctx, main, messageId) {
+  const container = h("div", { class: "message-view" }, loadingEl());
+  main.replaceChildren(container);
+  let message;
+  let segments = [];
+  try {
+    [message, segments] = await Promise.all([
+      api("GET", `v1/messages/${encodeURIComponent(messageId)}`),
+      api("GET", "v1/segments?target=users").then((answer) => answer.data, () => []),
+    ]);
+  } catch (error) {
+    container.replaceChildren(h("h1", { tabindex: "-1" }, "Message"), errorBox(error, () => renderMessage(ctx, main, messageId)));
+    return;
+  }
+  const status = h("div", { class: "panel-status", role: "status" });
+  const summary = h("div", {});
+  const log = h("div", { class: "table-wrap", role: "region", "aria-label": "Delivery log", tabindex: "0" }, loadingEl());
+  const pager = h("nav", { class: "pager", "aria-label": "Pages of deliveries" });
+  const actions = h("div", { class: "message-actions" });
+  const cursors = [null];
+  let polls = 0;
+  let timer = null;
+
+  const renderSummary = () => {
+    const audience = message.audience || {};
+    const segment = audience.segment_id ? segments.find((s) => s.id === audience.segment_id) : null;
+    summary.replaceChildren(
+      h("p", { class: "message-meta" }, stateBadge(message.state), " ", `${TYPES[message.type] || message.type} · ${CHANNELS[message.channel] || message.channel}`),
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "Audience"),
+        h(
+          "dd",
+          {},
+          audience.segment_id
+            ? ["Segment ", h("a", { href: `#/users/s/${encodeURIComponent(audience.segment_id)}` }, segment ? segment.name : audience.segment_id)]
+            : null,
+          audience.segment_id && audience.filter ? " and " : null,
+          audience.filter ? h("code", { class: "filter-json" }, JSON.stringify(audience.filter)) : null,
+        ),
+        message.subject !== null && message.subject !== undefined ? [h("dt", {}, "Subject"), h("dd", {}, h("code", {}, message.subject))] : null,
+        h("dt", {}, "Body"),
+        h("dd", {}, h("pre", { class: "template" }, message.body)),
+        h("dt", {}, "Created"),
+        h("dd", {}, timeEl(message.created_at)),
+        message.sent_at ? [h("dt", {}, "Sent"), h("dd", {}, timeEl(message.sent_at))] : null,
+      ),
+      h(
+        "ul",
+        { class: "stats", "aria-label": "Stats" },
+        STATS.map((stat) => h("li", {}, h("span", { class: "stat-value" }, String((message.stats || {})[stat] ?? 0)), h("span", { class: "stat-label" }, stat))),
+      ),
+    );
+    const buttons = [];
+    if (can.write(ctx.role)) {
+      if (message.type === "manual" && message.state === "draft") buttons.push(h("button", { type: "button", class: "button", onclick: () => act("send") }, "Send"));
+      if (message.type === "auto" && message.state !== "live") buttons.push(h("button", { type: "button", class: "button", onclick: () => act("live") }, "Put live"));
+      if (message.type === "auto" && message.state === "live") buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => act("pause") }, "Pause"));
+    }
+    if (can.admin(ctx.role)) {
+      buttons.push(h("button", { type: "button", class: "button danger-outline", onclick: () => remove() }, "Delete message"));
+    }
+    buttons.push(h("button", { type: "button", class: "button link", onclick: () => refresh() }, "Refresh"));
+    actions.replaceChildren(...buttons);
+  };
+
+  const loadLog = async () => {
+    log.setAttribute("aria-busy", "true");
+    try {
+      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      if (cursors.at(-1)) params.set("cursor", cursors.at(-1));
+      const page = await api("GET", `v1/messages/${encodeURIComponent(message.id)}/deliveries?${params}`);
+      log.replaceChildren(deliveriesTable(page.data));
+      pager.replaceChildren(
+        h("button", { type: "button", class: "button secondary", disabled: cursors.length <= 1, onclick: () => { cursors.pop(); loadLog(); } }, "Previous page"),
+        h("span", { class: "page-number" }, `Page ${cursors.length}`),
+        h("button", { type: "button", class: "button secondary", disabled: !page.next_cursor, onclick: () => { cursors.push(page.next_cursor); loadLog(); } }, "Next page"),
+      );
+      return page;
+    } catch (error) {
+      log.replaceChildren(errorBox(error, loadLog));
+      return null;
+    } finally {
+      log.removeAttribute("aria-busy");
+    }
+  };
+
+  const refresh = async () => {
+    try {
+      message = await api("GET", `v1/messages/${encodeURIComponent(message.id)}`);
+      renderSummary();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+    return loadLog();
+  };
+
+  // Deliveries go out within seconds of a send: follow them for a short while, then stop.
+  const follow = () => {
+    window.clearTimeout(timer);
+    const busy = message.state === "sent" || message.state === "live";
+    const queued = (message.stats || {}).queued || 0;
+    const sentRecently = message.sent_at && Date.now() - new Date(message.sent_at).getTime() < 30000;
+    if (busy && (queued > 0 || sentRecently) && polls < 20 && container.isConnected) {
+      polls += 1;
+      timer = window.setTimeout(async () => {
+        if (!container.isConnected) return;
+        await refresh();
+        follow();
+      }, 1500);
+    }
+  };
+
+  async function act(action) {
+    status.replaceChildren(loadingEl("Working…"));
+    try {
+      message = await api("POST", `v1/messages/${encodeURIComponent(message.id)}/${action}`);
+      status.replaceChildren(h("p", { class: "ok" }, `The message is ${message.state}.`));
+      announce(`The message is ${message.state}.`);
+      renderSummary();
+      polls = 0;
+      await loadLog();
+      follow();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  }
+
+  function remove() {
+    confirmDialog({
+      title: "Delete message",
+      text: `Delete “${message.name}”? Nothing more goes out. This cannot be undone.`,
+      confirmLabel: "Delete message",
+      onConfirm: async ({ status: dialogStatus, close }) => {
+        try {
+          await api("DELETE", `v1/messages/${encodeURIComponent(message.id)}`);
+          close();
+          ctx.navigate("#/messages");
+          announce("Message deleted.");
+        } catch (error) {
+          dialogStatus.replaceChildren(errorBox(error));
+        }
+      },
+    });
+  }
+
+  renderSummary();
+  container.replaceChildren(
+    h("p", { class: "back" }, h("a", { href: "#/messages" }, "Back to the list")),
+    h("h1", { tabindex: "-1" }, message.name),
+    summary,
+    actions,
+    status,
+    h("h2", {}, "Delivery log"),
+    log,
+    pager,
+  );
+  await loadLog();
+  follow();
+}
+
+function deliveriesTable(deliveries) {
+  if (!deliveries.length) return h("p", { class: "empty" }, "No deliveries yet.");
+  const head = h("tr", {}, ["User", "Status", "Reason", "At"].map((label) => h("th", { scope: "col" }, label)));
+  const rows = deliveries.map((delivery) =>
+    h(
+      "tr",
+      {},
+      h("th", { scope: "row" }, h("a", { href: `#/users/u/${encodeURIComponent(delivery.user_id)}` }, delivery.user_id)),
+      h("td", {}, h("span", { class: `state state-${delivery.status}` }, delivery.status)),
+      h("td", {}, delivery.reason || "—"),
+      h("td", {}, timeEl(delivery.at)),
+    ),
+  );
+  return h("table", { class: "data-table" }, h("caption", { class: "visually-hidden" }, "Deliveries"), h("thead", {}, head), h("tbody", {}, rows));
+}
