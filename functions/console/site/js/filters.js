@@ -247,7 +247,9 @@ export function isIncomplete(cond, fields) {
 export function placeErrors(details, paths) {
   const byNode = new Map();
   const rest = [];
-  const entries = [...paths.entries()].sort((a, b) => b[1].length - a[1].length);
+  // Longest path first; on a tie (a lone condition has its group's path) the condition wins.
+  const rank = ([node, path]) => path.length * 2 + (node.kind === "cond" ? 1 : 0);
+  const entries = [...paths.entries()].sort((a, b) => rank(b) - rank(a));
   for (const detail of details || []) {
     const path = String(detail.path || "");
     const hit = entries.find(([, nodePath]) => path === nodePath || path.startsWith(`${nodePath}.`) || path.startsWith(`${nodePath}[`));
