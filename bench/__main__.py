@@ -32,7 +32,15 @@ class Sizes:
 
 
 FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 7, None)
-SMOKE = Sizes(300, 1, (200, 400), (10,), (20, 40), 1, ["IngestFunction", "MembershipStreamFunction"])
+SMOKE = Sizes(
+    300,
+    1,
+    (200, 400),
+    (10,),
+    (20, 40),
+    1,
+    ["AuthorizerFunction", "IngestFunction", "MembershipStreamFunction"],
+)
 
 
 def _attempt[T](name: str, missing: dict[str, str], work: Callable[[], T]) -> T | None:
@@ -76,12 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluated = _attempt("eval", missing, eval_section)
     scaled = _attempt("scale", missing, scale_section)
     counted = _attempt("aws_calls", missing, calls_section)
-    clients = counted.clients if counted is not None else {}
 
     def cold_section() -> Any:
         from bench import cold_start
 
-        return cold_start.run(clients, sizes.cold_repeats, sizes.cold_only)
+        return cold_start.run(sizes.cold_repeats, sizes.cold_only)
 
     started = _attempt("cold_start", missing, cold_section)
     result = report.build(evaluated, counted, started, scaled, missing, smoke=args.smoke)

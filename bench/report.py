@@ -27,7 +27,11 @@ GOALS: dict[str, tuple[float, str]] = {
     "aws_calls.delivery": (4, "max"),
     "aws_calls.event": (2, "max"),
     "aws_calls.event_again_same_day": (2, "max"),
-    "cold_start.max_ratio": (1.3, "max"),
+    # The synchronous path: an app's login waits for the authorizer and Ingest, a teammate for the
+    # authorizer and Api. The background functions are measured and reported, not held to a goal.
+    "cold_start.functions.AuthorizerFunction.ratio": (1.3, "max"),
+    "cold_start.functions.IngestFunction.ratio": (1.3, "max"),
+    "cold_start.functions.ApiFunction.ratio": (1.3, "max"),
 }
 
 
@@ -75,12 +79,10 @@ def _calls(counted: CallCounts) -> dict[str, Any]:
 
 def _cold(started: list[FunctionStart]) -> dict[str, Any]:
     return {
-        # The cheapest floor: import boto3 and make one client. Each function's own floor (the same
-        # clients as its path makes) is beside it, and its ratio is against that one.
-        "floor_ms": round(min(s.floor_ms for s in started), 1),
+        "method": "init + first request (events/<function>.json, moto server on loopback) / the same "
+        "for import boto3 + the same clients + the same calls",
         "functions": {s.function: s.as_json() for s in started},
         "max_ratio": round(max(s.ratio for s in started), 2),
-        "max_ratio_vs_stack": round(max(s.init_ms / s.stack_floor_ms for s in started), 2),
     }
 
 
@@ -149,13 +151,14 @@ def table(result: dict[str, Any]) -> str:
     cold = result["cold_start"]
     if cold:
         lines.append(
-            "cold_start (median init ms; floor: import boto3 + same clients;"
-            " stack: floor + pydantic + Powertools)"
+            "cold_start (median ms, init + first request; floor: import boto3 + same clients + same"
+            " calls; stack: floor + Powertools + pydantic)"
         )
         for name, f in cold["functions"].items():
-            ms = f"{f['init_ms']:>7.1f} / floor {f['floor_ms']:>7.1f} = {f['ratio']:.2f}"
-            stack = f"/ stack {f['stack_floor_ms']:>7.1f} = {f['ratio_vs_stack']:.2f}"
-            lines.append(f"  {name:<27} {ms}  {stack}  {f['kind']} {f['clients']}")
+            ms = f"{f['init_ms']:>6.1f} + {f['first_request_ms']:>6.1f}"
+            floor = f"{f['floor_init_ms']:>6.1f} + {f['floor_first_request_ms']:>6.1f}"
+            stack = f"stack {f['stack_floor_ms']:>6.1f} ({f['ratio_vs_stack']:.2f})"
+            lines.append(f"  {name:<27} {ms} / floor {floor} = {f['ratio']:.2f}  {stack}  {f['answer']}")
     if result["scale"]:
         lines.append("scale (engine only: evaluate + next_change + diff, CPU seconds)")
         for p in result["scale"]:

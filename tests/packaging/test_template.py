@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sam_template import REPO, function_timeout, functions, load_template, resources_of_type
+from segmentation import jobs
 from segmentation.settings import Settings
 
 FUNCTIONS = functions()
@@ -73,6 +74,19 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
         assert event["detail-type"] == "Scheduled Event"
     else:
         pytest.fail(f"{logical_id} has triggers {kinds} that this test does not know")
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "parse"),
+    [
+        ("RebuildWorkerFunction", jobs.rebuild_job_from_body),
+        ("FanoutFunction", jobs.fanout_job_from_body),
+        ("SenderFunction", jobs.delivery_job_from_body),
+    ],
+)
+def test_sample_queue_bodies_are_the_jobs_their_consumer_reads(logical_id: str, parse: Any) -> None:
+    for record in _sample_event(logical_id)["Records"]:
+        parse(record["body"])  # raises on a body the consumer would refuse
 
 
 def test_globals_set_every_setting_and_nothing_else() -> None:
