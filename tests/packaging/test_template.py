@@ -91,7 +91,7 @@ def test_sample_queue_bodies_are_the_jobs_their_consumer_reads(logical_id: str, 
 
 def test_globals_set_every_setting_and_nothing_else() -> None:
     variables = set(load_template()["Globals"]["Function"]["Environment"]["Variables"])
-    expected = {name.upper() for name in Settings.model_fields if name not in LOCAL_ONLY_SETTINGS}
+    expected = {name.upper() for name in Settings.names() if name not in LOCAL_ONLY_SETTINGS}
     assert variables - LIBRARY_VARIABLES == expected
 
 

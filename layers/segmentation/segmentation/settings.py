@@ -1,16 +1,23 @@
-"""All configuration, read from the environment once per cold start."""
+"""All configuration, read from the environment once per cold start.
+
+A frozen dataclass, not a pydantic model: every function reads its settings on its first
+request, and pydantic's import alone is about a third of a boto3 import. Reading a dozen
+strings and two bounded integers does not need it (docs/performance.md, cold start levers).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field
+# name -> (lowest, highest) for the integer settings; a value outside fails the cold start.
+_BOUNDS = {"inline_build_limit": (0, None), "rebuild_workers": (1, 1000)}
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class Settings:
     users_table: str = "Users"
     companies_table: str = "Companies"
     segments_table: str = "Segments"
@@ -32,14 +39,33 @@ class Settings(BaseModel):
     identity_secret: str = ""
     admin_key_secret_arn: str = ""
     # Segments whose full build would touch more users than this are built by the fan-out workers.
-    inline_build_limit: int = Field(default=2000, ge=0)
-    rebuild_workers: int = Field(default=8, ge=1, le=1000)
+    inline_build_limit: int = 2000
+    rebuild_workers: int = 8
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [field.name for field in dataclasses.fields(cls)]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values = {name: env[name.upper()] for name in cls.model_fields if name.upper() in env}
-        return cls.model_validate(values)
+        values: dict[str, str | int] = {}
+        for name in cls.names():
+            if name.upper() in env:
+                values[name] = _integer(name, env[name.upper()]) if name in _BOUNDS else env[name.upper()]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _integer(name: str, text: str) -> int:
+    lowest, highest = _BOUNDS[name]
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError(f"setting {name.upper()} must be a whole number; got {text!r}") from None
+    if value < lowest or (highest is not None and value > highest):
+        span = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
+        raise ValueError(f"setting {name.upper()} must be {span}; got {value}")
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,34 @@
+"""Settings come from the environment: strings as given, integers checked, a bad value refused."""
+
+from __future__ import annotations
+
+import pytest
+from segmentation.settings import Settings
+
+
+def test_unset_variables_keep_their_defaults_and_set_ones_win() -> None:
+    settings = Settings.from_env({"USERS_TABLE": "prod-users", "REBUILD_WORKERS": " 16 ", "UNRELATED": "x"})
+    assert settings.users_table == "prod-users"
+    assert settings.rebuild_workers == 16
+    assert settings.companies_table == Settings().companies_table
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("REBUILD_WORKERS", "0", "from 1 to 1000"),
+        ("REBUILD_WORKERS", "1001", "from 1 to 1000"),
+        ("INLINE_BUILD_LIMIT", "-1", "at least 0"),
+        ("INLINE_BUILD_LIMIT", "2k", "a whole number"),
+    ],
+)
+def test_an_integer_out_of_its_bounds_fails_the_cold_start_with_its_name(
+    variable: str, value: str, says: str
+) -> None:
+    with pytest.raises(ValueError, match=f"{variable} must be .*{says}"):
+        Settings.from_env({variable: value})
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(AttributeError):
+        Settings().users_table = "other"  # type: ignore[misc]
