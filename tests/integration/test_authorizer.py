@@ -63,6 +63,30 @@ def test_the_policy_allows_the_whole_api_with_the_callers_context(keys: dict[str
     assert result["context"]["role"] == "write" and result["context"]["key_id"]
 
 
+def test_an_identity_policy_names_the_user_and_holds_only_strings_in_its_context(
+    keys: dict[str, str], user: str
+) -> None:
+    from functions.authorizer.app import lambda_handler
+    from tests.support.apigw import LambdaContext, proxy_event
+
+    # Header names as the client spelled them, and a path with a colon in the user id.
+    user_id = "org:42"
+    event: dict[str, Any] = proxy_event(
+        "POST", f"/v1/users/{user_id}/logins", {"X-User-Hash": user_hash(user_id)}, None
+    )
+    event.update(
+        type="REQUEST",
+        pathParameters={"user_id": user_id},
+        methodArn=f"arn:aws:execute-api:eu-west-1:210987654321:xyz789/live/POST/v1/users/{user_id}/logins",
+    )
+    result = lambda_handler(event, LambdaContext())
+    assert result["principalId"] == f"user:{user_id}"
+    [statement] = result["policyDocument"]["Statement"]
+    assert statement["Resource"] == ["arn:aws:execute-api:eu-west-1:210987654321:xyz789/live/*/*"]
+    # API Gateway answers 500 to a context value that is not a string, number or boolean.
+    assert result["context"] == {"role": "identity", "user_id": user_id}
+
+
 def test_the_first_admin_key_comes_from_secrets_manager(keys: dict[str, str], aws: Any) -> None:
     arn = aws.secret_arns["FirstAdminKeySecret"]
     secret = storage_aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
