@@ -197,7 +197,8 @@ def _function_id_of_arn(value: Any) -> str | None:
         target = value["Fn::GetAtt"]
         return str(target[0])
     if isinstance(value, dict) and "Ref" in value:
-        return str(value["Ref"])
+        # SAM's `!Ref <Function>.Alias` names the function's AutoPublishAlias: locally, the function.
+        return str(value["Ref"]).removesuffix(".Alias")
     return None
 
 

@@ -26,6 +26,10 @@ from segmentation.settings import get_settings
 from segmentation.storage import dynamo
 from segmentation.values import epoch_millis
 
+# From the OS, not a seeded generator: under SnapStart every environment resumes from one
+# snapshot, so a module-level PRNG would hand all of them the same "random" waits.
+_JITTER = random.SystemRandom()
+
 EVENTS = "events"
 # A retried event comes back within minutes; an id is remembered this long (then DynamoDB's TTL
 # removes it).
@@ -52,7 +56,7 @@ def record(user_id: str, name: str, at: Decimal, event_id: str | None, now: floa
         if item is None:
             return True
         if attempt >= 2:  # others write this user at the same moment: step aside a random while
-            time.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.2)))
+            time.sleep(_JITTER.uniform(0, min(0.005 * 2**attempt, 0.2)))
         update = _recomputed(user_id, name, at, now, item)
     raise errors.Retryable("too many concurrent events for this user; retry")
 
