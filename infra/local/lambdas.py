@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aws_lambda_powertools import Metrics
 from segmentation import clock
 
 from infra.local import calls
@@ -63,7 +64,17 @@ class LocalFunction:
             aws_request_id=str(uuid.uuid4()),
         )
         with invoke_lock, calls.invoking(self.spec.logical_id):
-            return self.handler(event, context)
+            try:
+                return self.handler(event, context)
+            finally:
+                _drop_unpublished_metrics()
+
+
+def _drop_unpublished_metrics() -> None:
+    """Locally metrics are off (POWERTOOLS_METRICS_DISABLED), and then Powertools' @log_metrics
+    neither prints nor clears them: they pile up across invocations until a hundred values
+    print themselves. Lambda flushes after every invocation; here they are dropped instead."""
+    Metrics().clear_metrics()
 
 
 def load_function(spec: Function, name: str) -> LocalFunction:
