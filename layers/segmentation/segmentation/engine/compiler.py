@@ -40,10 +40,10 @@ from segmentation.engine.exact import (
 )
 from segmentation.engine.fields import DAYS_OPS, SECONDS_PER_DAY
 from segmentation.engine.model import And, Condition, DateValue, FieldRef, Filter, Not, Or, conditions
+from segmentation.engine.results import ResultSets, bit_of, chunks_for
 from segmentation.engine.values import NO_COMPANY, companies_of
 
 Record = Mapping[str, Any]
-Memo = dict[tuple[bool, ...], frozenset[str]]
 _NO_NOW = object()  # the now-values' key before the first call: equal to no instant
 
 # How a raw value becomes the compared value, per field type. `{v}` is `v := <read>`: the value is
@@ -196,6 +196,8 @@ class Compiler:
         self._company_tests: dict[Condition, tuple[str, str]] = {}  # name, now-value arguments
         self._functions: list[str] = []
         self.segment_vars: dict[str, str] = {}
+        self._segments: list[tuple[str, str, str]] = []  # (id, local, expression), dependency order
+        self._referenced: set[str] = set()  # locals of segments that other filters refer to
         uses: Counter[tuple[object, ...]] = Counter()
         for tree in trees:
             uses.update(
@@ -204,7 +206,6 @@ class Compiler:
                 if c.field.kind != "segment" and not c.field.via_company
             )
         self.main = _Scope(self, is_main=True, uses=uses)
-        self._body: list[str] = []
 
     def const(self, value: object) -> str:
         key = (type(value), value)
@@ -218,33 +219,44 @@ class Compiler:
     # -- building -----------------------------------------------------------------------------
 
     def add_segment(self, segment_id: str, tree: Filter) -> str:
-        """Evaluate a segment into a local (after the segments it refers to)."""
+        """Add a segment, evaluated after the segments it refers to; its local's name."""
         expression = self.expression(tree, self.main)
         name = f"s{len(self.segment_vars)}"
         self.segment_vars[segment_id] = name
-        self._body.append(f"{name} = {expression}")
+        self._segments.append((segment_id, name, expression))
         return name
 
     def build_predicate(self, tree: Filter) -> tuple[Callable[[Record, float], bool], str]:
         """`(record, now) -> bool` for one filter (its segments added before), and its source."""
-        return self._build([f"return {self.expression(tree, self.main)}"], {})
+        expression = self.expression(tree, self.main)
+        body = [f"{name} = {segment}" for _, name, segment in self._segments]
+        return self._build([*body, f"return {expression}"], {})
 
     def build_memberships(
-        self, segment_ids: Sequence[str], remember: Callable[[tuple[bool, ...], Memo], frozenset[str]]
+        self, segment_ids: Sequence[str]
     ) -> tuple[Callable[[Record, float], frozenset[str]], str]:
-        """`(record, now) -> frozenset of the ids it is in`. Few combinations of results occur, so
-        each combination's frozenset is made once (by `remember`) and looked up after that."""
-        known: Memo = {}
-        results = "".join(f"{self.segment_vars[sid]}, " for sid in segment_ids)
-        tail = [f"r = ({results})", "m = _known(r)", "return _remember(r) if m is None else m"]
-        return self._build(tail, {"_known": known.get, "_remember": lambda r: remember(r, known)})
+        """`(record, now) -> frozenset of the ids it is in`: each segment that holds adds its bit
+        to the key (engine/results.py), which finds the frozenset."""
+        chunks = chunks_for(len(segment_ids))
+        body = [f"k{chunk} = 0" for chunk in range(chunks)]
+        position = {sid: index for index, sid in enumerate(segment_ids)}
+        for sid, name, expression in self._segments:
+            if name in self._referenced:  # another segment reads it: keep it in its local
+                body.append(f"{name} = {expression}")
+                expression = name
+            if sid in position:
+                chunk, bit = bit_of(position[sid])
+                body.append(f"if {expression}:")
+                body.append(f"    k{chunk} += {self.const(bit)}")
+        key = "k0" if chunks == 1 else "(" + "".join(f"k{chunk}, " for chunk in range(chunks)) + ")"
+        return self._build([*body, f"return _results[{key}]"], {"_results": ResultSets(segment_ids)})
 
     def _build(self, tail: list[str], extra: dict[str, Any]) -> tuple[Any, str]:
         lines = [*self._functions, *self._now_function()]
         lines += ["def _program(rec, now):", "    _get = rec.get"]
         lines += [f"    {line}" for line in self._now_prelude()]
         lines += ["    try:"]
-        lines += [f"        {line}" for line in self.main.prelude + self._body + tail]
+        lines += [f"        {line}" for line in self.main.prelude + tail]
         lines += ["    except _NAN_TROUBLE:  # a NaN Decimal was ordered: NaNs are unknown values"]
         lines += ["        return _program(_without_nan(rec), now)"]
         source = "\n".join(lines) + "\n"
@@ -316,6 +328,7 @@ class Compiler:
         field, op = condition.field, condition.op
         if field.kind == "segment":
             name = self.segment_vars[str(condition.value)]
+            self._referenced.add(name)
             return name if op == "in_segment" else f"(not {name})"
         if field.via_company and scope.is_main:
             name, arguments = self._company_test(condition)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from itertools import compress
 from typing import Any
 
 from segmentation.engine.calendar import Calendar
@@ -25,7 +24,6 @@ from segmentation.errors import Invalid
 
 Predicate = Callable[[Record, float], bool]
 _PREDICATE_CACHE_SIZE = 256
-_MEMBERSHIP_CACHE_SIZE = 4096
 
 
 class Workspace:
@@ -181,16 +179,7 @@ class Workspace:
 
     def _compile_memberships(self, target: str) -> tuple[Callable[[Record, float], frozenset[str]], str]:
         ids = self._ids[target]
-
-        def remember(
-            results: tuple[bool, ...], known: dict[tuple[bool, ...], frozenset[str]]
-        ) -> frozenset[str]:
-            segments = frozenset(compress(ids, results))
-            if len(known) < _MEMBERSHIP_CACHE_SIZE:
-                known[results] = segments
-            return segments
-
-        return self._compiler(ids).build_memberships(ids, remember)
+        return self._compiler(ids).build_memberships(ids)
 
     def _time_relative(self, ids: Iterable[str]) -> list[Condition]:
         unique: dict[Condition, None] = {}
