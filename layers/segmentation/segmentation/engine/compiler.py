@@ -129,23 +129,23 @@ class _Scope:
 
     def load(self, field: FieldRef) -> tuple[str, str | None]:
         """(local, None) for a value loaded at the top, or (local, expression) to load it in place."""
+        # `rec.get(k)`, not a bound `get = rec.get`: making a bound method object costs more than
+        # several calls through the attribute (CPython specializes those for dicts).
         if field.kind == "custom":
-            getter = self._new(
+            attributes = self.compiler.const("custom_attributes")
+            holder = self._new(
                 ("custom",),
-                "_cget",
-                lambda name: [
-                    f"{name} = _get({self.compiler.const('custom_attributes')})",
-                    f"{name} = {name}.get if {name}.__class__ is _DICT else _EMPTY_GET",
-                ],
+                "_custom",
+                lambda name: [f"{name} = v if (v := rec.get({attributes})).__class__ is _DICT else _EMPTY"],
             )
         else:
-            getter = "_get"
+            holder = "rec"
         key = field_key(field)
         if field.kind == "event":  # a summary's statistic, counted at `now` for a window
             read = ", ".join(self.compiler.const(part) for part in (field.name, field.stat, field.window))
             loading = _NORMALIZE[field.type].format(v=f"v := _event_stat(rec, {read}, now)")
         else:
-            loading = _NORMALIZE[field.type].format(v=f"v := {getter}({self.compiler.const(field.name)})")
+            loading = _NORMALIZE[field.type].format(v=f"v := {holder}.get({self.compiler.const(field.name)})")
         if self.uses[key] == 1:
             name = f"x{len(self._names)}"
             self._names[("inline", len(self._names))] = name
@@ -179,7 +179,9 @@ class _Scope:
     def companies(self) -> str:
         """The raw `companies` value; each company test reads it as companies_of does."""
         return self._new(
-            ("companies",), "_companies", lambda name: [f"{name} = _get({self.compiler.const('companies')})"]
+            ("companies",),
+            "_companies",
+            lambda name: [f"{name} = rec.get({self.compiler.const('companies')})"],
         )
 
 
@@ -253,7 +255,7 @@ class Compiler:
 
     def _build(self, tail: list[str], extra: dict[str, Any]) -> tuple[Any, str]:
         lines = [*self._functions, *self._now_function()]
-        lines += ["def _program(rec, now):", "    _get = rec.get"]
+        lines += ["def _program(rec, now):"]
         lines += [f"    {line}" for line in self._now_prelude()]
         lines += ["    try:"]
         lines += [f"        {line}" for line in self.main.prelude + tail]
@@ -271,7 +273,7 @@ class Compiler:
             "_cuts_below": cuts_below,
             "_NAN_TROUBLE": NAN_TROUBLE,
             "_without_nan": without_nan,
-            "_EMPTY_GET": {}.get,
+            "_EMPTY": {},  # custom attributes that are not a map: none (never written to)
             "_DICT": dict,
             "_STR": str,
             "_companies_of": companies_of,
@@ -391,7 +393,6 @@ class Compiler:
                 "    for rec in companies:",
                 "        if rec.__class__ is not _DICT:",
                 f"            return {name}(_LIST(_companies_of({{_k_companies: companies}})){arguments})",
-                "        _get = rec.get",
             ]
             self._functions += [f"        {line}" for line in scope.prelude]
             self._functions += [
