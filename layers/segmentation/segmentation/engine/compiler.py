@@ -23,7 +23,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from segmentation.engine.calendar import Calendar
 from segmentation.engine.events import compiled_stat as event_stat
@@ -44,6 +44,14 @@ from segmentation.engine.results import ResultSets, bit_of, chunks_for
 from segmentation.engine.values import NO_COMPANY, companies_of
 
 Record = Mapping[str, Any]
+
+
+class MembershipProgram(Protocol):
+    """The ids of the segments of `target` a record is in at `now`."""
+
+    def __call__(self, record: Record, now: float, target: str = "users") -> frozenset[str]: ...
+
+
 _NO_NOW = object()  # the now-values' key before the first call: equal to no instant
 
 # How a raw value becomes the compared value, per field type. `{v}` is `v := <read>`: the value is
@@ -235,10 +243,12 @@ class Compiler:
         return self._build([*body, f"return {expression}"], {})
 
     def build_memberships(
-        self, segment_ids: Sequence[str]
-    ) -> tuple[Callable[[Record, float], frozenset[str]], str]:
-        """`(record, now) -> frozenset of the ids it is in`: each segment that holds adds its bit
-        to the key (engine/results.py), which finds the frozenset."""
+        self, segment_ids: Sequence[str], target: str, elsewhere: MembershipProgram
+    ) -> tuple[MembershipProgram, str]:
+        """`(record, now, target=target) -> frozenset of the ids it is in`: each segment that holds
+        adds its bit to the key (engine/results.py), which finds the frozenset. Another target is
+        handed to `elsewhere`, so that this function can be the workspace's `segments_of` itself
+        (one call per record, no wrapper in between)."""
         chunks = chunks_for(len(segment_ids))
         body = [f"k{chunk} = 0" for chunk in range(chunks)]
         position = {sid: index for index, sid in enumerate(segment_ids)}
@@ -251,12 +261,16 @@ class Compiler:
                 body.append(f"if {expression}:")
                 body.append(f"    k{chunk} += {self.const(bit)}")
         key = "k0" if chunks == 1 else "(" + "".join(f"k{chunk}, " for chunk in range(chunks)) + ")"
-        return self._build([*body, f"return _results[{key}]"], {"_results": ResultSets(segment_ids)})
+        head = ["if target is not _TARGET and target != _TARGET:", "    return _elsewhere(rec, now, target)"]
+        extra = {"_results": ResultSets(segment_ids), "_TARGET": target, "_elsewhere": elsewhere}
+        return self._build([*body, f"return _results[{key}]"], extra, ", target=_TARGET", head)
 
-    def _build(self, tail: list[str], extra: dict[str, Any]) -> tuple[Any, str]:
+    def _build(
+        self, tail: list[str], extra: dict[str, Any], parameters: str = "", head: Sequence[str] = ()
+    ) -> tuple[Any, str]:
         lines = [*self._functions, *self._now_function()]
-        lines += ["def _program(rec, now):"]
-        lines += [f"    {line}" for line in self._now_prelude()]
+        lines += [f"def _program(rec, now{parameters}):"]
+        lines += [f"    {line}" for line in [*head, *self._now_prelude()]]
         lines += ["    try:"]
         lines += [f"        {line}" for line in self.main.prelude + tail]
         lines += ["    except _NAN_TROUBLE:  # a NaN Decimal was ordered: NaNs are unknown values"]
