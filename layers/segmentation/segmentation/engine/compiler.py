@@ -44,6 +44,7 @@ from segmentation.engine.exact import (
     timestamp_of,
     without_nan,
 )
+from segmentation.engine.fields import TRUE_WHEN_UNKNOWN
 from segmentation.engine.model import And, Condition, FieldRef, Filter, Not, Or, conditions
 from segmentation.engine.results import ResultSets, bit_of, chunks_for
 from segmentation.engine.scope import FieldKey, NowValues, Scope, field_key, read_field
@@ -95,6 +96,7 @@ class Compiler:
         self.constants: list[object] = []
         self._constant_index: dict[tuple[type, object], int] = {}
         self._company_tests: dict[Condition, tuple[str, str]] = {}  # name, now-value arguments
+        self._inline_tests = 0
         self._functions: list[str] = []
         self.segment_vars: dict[str, str] = {}
         self._segments: list[tuple[str, str, str]] = []  # (id, local, expression), dependency order
@@ -117,7 +119,7 @@ class Compiler:
                     orderings[key] += 1
         ranked = {key: tuple(found) for key, found in cuts.items() if orderings[key] >= RANK_MIN_CONDITIONS}
         self.now_values = NowValues(self.const)
-        self.main = Scope(self.const, self.now_values, is_main=True, uses=uses, ranked=ranked)
+        self.main = Scope(self.const, self.now_values, uses=uses, ranked=ranked)
 
     def const(self, value: object) -> str:
         key = (type(value), value)
@@ -196,6 +198,7 @@ class Compiler:
             "_k_companies": "companies",
             "_NO_COMPANY": NO_COMPANY,
             "_LIST": list,
+            "_LEN": len,
             "_days_ago": self.calendar.days_ago_bounds,
             "_rank": rank,
             "_bisect": bisect_right,
@@ -225,8 +228,7 @@ class Compiler:
             self._referenced.add(name)
             return name if op == "in_segment" else f"(not {name})"
         if field.via_company and scope.is_main:
-            name, arguments = self._company_test(condition)
-            return f"{name}({scope.companies()}{arguments})"
+            return self._any_company(condition, scope.companies())
         field = read_field(condition)
         found = self.bounds(condition)
         if found is not None:
@@ -261,6 +263,25 @@ class Compiler:
             on_value = on_value.replace("{x}", f"({local} := {loading})", 1)
         return on_value.format(x=local, a=names[0], b=names[-1])
 
+    def _any_company(self, condition: Condition, companies: str) -> str:
+        """Does any of a user's companies meet a company.* condition? A user has one company, or
+        none, in the usual case: one is tested in place (a call costs more than the test), none
+        is one all-unknown company, whose answer the op alone gives. Anything else (several, or
+        not a list of maps) goes to the condition's function."""
+        name, arguments = self._company_test(condition)
+        prefix = f"c{self._inline_tests}_"  # its locals, apart from the main scope's
+        self._inline_tests += 1
+        inline = Scope(self.const, self.now_values, record="company", prefix=prefix, inline=True)
+        alone = (
+            f"{companies}.__class__ is _LIST and _LEN({companies}) == 1"
+            f" and (company := {companies}[0]).__class__ is _DICT"
+        )
+        none = self.const(condition.op in TRUE_WHEN_UNKNOWN)  # no list, or an empty one
+        return (
+            f"({self.condition(condition, inline)} if ({alone})"
+            f" else {none} if not {companies} else {name}({companies}{arguments}))"
+        )
+
     def _company_test(self, condition: Condition) -> tuple[str, str]:
         """A function `(companies, *now-values) -> bool`: does any company meet this company.*
         condition? (One per distinct condition, looping inside: one call per user, not one per
@@ -272,7 +293,7 @@ class Compiler:
         known = self._company_tests.get(condition)
         if known is None:
             name = f"_company_test{len(self._company_tests)}"
-            scope = Scope(self.const, self.now_values, is_main=False)
+            scope = Scope(self.const, self.now_values, record="company", takes_now_values=True)
             expression = self.condition(condition, scope)
             arguments = "".join(f", {param}" for param in scope.params)
             known = self._company_tests[condition] = (name, arguments)
@@ -280,8 +301,8 @@ class Compiler:
                 f"def {name}(companies{arguments}):",
                 "    if companies.__class__ is not _LIST or not companies:",
                 "        companies = _NO_COMPANY",
-                "    for rec in companies:",
-                "        if rec.__class__ is not _DICT:",
+                "    for company in companies:",
+                "        if company.__class__ is not _DICT:",
                 f"            return {name}(_LIST(_companies_of({{_k_companies: companies}})){arguments})",
             ]
             self._functions += [f"        {line}" for line in scope.prelude]

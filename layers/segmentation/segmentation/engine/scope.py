@@ -120,12 +120,15 @@ class NowValues:
 
 
 class Scope:
-    """One record the generated code reads: the evaluated record, or one company of a user (`rec`).
+    """One record the generated code reads, named `record`: the evaluated record (`rec`, the main
+    scope), or one company of a user (`company`, read by a company test).
 
     A field read in several places is loaded once at the top; a field read in one place only is
     loaded where it is used, so short-circuiting skips it (`plan eq starter and photos gt 80`).
-    A ranked field (the main record's number or timestamp fields tested against several cuts) is
-    loaded at the top with its rank among its sorted cuts (engine/bounds.py).
+    An `inline` scope loads everything in place: its test is one expression inside another
+    scope's. A ranked field (the main record's number or timestamp field that many conditions
+    test) is loaded at the top with its rank among its sorted cuts (engine/bounds.py). Locals are
+    named with `prefix`, so that an inline scope's never meet its host's.
     """
 
     def __init__(
@@ -133,25 +136,35 @@ class Scope:
         const: Const,
         now_values: NowValues,
         *,
-        is_main: bool,
+        record: str = "rec",
+        prefix: str = "",
         uses: Counter[FieldKey] | None = None,
         ranked: Mapping[FieldKey, Sequence[Cut]] | None = None,
+        inline: bool = False,
+        takes_now_values: bool = False,
     ):
         self.const = const
         self.now_values = now_values
-        self.is_main = is_main
+        self.record = record
+        self.is_main = record == "rec"
+        self.prefix = prefix
         self.uses = uses if uses is not None else Counter()
         self.ranked = ranked or {}
+        self.inline = inline
+        self.takes_now_values = takes_now_values  # a function of its own: now-values are arguments
         self.prelude: list[str] = []
-        self.params: dict[str, None] = {}  # a company test's arguments: the now-values it reads
+        self.params: dict[str, None] = {}  # the now-values such a function takes
         self._names: dict[tuple[object, ...], str] = {}
         self._indexes: dict[FieldKey, dict[Cut, str]] = {}
+
+    def _name(self, key: tuple[object, ...], prefix: str) -> str:
+        self._names[key] = name = f"{self.prefix}{prefix}{len(self._names)}"
+        return name
 
     def _new(self, key: tuple[object, ...], prefix: str, lines: Callable[[str], list[str]]) -> str:
         name = self._names.get(key)
         if name is None:
-            name = f"{prefix}{len(self._names)}"
-            self._names[key] = name
+            name = self._name(key, prefix)
             self.prelude.extend(lines(name))
         return name
 
@@ -159,25 +172,23 @@ class Scope:
         """(local, None) for a value loaded at the top, or (local, expression) to load it in place."""
         # `rec.get(k)`, not a bound `get = rec.get`: making a bound method object costs more than
         # several calls through the attribute (CPython specializes those for dicts).
-        if field.kind == "custom":
-            attributes = self.const("custom_attributes")
-            holder = self._new(
-                ("custom",),
-                "_custom",
-                lambda name: [f"{name} = v if (v := rec.get({attributes})).__class__ is _DICT else _EMPTY"],
-            )
-        else:
-            holder = "rec"
+        record = self.record
+        holder = record
+        if field.kind == "custom":  # the custom attributes map, or an empty one
+            read = f"{record}.get({self.const('custom_attributes')})"
+            attributes = f"v if (v := {read}).__class__ is _DICT else _EMPTY"
+            if self.inline:
+                holder = f"({attributes})"
+            else:
+                holder = self._new(("custom",), "_custom", lambda name: [f"{name} = {attributes}"])
         key = field_key(field)
         if field.kind == "event":  # a summary's statistic, counted at `now` for a window
             read = ", ".join(self.const(part) for part in (field.name, field.stat, field.window))
-            loading = _NORMALIZE[field.type].format(v=f"v := _event_stat(rec, {read}, now)")
+            loading = _NORMALIZE[field.type].format(v=f"v := _event_stat({record}, {read}, now)")
         else:
             loading = _NORMALIZE[field.type].format(v=f"v := {holder}.get({self.const(field.name)})")
-        if self.uses[key] == 1 and not at_top:
-            name = f"x{len(self._names)}"
-            self._names[("inline", len(self._names))] = name
-            return name, loading
+        if (self.inline or self.uses[key] == 1) and not at_top:
+            return self._name(("inline", len(self._names)), "x"), loading
         return self._new(key, "x", lambda name: [f"{name} = {loading}"]), None
 
     def is_ranked(self, field: FieldRef) -> bool:
@@ -192,14 +203,14 @@ class Scope:
             cuts = self.ranked[key]
             table, indexes = self.now_values.ranks(cuts)
             self._indexes[key] = dict(zip(cuts, indexes, strict=True))
-            self._names[("rank", key)] = position = f"p{len(self._names)}"
+            position = self._name(("rank", key), "p")
             self.prelude.append(f"{position} = -1 if {local} is None else _bisect({table}, {local})")
         return self._names[("rank", key)], self._indexes[key]
 
     def cut(self, cut: Cut) -> str:
-        """The name of a cut as this scope reads it: a company test takes now-values as arguments."""
+        """The name of a cut as this scope reads it (a function of its own takes it as argument)."""
         name = self.now_values.cut(cut)
-        if not self.is_main and cut.kind != "const":
+        if self.takes_now_values and cut.kind != "const":
             self.params[name] = None
         return name
 
