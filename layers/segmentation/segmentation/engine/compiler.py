@@ -47,7 +47,7 @@ from segmentation.engine.exact import (
 from segmentation.engine.fields import TRUE_WHEN_UNKNOWN
 from segmentation.engine.model import And, Condition, FieldRef, Filter, Not, Or, conditions
 from segmentation.engine.results import ResultSets, bit_of, chunks_for
-from segmentation.engine.scope import FieldKey, NowValues, Scope, field_key, read_field
+from segmentation.engine.scope import FieldKey, NowValues, Scope, field_key, raw_key, read_field
 from segmentation.engine.values import NO_COMPANY, companies_of
 
 Record = Mapping[str, Any]
@@ -85,6 +85,19 @@ _OPS: dict[tuple[str, str], str] = {
 }
 
 
+# A string op on known text {x} (folded), for a string read in place; {k} the constant.
+_STRING_TESTS = {
+    "eq": "{x} == {k}",
+    "ne": "{x} != {k}",
+    "in": "{x} in {k}",
+    "not_in": "{x} not in {k}",
+    "contains": "{k} in {x}",
+    "not_contains": "{k} not in {x}",
+    "starts_with": "{x}.startswith({k})",
+    "ends_with": "{x}.endswith({k})",
+}
+
+
 class Compiler:
     """Builds one function from filters. Add segments in dependency order, then `build`.
 
@@ -105,21 +118,25 @@ class Compiler:
         # How often each field of the main record is read, and the distinct cuts it is tested
         # against (in the order first seen).
         uses: Counter[FieldKey] = Counter()
+        types: dict[FieldKey, set[str]] = {}  # per stored value, the types it is read as
         cuts: dict[FieldKey, dict[Cut, None]] = {}
         orderings: Counter[FieldKey] = Counter()
         for tree in trees:
             for condition in conditions(tree):
                 if condition.field.kind == "segment" or condition.field.via_company:
                     continue
-                key = field_key(read_field(condition))
+                field = read_field(condition)
+                key = field_key(field)
                 uses[key] += 1
+                types.setdefault(raw_key(field), set()).add(field.type)
                 found = self.bounds(condition)
                 if found is not None:
                     cuts.setdefault(key, {}).update(dict.fromkeys(found[1]))
                     orderings[key] += 1
         ranked = {key: tuple(found) for key, found in cuts.items() if orderings[key] >= RANK_MIN_CONDITIONS}
         self.now_values = NowValues(self.const)
-        self.main = Scope(self.const, self.now_values, uses=uses, ranked=ranked)
+        shared = {raw for raw, read_as in types.items() if len(read_as) > 1}
+        self.main = Scope(self.const, self.now_values, uses=uses, shared=shared, ranked=ranked)
 
     def const(self, value: object) -> str:
         key = (type(value), value)
@@ -233,16 +250,29 @@ class Compiler:
         found = self.bounds(condition)
         if found is not None:
             return self._ordering(found[0], found[1], field, scope)
-        local, loading = scope.load(field)
         value = condition.value
         if field.type == "number":  # in, not_in
             constant = self.const(equal_cuts(cast(Iterable[float], value)))
         else:
             constant = self.const(value) if value is not None else ""
+        if scope.in_place(field) and field.type != "number":
+            return self._in_place(field, op, constant, scope.read(field))
+        local, loading = scope.load(field)
         template = _OPS[(field.type, op)]
         if loading is not None:  # load in place: bind the local where it is first read
             template = template.replace("{x}", f"({local} := {loading})", 1)
         return template.format(x=local, k=constant)
+
+    @staticmethod
+    def _in_place(field: FieldRef, op: str, constant: str, read: str) -> str:
+        """A condition on a value read once, where it is tested: no local. A string is tested on
+        its folded text once its class is known (unknown: the op's answer on unknown)."""
+        if field.type != "string":  # boolean, any: the stored value is the value
+            return _OPS[(field.type, op)].format(x=read)
+        test = _STRING_TESTS[op].format(x="v.casefold()", k=constant)
+        if op in TRUE_WHEN_UNKNOWN:
+            return f"((v := {read}).__class__ is not _STR or {test})"
+        return f"((v := {read}).__class__ is _STR and {test})"
 
     def bounds(self, condition: Condition) -> tuple[str, tuple[Cut, ...]] | None:
         """The shape and cuts of an ordering condition (made once per condition)."""

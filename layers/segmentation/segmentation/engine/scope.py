@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 
 from segmentation.engine.bounds import Cut, rank
 from segmentation.engine.model import Condition, FieldRef
@@ -17,19 +17,24 @@ from segmentation.engine.model import Condition, FieldRef
 Const = Callable[[object], str]  # the global name bound to a constant value
 FieldKey = tuple[object, ...]
 
-# How a raw value becomes the compared value, per field type. `{v}` is `v := <read>`: the value is
-# read once, its class checked (Decimal first: what boto3 returns, used as is), else converted.
+# How a raw value becomes the compared value, per field type. `{r}` is its read: the value is read
+# once, its class checked (Decimal first: what boto3 returns, used as is), else converted.
 _NORMALIZE = {
-    "string": "v.casefold() if ({v}).__class__ is _STR else None",
-    "number": "v if ({v}).__class__ is _DEC else _number_of(v)",
-    "timestamp": "v if ({v}).__class__ is _DEC else _timestamp_of(v)",
-    "boolean": "({v})",
-    "any": "({v})",
+    "string": "v.casefold() if (v := {r}).__class__ is _STR else None",
+    "number": "v if (v := {r}).__class__ is _DEC else _number_of(v)",
+    "timestamp": "v if (v := {r}).__class__ is _DEC else _timestamp_of(v)",
+    "boolean": "{r}",
+    "any": "{r}",
 }
 
 
 def field_key(field: FieldRef) -> FieldKey:
     return ("field", field.kind, field.name, field.type, field.stat, field.window)
+
+
+def raw_key(field: FieldRef) -> FieldKey:
+    """The stored value a field reads, whatever type it is read as."""
+    return ("raw", field.kind, field.name, field.stat, field.window)
 
 
 def read_field(condition: Condition) -> FieldRef:
@@ -139,6 +144,7 @@ class Scope:
         record: str = "rec",
         prefix: str = "",
         uses: Counter[FieldKey] | None = None,
+        shared: Set[FieldKey] = frozenset(),
         ranked: Mapping[FieldKey, Sequence[Cut]] | None = None,
         inline: bool = False,
         takes_now_values: bool = False,
@@ -149,6 +155,7 @@ class Scope:
         self.is_main = record == "rec"
         self.prefix = prefix
         self.uses = uses if uses is not None else Counter()
+        self.shared = shared  # raw keys read as two types or more: read once, at the top
         self.ranked = ranked or {}
         self.inline = inline
         self.takes_now_values = takes_now_values  # a function of its own: now-values are arguments
@@ -168,8 +175,8 @@ class Scope:
             self.prelude.extend(lines(name))
         return name
 
-    def load(self, field: FieldRef, *, at_top: bool = False) -> tuple[str, str | None]:
-        """(local, None) for a value loaded at the top, or (local, expression) to load it in place."""
+    def read(self, field: FieldRef) -> str:
+        """The expression of the stored value a field reads (a local when it is shared)."""
         # `rec.get(k)`, not a bound `get = rec.get`: making a bound method object costs more than
         # several calls through the attribute (CPython specializes those for dicts).
         record = self.record
@@ -181,15 +188,26 @@ class Scope:
                 holder = f"({attributes})"
             else:
                 holder = self._new(("custom",), "_custom", lambda name: [f"{name} = {attributes}"])
-        key = field_key(field)
         if field.kind == "event":  # a summary's statistic, counted at `now` for a window
-            read = ", ".join(self.const(part) for part in (field.name, field.stat, field.window))
-            loading = _NORMALIZE[field.type].format(v=f"v := _event_stat({record}, {read}, now)")
+            parts = ", ".join(self.const(part) for part in (field.name, field.stat, field.window))
+            read = f"_event_stat({record}, {parts}, now)"
         else:
-            loading = _NORMALIZE[field.type].format(v=f"v := {holder}.get({self.const(field.name)})")
+            read = f"{holder}.get({self.const(field.name)})"
+        if raw_key(field) in self.shared:  # `email exists or email ends_with …`: one read
+            read = self._new(raw_key(field), "r", lambda name: [f"{name} = {read}"])
+        return read
+
+    def load(self, field: FieldRef, *, at_top: bool = False) -> tuple[str, str | None]:
+        """(local, None) for a value loaded at the top, or (local, expression) to load it in place."""
+        loading = _NORMALIZE[field.type].format(r=self.read(field))
+        key = field_key(field)
         if (self.inline or self.uses[key] == 1) and not at_top:
             return self._name(("inline", len(self._names)), "x"), loading
         return self._new(key, "x", lambda name: [f"{name} = {loading}"]), None
+
+    def in_place(self, field: FieldRef) -> bool:
+        """Whether the field is read where it is used (once), with no local of its own."""
+        return (self.inline or self.uses[field_key(field)] == 1) and field_key(field) not in self._names
 
     def is_ranked(self, field: FieldRef) -> bool:
         return self.is_main and field_key(field) in self.ranked
