@@ -64,8 +64,8 @@ def test_the_result_key_holds_more_segments_than_one_int_does():
 
 def test_result_sets_are_made_from_the_bits_and_kept():
     results = ResultSets(["a", "b", "c"])
-    assert results[0b101] == {"a", "c"}
-    assert 0b101 in results
-    assert results[0] == frozenset()
+    assert results.make(0b101) == {"a", "c"}
+    assert results.known[0b101] == {"a", "c"}
+    assert results.make(0) == frozenset()
     many = ResultSets([f"s{i}" for i in range(CHUNK_BITS + 2)])
-    assert many[(1, 0b10)] == {"s0", f"s{CHUNK_BITS + 1}"}
+    assert many.make((1, 0b10)) == {"s0", f"s{CHUNK_BITS + 1}"}

@@ -183,8 +183,10 @@ class Compiler:
                 body.append(f"    k{chunk} += {self.const(bit)}")
         key = "k0" if chunks == 1 else "(" + "".join(f"k{chunk}, " for chunk in range(chunks)) + ")"
         head = ["if target is not _TARGET and target != _TARGET:", "    return _elsewhere(rec, now, target)"]
-        extra = {"_results": ResultSets(segment_ids), "_TARGET": target, "_elsewhere": elsewhere}
-        return self._build([*body, f"return _results[{key}]"], extra, ", target=_TARGET", head)
+        results = ResultSets(segment_ids)
+        extra = {"_known": results.known, "_make": results.make, "_TARGET": target, "_elsewhere": elsewhere}
+        lookup = ["try:", f"    return _known[{key}]", "except KeyError:", f"    return _make({key})"]
+        return self._build([*body, *lookup], extra, ", target=_TARGET", head)
 
     def _build(
         self, tail: list[str], extra: dict[str, Any], parameters: str = "", head: Sequence[str] = ()
@@ -208,6 +210,7 @@ class Compiler:
             "_cuts_below": cuts_below,
             "_NAN_TROUBLE": NAN_TROUBLE,
             "_without_nan": without_nan,
+            "KeyError": KeyError,
             "_EMPTY": {},  # custom attributes that are not a map: none (never written to)
             "_DICT": dict,
             "_STR": str,
@@ -221,7 +224,7 @@ class Compiler:
             "_bisect": bisect_right,
             "_event_stat": event_stat,
         }
-        namespace["_now_cell"] = [(_NO_NOW, ())]  # equal to no now: the first call computes
+        namespace["_now_cell"] = [self.now_values.first_state(_NO_NOW)]  # the first call computes
         namespace.update(extra)
         namespace.update((f"_k{index}", value) for index, value in enumerate(self.constants))
         exec(compile(source, "<segment-engine>", "exec"), namespace)

@@ -28,14 +28,16 @@ def chunks_for(count: int) -> int:
     return max(1, -(-count // CHUNK_BITS))
 
 
-class ResultSets(dict[object, frozenset[str]]):
-    """key -> the ids whose bits are set in it (`ids` in bit order), made when first asked for."""
+class ResultSets:
+    """key -> the ids whose bits are set in it (`ids` in bit order). The program looks the key up
+    in `known`, a plain dict (CPython specializes its lookup; a dict subclass with __missing__
+    costs twice as much), and calls `make` on a KeyError, the first time a combination occurs."""
 
     def __init__(self, ids: Sequence[str]):
-        super().__init__()
         self.ids = tuple(ids)
+        self.known: dict[object, frozenset[str]] = {}
 
-    def __missing__(self, key: object) -> frozenset[str]:
+    def make(self, key: object) -> frozenset[str]:
         chunks = key if isinstance(key, tuple) else (key,)
         ids = self.ids
         found = frozenset(
@@ -44,6 +46,6 @@ class ResultSets(dict[object, frozenset[str]]):
             for bit in range(min(CHUNK_BITS, len(ids) - start))
             if bits >> bit & 1
         )
-        if len(self) < _CACHE_SIZE:
-            self[key] = found
+        if len(self.known) < _CACHE_SIZE:
+            self.known[key] = found
         return found

@@ -98,15 +98,15 @@ class NowValues:
         return table, indexes
 
     def refresh_function(self) -> list[str]:
-        """`_refresh(key)`: every exported value at once, kept in `_now_cell` as one tuple."""
+        """`_refresh(at)`: every exported value at once, kept in `_now_cell` as one tuple
+        (at, value, value, ...), which the program unpacks in one step."""
         if not self.exported:
             return []
-        values = "".join(f"{name}, " for name in self.exported)
         return [
-            "def _refresh(key):",
-            "    now = float(key)",
+            "def _refresh(at):",
+            "    now = float(at)",
             *(f"    {line}" for line in self._lines),
-            f"    state = (key, ({values}))",
+            f"    state = (at, {', '.join(self.exported)})",
             "    _now_cell[0] = state",
             "    return state",
             "",
@@ -116,12 +116,12 @@ class NowValues:
         """The program's first lines: the exported values of this `now` (made again if it moved)."""
         if not self.exported:
             return []
-        return [
-            "state = _now_cell[0]",
-            "if state[0] is not now and state[0] != now:",
-            "    state = _refresh(now)",
-            f"{', '.join(self.exported)}, = state[1]",
-        ]
+        names = f"at, {', '.join(self.exported)}"
+        return [f"{names} = _now_cell[0]", "if at is not now and at != now:", f"    {names} = _refresh(now)"]
+
+    def first_state(self, no_now: object) -> tuple[object, ...]:
+        """What `_now_cell` holds before the first call: an instant equal to no `now`."""
+        return (no_now, *[None] * len(self.exported))
 
 
 class Scope:
