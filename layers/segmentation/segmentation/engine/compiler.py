@@ -32,6 +32,7 @@ from typing import Any, Protocol, cast
 
 from segmentation.engine.bounds import SHAPES, Cut, bounds, rank
 from segmentation.engine.calendar import Calendar
+from segmentation.engine.costs import cost
 from segmentation.engine.events import compiled_stat as event_stat
 from segmentation.engine.exact import (
     NAN_TROUBLE,
@@ -233,10 +234,10 @@ class Compiler:
     # -- expressions --------------------------------------------------------------------------
 
     def expression(self, node: Filter, scope: Scope) -> str:
-        if isinstance(node, And):
-            return "(" + " and ".join(self.expression(item, scope) for item in node.items) + ")"
-        if isinstance(node, Or):
-            return "(" + " or ".join(self.expression(item, scope) for item in node.items) + ")"
+        if isinstance(node, And | Or):  # the cheapest items first (engine/costs.py)
+            items = sorted(node.items, key=lambda item: cost(item, scope.reads_in_place, scope.is_ranked))
+            joined = " and " if isinstance(node, And) else " or "
+            return "(" + joined.join(self.expression(item, scope) for item in items) + ")"
         if isinstance(node, Not):
             return f"(not {self.expression(node.item, scope)})"
         return self.condition(node, scope)

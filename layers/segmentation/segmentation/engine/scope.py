@@ -209,6 +209,11 @@ class Scope:
         """Whether the field is read where it is used (once), with no local of its own."""
         return (self.inline or self.uses[field_key(field)] == 1) and field_key(field) not in self._names
 
+    def reads_in_place(self, field: FieldRef) -> bool:
+        """Whether a test of this field reads it where it is tested (it is read nowhere else)."""
+        key = field_key(field)
+        return (self.inline or self.uses[key] == 1) and not self.is_ranked(field)
+
     def is_ranked(self, field: FieldRef) -> bool:
         return self.is_main and field_key(field) in self.ranked
 
