@@ -61,10 +61,14 @@ class MembershipProgram(Protocol):
 
 
 _NO_NOW = object()  # the now-values' key before the first call: equal to no instant
+_UNSET = object()  # a shared condition's answer before it is first needed
 # A field of the main record tested by this many ordering conditions or more is ranked: one bisect
 # per record (~100 ns for 7 cuts here), then an int comparison per condition (~10 ns) instead of
 # a Decimal one (~33 ns). Measured: a loss at 4 conditions, even at 5, a 14 % gain at 100 segments.
 RANK_MIN_CONDITIONS = 6
+# A condition found in several places is answered once per record (kept in a local, made where
+# first needed) when it costs this much or more (engine/costs.py); looking the answer up costs ~8.
+SHARE_MIN_COST = 30
 
 # Expression templates of the conditions that are no ordering (those are shapes, engine/bounds.py):
 # {x} the normalized value (None when unknown), {k} the constant.
@@ -122,8 +126,10 @@ class Compiler:
         types: dict[FieldKey, set[str]] = {}  # per stored value, the types it is read as
         cuts: dict[FieldKey, dict[Cut, None]] = {}
         orderings: Counter[FieldKey] = Counter()
+        occurrences: Counter[Condition] = Counter()
         for tree in trees:
             for condition in conditions(tree):
+                occurrences[condition] += 1
                 if condition.field.kind == "segment" or condition.field.via_company:
                     continue
                 field = read_field(condition)
@@ -138,6 +144,9 @@ class Compiler:
         self.now_values = NowValues(self.const)
         shared = {raw for raw, read_as in types.items() if len(read_as) > 1}
         self.main = Scope(self.const, self.now_values, uses=uses, shared=shared, ranked=ranked)
+        # Conditions found more than once (in several segments), each answered once per record.
+        self._repeated = {c for c, count in occurrences.items() if count > 1 and c.field.kind != "segment"}
+        self._answers: dict[Condition, str] = {}
 
     def const(self, value: object) -> str:
         key = (type(value), value)
@@ -212,6 +221,7 @@ class Compiler:
             "_NAN_TROUBLE": NAN_TROUBLE,
             "_without_nan": without_nan,
             "KeyError": KeyError,
+            "_UNSET": _UNSET,
             "_EMPTY": {},  # custom attributes that are not a map: none (never written to)
             "_DICT": dict,
             "_STR": str,
@@ -243,6 +253,18 @@ class Compiler:
         return self.condition(node, scope)
 
     def condition(self, condition: Condition, scope: Scope) -> str:
+        """A condition's expression; one found in several places is answered once per record."""
+        if condition not in self._repeated or not scope.is_main:
+            return self._condition(condition, scope)
+        if cost(condition, scope.reads_in_place, scope.is_ranked) < SHARE_MIN_COST:
+            return self._condition(condition, scope)  # cheaper than looking the answer up
+        name = self._answers.get(condition)
+        if name is None:  # unknown until first needed, since and/or may skip every place of it
+            name = self._answers[condition] = f"e{len(self._answers)}"
+            scope.prelude.append(f"{name} = _UNSET")
+        return f"({name} if {name} is not _UNSET else ({name} := {self._condition(condition, scope)}))"
+
+    def _condition(self, condition: Condition, scope: Scope) -> str:
         field, op = condition.field, condition.op
         if field.kind == "segment":
             name = self.segment_vars[str(condition.value)]

@@ -1,17 +1,19 @@
-"""Ranks among sorted cuts answer every ordering condition of a field (engine/bounds.py), and the
-result key holds any number of segments (engine/results.py)."""
+"""The generated program's shortcuts give the reference's answers: ranks among sorted cuts
+(engine/bounds.py), the result key (engine/results.py), answers shared between segments, a lone
+company tested in place, and/or items reordered by cost (engine/costs.py)."""
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from decimal import Decimal
 
-from engine_helpers import DAY, NOW, cond
+from engine_helpers import ATTRIBUTES, DAY, NOW, cond
 from hypothesis import given
 from hypothesis import strategies as st
 from segmentation.engine import SegmentDef, Workspace
 from segmentation.engine.bounds import rank
 from segmentation.engine.exact import ABOVE_EVERYTHING
+from segmentation.engine.reference import evaluate
 from segmentation.engine.results import CHUNK_BITS, ResultSets
 
 decimals = st.decimals(allow_nan=False, places=2, min_value=-5, max_value=5)
@@ -69,3 +71,34 @@ def test_result_sets_are_made_from_the_bits_and_kept():
     assert results.make(0) == frozenset()
     many = ResultSets([f"s{i}" for i in range(CHUNK_BITS + 2)])
     assert many.make((1, 0b10)) == {"s0", f"s{CHUNK_BITS + 1}"}
+
+
+def test_conditions_in_several_segments_are_answered_once_with_the_same_answers():
+    gmail = cond("email", "ends_with", "@gmail.com")
+    recent = cond("custom_attributes.trial_ends_at", "less_than_days_from_now", 3)
+    pro = cond("company.plan", "eq", "pro")
+    segments = [
+        SegmentDef("a", "", "users", {"and": [cond("session_count", "gt", 3), gmail]}),
+        SegmentDef("b", "", "users", {"or": [recent, gmail, pro]}),
+        SegmentDef("c", "", "users", {"not": {"and": [pro, recent]}}),
+        SegmentDef("d", "", "users", {"and": [{"or": [pro, gmail]}, {"not": recent}]}),
+    ]
+    workspace = Workspace(segments, attributes=ATTRIBUTES)
+    assert "_UNSET" in workspace.sources["users"]
+    for email in ("Ada@GMAIL.com", "ada@example.com", None):
+        for trial in (NOW + DAY, NOW + 5 * DAY, None):
+            for companies in ([{"plan": "PRO"}], [{"plan": "free"}, {"plan": "pro"}], [], None):
+                for sessions in (Decimal(1), Decimal(5)):
+                    user = {
+                        "email": email,
+                        "session_count": sessions,
+                        "custom_attributes": {"trial_ends_at": trial},
+                        "companies": companies,
+                    }
+                    expected = {
+                        s.id
+                        for s in segments
+                        if evaluate(s.filter, user, NOW, target="users", segments={}, attributes=ATTRIBUTES)
+                    }
+                    found = workspace.segments_of(user, NOW) - {"new", "active", "slipping_away"}
+                    assert found == expected, user
