@@ -22,7 +22,7 @@ from segmentation.engine.fields import (
     USER_FIELDS,
 )
 from segmentation.engine.reference import evaluate
-from segmentation.engine.segments import PREDEFINED_SEGMENTS
+from segmentation.engine.segments import PREDEFINED_IDS, PREDEFINED_SEGMENTS
 
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -255,9 +255,12 @@ def test_ranked_fields_agree_with_the_reference(segments, users, zone, now):
     workspace does for a field that many segments test (engine/bounds.py)."""
     with patch.object(compiler, "RANK_MIN_CONDITIONS", 1):
         workspace = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)
+        predicates = {s.id: workspace.predicate(s.filter) for s in segments}
     assert "_bisect(" in workspace.sources["users"]  # the predefined segments alone rank two fields
     for user in users:
-        assert workspace.segments_of(user, now) == reference_segments(segments, user, now, zone)
+        expected = reference_segments(segments, user, now, zone)
+        assert workspace.segments_of(user, now) == expected
+        assert {sid for sid, holds in predicates.items() if holds(user, now)} == expected - PREDEFINED_IDS
 
 
 @SETTINGS

@@ -281,7 +281,7 @@ class Compiler:
             constant = self.const(equal_cuts(cast(Iterable[float], value)))
         else:
             constant = self.const(value) if value is not None else ""
-        if scope.in_place(field) and field.type != "number":
+        if scope.reads_in_place(field) and field.type != "number":
             return self._in_place(field, op, constant, scope.read(field))
         local, loading = scope.load(field)
         template = _OPS[(field.type, op)]

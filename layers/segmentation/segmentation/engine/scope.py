@@ -53,7 +53,7 @@ class NowValues:
 
     def __init__(self, const: Const):
         self._const = const
-        self._lines: list[str] = []  # the body of _refresh, after `now = float(key)`
+        self._lines: list[str] = []  # the body of _refresh, after `now = float(at)`
         self._names: dict[Cut, str] = {}
         self.exported: dict[str, None] = {}  # what the program unpacks, in order
 
@@ -205,14 +205,9 @@ class Scope:
             return self._name(("inline", len(self._names)), "x"), loading
         return self._new(key, "x", lambda name: [f"{name} = {loading}"]), None
 
-    def in_place(self, field: FieldRef) -> bool:
-        """Whether the field is read where it is used (once), with no local of its own."""
-        return (self.inline or self.uses[field_key(field)] == 1) and field_key(field) not in self._names
-
     def reads_in_place(self, field: FieldRef) -> bool:
         """Whether a test of this field reads it where it is tested (it is read nowhere else)."""
-        key = field_key(field)
-        return (self.inline or self.uses[key] == 1) and not self.is_ranked(field)
+        return (self.inline or self.uses[field_key(field)] == 1) and not self.is_ranked(field)
 
     def is_ranked(self, field: FieldRef) -> bool:
         return self.is_main and field_key(field) in self.ranked
