@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 from engine_helpers import ATTRIBUTES, DAY, NOW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from segmentation.engine import SegmentDef, Workspace
+from segmentation.engine import SegmentDef, Workspace, compiler
 from segmentation.engine.events import added
 from segmentation.engine.fields import (
     BOOLEAN_OPS,
@@ -21,7 +22,7 @@ from segmentation.engine.fields import (
     USER_FIELDS,
 )
 from segmentation.engine.reference import evaluate
-from segmentation.engine.segments import PREDEFINED_SEGMENTS
+from segmentation.engine.segments import PREDEFINED_IDS, PREDEFINED_SEGMENTS
 
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -240,6 +241,26 @@ def test_segments_of_agrees_with_the_reference(segments, users, zone, now):
         expected = reference_segments(segments, user, now, zone)
         assert typed.segments_of(user, now) == expected
         assert lenient.segments_of(user, now) == expected
+
+
+@SETTINGS
+@given(
+    workspaces(),
+    st.lists(records("users"), min_size=1, max_size=3),
+    st.sampled_from(ZONES),
+    st.one_of(st.integers(-2 * 24, 2 * 24).map(lambda h: NOW + h * 3600), nows),
+)
+def test_ranked_fields_agree_with_the_reference(segments, users, zone, now):
+    """Every number and timestamp field answered through its rank among its sorted cuts, as a
+    workspace does for a field that many segments test (engine/bounds.py)."""
+    with patch.object(compiler, "RANK_MIN_CONDITIONS", 1):
+        workspace = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)
+        predicates = {s.id: workspace.predicate(s.filter) for s in segments}
+    assert "_bisect(" in workspace.sources["users"]  # the predefined segments alone rank two fields
+    for user in users:
+        expected = reference_segments(segments, user, now, zone)
+        assert workspace.segments_of(user, now) == expected
+        assert {sid for sid, holds in predicates.items() if holds(user, now)} == expected - PREDEFINED_IDS
 
 
 @SETTINGS

@@ -145,15 +145,23 @@ class _Context:
 def _plain_count(summary: Mapping[str, Any], now: float, window: Any) -> float:
     """All-time count, or the events in (now - window days, now]: a day wholly inside counts all
     its events; a day the window cuts counts its kept times inside, and events beyond the kept
-    times when the day starts inside (the engine's documented rule)."""
+    times when the day starts inside (the engine's documented rule). A part that is not a number
+    or a map where one belongs (junk in the item) counts as nothing, as in the engine."""
     if window is None:
-        return float(summary.get("n", 0))
+        count: Any = summary.get("n")
+        return float(count) if _plain_number(count) else 0.0
     low = now - float(window) * DAY
     total = 0.0
-    for bucket in (summary.get("d") or {}).values():
+    buckets = summary.get("d")
+    for bucket in buckets.values() if isinstance(buckets, dict) else []:
+        if not (
+            isinstance(bucket, dict) and _plain_number(bucket.get("day")) and _plain_number(bucket.get("n"))
+        ):
+            continue
         start = float(bucket["day"]) * DAY
         end = start + DAY
-        times = [float(t) for t in bucket.get("t") or []]
+        kept = bucket.get("t")
+        times = [float(t) for t in kept if _plain_number(t)] if isinstance(kept, list) else []
         if end <= low or start > now:
             continue
         if low < start and end <= now:
@@ -163,6 +171,13 @@ def _plain_count(summary: Mapping[str, Any], now: float, window: Any) -> float:
         if low < start <= now:
             total += float(bucket["n"]) - len(times)
     return total
+
+
+def _plain_number(value: Any) -> bool:
+    """An int, float or Decimal that is not a bool or a float NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return False
+    return not (isinstance(value, float) and math.isnan(value))
 
 
 def _known(stored: Any, kind: str) -> Any:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from itertools import compress
 from typing import Any
 
 from segmentation.engine.calendar import Calendar
-from segmentation.engine.compiler import Compiler, Record
+from segmentation.engine.compiler import Compiler, MembershipProgram, Record
 from segmentation.engine.fields import TARGETS
 from segmentation.engine.model import Condition, Filter, conditions, segment_references
 from segmentation.engine.parse import Attributes, FilterErrors, parse_filter
@@ -25,7 +24,6 @@ from segmentation.errors import Invalid
 
 Predicate = Callable[[Record, float], bool]
 _PREDICATE_CACHE_SIZE = 256
-_MEMBERSHIP_CACHE_SIZE = 4096
 
 
 class Workspace:
@@ -71,10 +69,14 @@ class Workspace:
             )
             for target in TARGETS
         }
-        self._programs: dict[str, Callable[[Record, float], frozenset[str]]] = {}
+        self._programs: dict[str, MembershipProgram] = {}
         self.sources: dict[str, str] = {}  # generated code per target, for inspection
         for target in TARGETS:
             self._programs[target], self.sources[target] = self._compile_memberships(target)
+        # `segments_of(record, now, target="users")`: the ids of the segments of `target` the
+        # record is in at `now`. It is the users' generated function itself, which hands other
+        # targets on: one call per record, where a method calling it would cost a second one.
+        self.segments_of: MembershipProgram = self._programs["users"]
         self._time_conditions = {target: self._time_relative(self._ids[target]) for target in TARGETS}
         # The company fields user segments read through `company.<field>`.
         self.company_fields_read = frozenset(
@@ -99,10 +101,6 @@ class Workspace:
     def reads_company_fields(self, filter: Mapping[str, Any]) -> bool:
         """Whether a user filter, or a segment it refers to at any depth, reads `company.*`."""
         return reads_company_fields(filter, {sid: d.filter for sid, d in self.definitions.items()})
-
-    def segments_of(self, record: Record, now: float, target: str = "users") -> frozenset[str]:
-        """The ids of the segments of `target` the record is in at `now`."""
-        return self._programs[target](record, now)
 
     def predicate(self, filter: Mapping[str, Any] | Filter, target: str = "users") -> Predicate:
         """`(record, now) -> bool` for a search or audience filter; references resolved by meaning."""
@@ -179,18 +177,13 @@ class Workspace:
             compiler.add_segment(sid, self._trees[sid])
         return compiler
 
-    def _compile_memberships(self, target: str) -> tuple[Callable[[Record, float], frozenset[str]], str]:
+    def _compile_memberships(self, target: str) -> tuple[MembershipProgram, str]:
         ids = self._ids[target]
+        return self._compiler(ids).build_memberships(ids, target, self._elsewhere)
 
-        def remember(
-            results: tuple[bool, ...], known: dict[tuple[bool, ...], frozenset[str]]
-        ) -> frozenset[str]:
-            segments = frozenset(compress(ids, results))
-            if len(known) < _MEMBERSHIP_CACHE_SIZE:
-                known[results] = segments
-            return segments
-
-        return self._compiler(ids).build_memberships(ids, remember)
+    def _elsewhere(self, record: Record, now: float, target: str = "users") -> frozenset[str]:
+        """A target's program, called through another's (KeyError for an unknown target)."""
+        return self._programs[target](record, now, target)
 
     def _time_relative(self, ids: Iterable[str]) -> list[Condition]:
         unique: dict[Condition, None] = {}
