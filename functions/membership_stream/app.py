@@ -77,7 +77,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         processor=processor,
         context=context,
     )
-    upkeep.finish(clock.now())
+    upkeep.finish()
     if skipped := health.take_skipped():  # alarmed on; nothing is published while all is well
         metrics.add_metric(name="EvaluationsSkipped", unit=MetricUnit.Count, value=skipped)
     return response

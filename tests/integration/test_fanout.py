@@ -129,7 +129,7 @@ def _upkeep(stack: Stack, user_id: str, **changes: Any) -> None:
     table.put_item(Item=record)
     upkeep = refresh.Pass()
     upkeep.refresh("users", record, clock.now())
-    upkeep.finish(clock.now())
+    upkeep.finish()
 
 
 def test_auto_message_reaches_current_and_later_matchers_once_ever(stack: Stack) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from segmentation.settings import get_settings
-from segmentation.storage import aws, cursors, dynamo, memberships, upkeep_records
+from segmentation.storage import aws, cursors, dynamo, memberships, segments, upkeep_records
 from segmentation.upkeep.diff import plan_update
 
 from tests.integration.upkeep_support import Stack, upkeep_stack
@@ -72,3 +72,44 @@ def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkey
     assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
     assert memberships.member_groups("u1", "segment#") == frozenset()
     assert "segments" not in (upkeep_records.get_record("users", "u1") or {})
+
+
+def test_a_definitions_change_between_chunks_undoes_them_and_raises(stack, monkeypatch):
+    """The version guard rides in the last chunk: a segment written meanwhile fails it, and the
+    chunks already committed are undone, so nothing computed from the old definitions stays."""
+    user = upkeep_records.get_record("users", "u1")
+    assert user is not None
+    version = segments.load_workspace().version
+    real = dynamo.transact
+    done: list[int] = []
+
+    def write_then_change_definitions(items):
+        answer = real(items)
+        done.append(1)
+        if len(done) == 1:  # a segment is created between the first and the last chunk
+            segments.create(
+                segment_id="seg_new",
+                name="Created meanwhile",
+                target="users",
+                filter_={"field": "name", "op": "known"},
+                now=0.0,
+                expected_version=version,
+            )
+        return answer
+
+    monkeypatch.setattr(dynamo, "transact", write_then_change_definitions)
+    with pytest.raises(dynamo.GuardFailed):
+        memberships.apply_update(plan_update("users", user, frozenset(MANY)), segments.version_guard(version))
+    monkeypatch.setattr(dynamo, "transact", real)
+    assert len(done) >= 3  # two chunks, then the undo
+    assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
+    assert memberships.member_groups("u1", "segment#") == frozenset()
+    assert "segments" not in (upkeep_records.get_record("users", "u1") or {})
+
+
+def test_the_version_guard_holds_while_the_definitions_stay(stack):
+    user = upkeep_records.get_record("users", "u1")
+    assert user is not None
+    guard = segments.version_guard(segments.load_workspace().version)
+    assert memberships.apply_update(plan_update("users", user, frozenset({"seg"})), guard)
+    assert memberships.count("segment#seg") == 1

@@ -159,10 +159,10 @@ def test_a_record_that_fails_is_parked_alone_and_the_rest_of_its_slice_completes
     put_test_data()
     real_apply = memberships.apply_update
 
-    def fail_for_u05(update):
+    def fail_for_u05(update, guard=None):
         if update.member_id == "u05":
             raise RuntimeError("a bug that only u05's data meets")
-        return real_apply(update)
+        return real_apply(update, guard)
 
     monkeypatch.setattr(memberships, "apply_update", fail_for_u05)
     coordinator = load_handler("rebuild_coordinator").lambda_handler

@@ -61,6 +61,11 @@ class ConditionFailed(Exception):
         self.item = item
 
 
+class GuardFailed(Exception):
+    """A transaction's guard (a check on another item that its writes depend on, such as the
+    version of the definitions they were computed from) did not hold: nothing was written."""
+
+
 @dataclass(frozen=True)
 class Reason:
     """Why one action of a cancelled transaction did not commit."""
@@ -211,24 +216,30 @@ def scan_all(**arguments: Any) -> list[dict[str, Any]]:
 
 
 def commit_groups(
-    groups: list[list[dict[str, Any]]], tail: Mapping[str, Any] | None = None
+    groups: list[list[dict[str, Any]]],
+    tail: Mapping[str, Any] | None = None,
+    guard: Mapping[str, Any] | None = None,
 ) -> tuple[bool, list[list[dict[str, Any]]]]:
     """Commit groups of actions that must go together (a membership and its count), plus `tail`
-    (an action on the member's own item), in one transaction.
+    (an action on the member's own item) and `guard` (a check the whole write depends on), in
+    one transaction.
 
     A group with a failed condition is already in the state it asks for (a replay, a concurrent
     writer) or must not happen: it is dropped and the rest tried again. Returns (False, ...) when
-    `tail`'s condition failed; else (True, the groups that committed).
+    `tail`'s condition failed; raises GuardFailed when `guard`'s did; else (True, the groups that
+    committed).
     """
     pending = groups
+    ends = [dict(action) for action in (tail, guard) if action is not None]
     for _ in range(TRANSACTION_LIMIT):
         if not pending and tail is None:
             return True, []
-        actions = [action for group in pending for action in group] + ([dict(tail)] if tail else [])
-        reasons = transact(actions)
+        reasons = transact([action for group in pending for action in group] + ends)
         if reasons is None:
             return True, pending
-        if tail is not None and reasons[-1].condition_failed:
+        if guard is not None and reasons[-1].condition_failed:
+            raise GuardFailed()
+        if tail is not None and reasons[len(reasons) - len(ends)].condition_failed:
             return False, []
         kept: list[list[dict[str, Any]]] = []
         position = 0

@@ -34,8 +34,9 @@ COMPANY_PREFIX = "company#"
 COUNT_PREFIX = "#count#"
 COUNT_MEMBER = "#"
 BY_MEMBER_INDEX = "by_member"
-# TransactWriteItems takes 100 items; one is kept for the member item's write or check.
-_OPS_PER_TRANSACTION = dynamo.TRANSACTION_LIMIT - 1
+# TransactWriteItems takes 100 items; two are kept for the member item's write or check and the
+# guard on the definitions' version.
+_OPS_PER_TRANSACTION = dynamo.TRANSACTION_LIMIT - 2
 RECHECK_SHARDS = 8
 
 Action = dict[str, Any]
@@ -286,24 +287,37 @@ def _inverse(pair: list[Action], target: Target) -> list[Action]:
     return _pair(key["group_id"], key["member_id"], target, add=True)
 
 
-def apply_update(update: MemberUpdate) -> bool:
+def apply_update(update: MemberUpdate, guard: Action | None = None) -> bool:
     """Write a member's membership changes. False: the member item changed since it was read.
 
-    Diffs over 99 operations are chunked; the member item's conditioned write goes in the last
+    Diffs over 98 operations are chunked; the member item's conditioned write goes in the last
     chunk and a ConditionCheck of the same condition in each earlier one. If the item changes
     between chunks, the chunks already committed are undone, so stored `segments` and the
-    membership items never disagree.
+    membership items never disagree. `guard` (the definitions' version the update was computed
+    with) goes in the last chunk: when it fails, the earlier chunks are undone and
+    dynamo.GuardFailed is raised.
     """
     chunks = dynamo.chunk_pairs(_update_pairs(update), _OPS_PER_TRANSACTION)
     committed: list[list[Action]] = []
     for index, chunk in enumerate(chunks):
-        applied, done = dynamo.commit_groups(chunk, _member_write(update, index == len(chunks) - 1))
+        final = index == len(chunks) - 1
+        try:
+            applied, done = dynamo.commit_groups(
+                chunk, _member_write(update, final), guard if final else None
+            )
+        except dynamo.GuardFailed:
+            _undo(committed, update.target)
+            raise
         if not applied:
-            if committed:
-                _commit_each([_inverse(pair, update.target) for pair in committed])
+            _undo(committed, update.target)
             return False
         committed.extend(done)
     return True
+
+
+def _undo(committed: list[list[Action]], target: Target) -> None:
+    if committed:
+        _commit_each([_inverse(pair, target) for pair in committed])
 
 
 def _commit_each(groups: list[list[Action]]) -> None:

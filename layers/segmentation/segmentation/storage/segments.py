@@ -162,7 +162,7 @@ def load_workspace(*, check_now: bool = False) -> Workspace:
     """Every segment definition, compiled once per version and reused for every record.
 
     `check_now` reads the version now (one GetItem) instead of trusting a check made within the
-    last second: upkeep uses it to learn whether the definitions changed while it was writing.
+    last second: upkeep uses it once a write's version guard found the definitions changed.
     """
     snapshot = _current(check_now=check_now)
     with _lock:
@@ -227,6 +227,24 @@ def exists_check(segment_id: str) -> dict[str, Any]:
             "ConditionExpression": "attribute_exists(segment_id)",
         }
     }
+
+
+def version_guard(version: int) -> dict[str, Any]:
+    """A transaction action that holds while the definitions are still at `version` (0: never
+    written): a membership computed from them is written only if no segment changed meanwhile."""
+    if version:
+        condition, values = "#v = :v", {":v": version}
+    else:
+        condition, values = "attribute_not_exists(#v)", {}
+    check: dict[str, Any] = {
+        "TableName": _table_name(),
+        "Key": {"segment_id": META_ID},
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {"#v": "version"},
+    }
+    if values:
+        check["ExpressionAttributeValues"] = values
+    return {"ConditionCheck": check}
 
 
 def version_bump() -> dict[str, Any]:

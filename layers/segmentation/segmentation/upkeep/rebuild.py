@@ -35,12 +35,12 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
         upkeep = Pass()
         for member_id in job.member_ids:
             reconcile(upkeep, job.target, member_id, now)
-        upkeep.finish(now)
+        upkeep.finish()
         return None
     if isinstance(job, CompanyUsersJob):
         upkeep = Pass()
         rest = refresh_company_users(upkeep, job.company_id, now, job.cursor, time_left, inline=True)
-        upkeep.finish(now)
+        upkeep.finish()
         return None if rest is None else job.model_copy(update={"cursor": rest})
     cursor = job.cursor
     tally = dict.fromkeys(Outcome, 0)
@@ -50,7 +50,7 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
         )
         upkeep = Pass()
         upkeep.refresh_many(job.target, records, now)
-        upkeep.finish(now)
+        upkeep.finish()
         for outcome, n in upkeep.tally.items():
             tally[outcome] += n
         if cursor is None:

@@ -5,10 +5,11 @@ over storage functions: no boto3 here.
 
 Every write is conditioned on the item the evaluation read (incarnation, rev, stored segments),
 so a newer change or another writer makes it fail and the record is read again. The definitions
-are another input: a `Pass` writes with one compiled workspace and, once its writes are done,
-checks that the definitions did not change meanwhile (one GetItem). If they did, everything it
-wrote is evaluated again with the new ones: a segment created or edited while we wrote is then
-never left with our older answer, whichever write landed last.
+are another input: every write also carries a guard on the definitions' version it was computed
+with, in the same transaction. A segment created or edited while we evaluated makes the write
+fail whole; the pass then loads the new definitions and evaluates that record again. So our
+older answer never lands after the new segment's build, whichever would have landed last, and
+it costs no call unless the definitions really changed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from segmentation import health
+from segmentation import errors, health
 from segmentation.engine import Workspace
 from segmentation.engine.fields import Target
 from segmentation.jobs import MembersJob
@@ -26,16 +27,16 @@ from segmentation.messaging import auto
 from segmentation.people.evaluable import Records, member_id
 from segmentation.storage import dynamo, memberships, queues, upkeep_records
 from segmentation.storage.records import INCARNATION
-from segmentation.storage.segments import load_workspace
+from segmentation.storage.segments import load_workspace, version_guard
 from segmentation.upkeep.diff import plan_update, record_rev, stored_segments
 
 logger = logging.getLogger(__name__)
 
 # Another upkeep writer (same rev, other segments) can win a race; re-read and retry this often.
 _RACE_ATTEMPTS = 3
-# Definitions changing again and again while a pass writes: redo this often, then leave the rest
-# to the next pass (the writes that changed them build the new definitions themselves).
-_SETTLE_ATTEMPTS = 3
+# Definitions changing again and again while a record is written: evaluate it again this often,
+# then give up on it for now (Retryable: its stream batch or job is tried again).
+_DEFINITION_ATTEMPTS = 3
 
 
 class Outcome(enum.Enum):
@@ -55,17 +56,17 @@ def current_workspace() -> Workspace:
 
 
 class Pass:
-    """A run of refreshes against one workspace; `settle()` when its writes are done.
+    """A run of refreshes; `finish()` when its writes are done.
 
-    `refresh_many` isolates each record: one that keeps failing is set aside in `failed` (the
-    caller parks it on the RebuildQueue, alone) and the others go on.
+    It evaluates with the current definitions, and loads them again when a write's version guard
+    finds they changed. `refresh_many` isolates each record: one that keeps failing is set aside
+    in `failed` (the caller parks it on the RebuildQueue, alone) and the others go on.
     """
 
     def __init__(self, workspace: Workspace | None = None):
         self.workspace = workspace or current_workspace()
         self.tally: dict[Outcome, int] = dict.fromkeys(Outcome, 0)
         self.failed: dict[Target, list[str]] = {"users": [], "companies": []}
-        self._written: dict[Target, set[str]] = {"users": set(), "companies": set()}
 
     def refresh(
         self,
@@ -75,17 +76,21 @@ class Pass:
         *,
         current_links: frozenset[str] | None = None,
     ) -> Outcome:
-        outcome = _refresh(self.workspace, target, record, now, Records(self.workspace), current_links)
-        return self._count(target, record, outcome)
+        outcome = self._guarded(target, record, now, Records(self.workspace), current_links)
+        self.tally[outcome] += 1
+        return outcome
 
     def refresh_many(self, target: Target, items: list[dict[str, Any]], now: float) -> None:
         """A page of items, their companies (or user counts) read in one batch."""
         records = Records(self.workspace)
-        for item, evaluable in zip(items, records.of(target, items), strict=True):
+        for item, read in zip(items, records.of(target, items), strict=True):
+            evaluable: dict[str, Any] | None = read
+            if records.workspace is not self.workspace:  # the definitions changed mid-page
+                records, evaluable = Records(self.workspace), None
             try:
                 outcome = dynamo.retried(
-                    lambda item=item, evaluable=evaluable: _refresh(  # type: ignore[misc]
-                        self.workspace, target, item, now, records, None, evaluable=evaluable
+                    lambda item=item, evaluable=evaluable, records=records: self._guarded(  # type: ignore[misc]
+                        target, item, now, records, None, evaluable
                     ),
                     attempts=3,
                 )
@@ -94,45 +99,44 @@ class Pass:
                 logger.error("a record failed; set aside", extra=where)
                 self.failed[target].append(member_id(target, item))
                 continue
-            self._count(target, item, outcome)
+            self.tally[outcome] += 1
 
     def refresh_ids(self, target: Target, ids: Iterable[str], now: float) -> None:
         self.refresh_many(target, list(upkeep_records.get_records(target, ids).values()), now)
 
-    def _count(self, target: Target, record: Mapping[str, Any], outcome: Outcome) -> Outcome:
-        self.tally[outcome] += 1
-        if outcome.wrote:
-            self._written[target].add(member_id(target, record))
-        return outcome
+    def _guarded(
+        self,
+        target: Target,
+        record: Mapping[str, Any],
+        now: float,
+        records: Records,
+        current_links: frozenset[str] | None,
+        evaluable: dict[str, Any] | None = None,
+    ) -> Outcome:
+        """Refresh one record; when the definitions changed under its write, with the new ones."""
+        for _ in range(_DEFINITION_ATTEMPTS):
+            try:
+                return _refresh(
+                    self.workspace, target, record, now, records, current_links, evaluable=evaluable
+                )
+            except dynamo.GuardFailed:
+                logger.info(
+                    "segment definitions changed during a write; evaluating it again",
+                    extra={"from_version": self.workspace.version},
+                )
+                self.workspace = load_workspace(check_now=True)
+                records, evaluable = Records(self.workspace), None
+        raise errors.Retryable("segment definitions kept changing during a write")
 
-    def finish(self, now: float) -> None:
-        """Settle, then park every record set aside: one MembersJob each, retried alone by the
-        rebuild workers (and left in their dead-letter queue if it keeps failing)."""
-        self.settle(now)
+    def finish(self) -> None:
+        """Park every record set aside: one MembersJob each, retried alone by the rebuild
+        workers (and left in their dead-letter queue if it keeps failing)."""
         parked = [
             MembersJob(target=target, member_ids=[one]) for target, ids in self.failed.items() for one in ids
         ]
         if parked:
             queues.send_rebuild_jobs(parked)
             self.failed = {"users": [], "companies": []}
-
-    def settle(self, now: float) -> None:
-        """Evaluate again what this pass wrote if the definitions changed while it wrote."""
-        for _ in range(_SETTLE_ATTEMPTS):
-            if not any(self._written.values()):
-                return
-            latest = load_workspace(check_now=True)
-            if latest.version == self.workspace.version:
-                return
-            logger.info(
-                "segment definitions changed during a pass; evaluating its writes again",
-                extra={"from_version": self.workspace.version, "to_version": latest.version},
-            )
-            written, self._written = self._written, {"users": set(), "companies": set()}
-            self.workspace = latest
-            for target, ids in written.items():
-                if ids:
-                    self.refresh_ids(target, sorted(ids), now)
 
 
 def _refresh(
@@ -170,7 +174,7 @@ def _refresh(
             )
         if update.is_noop:
             return Outcome.UNCHANGED
-        if memberships.apply_update(update):
+        if memberships.apply_update(update, version_guard(workspace.version)):
             return Outcome.APPLIED if update.changes_membership else Outcome.RECHECK_MOVED
         fresh = upkeep_records.get_record(target, key)
         if (
@@ -204,7 +208,7 @@ def refresh_many(
     """Refresh a page of items in a pass of its own, finished before returning."""
     upkeep = Pass(workspace)
     upkeep.refresh_many(target, items, now)
-    upkeep.finish(now)
+    upkeep.finish()
     return upkeep.tally
 
 
