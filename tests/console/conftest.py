@@ -7,12 +7,13 @@ known keys; the read and write keys are made through POST /v1/api_keys with the 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.console.support import DESKTOP, STEP_TIMEOUT_MS, launch
+from tests.console.support import DESKTOP, STEP_TIMEOUT_MS, launch, log_tail
 from tests.e2e.harness import RunningStack, start_stack, stop_stack
 
 expect.set_options(timeout=STEP_TIMEOUT_MS)
@@ -40,11 +41,27 @@ def console_keys(console_stack: RunningStack) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+def chromium_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chromium") / "chromium.log"
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_log: Path) -> Iterator[Browser]:
     with sync_playwright() as playwright:
-        chromium = launch(playwright)
+        chromium = launch(playwright, chromium_log)
         yield chromium
         chromium.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """A test that finds the browser gone reports why Chromium says it went (its log's end)."""
+    report = yield
+    chromium = item.funcargs.get("browser") if hasattr(item, "funcargs") else None
+    if report.failed and isinstance(chromium, Browser) and not chromium.is_connected():
+        log = item.funcargs.get("chromium_log")
+        report.sections.append(("Chromium exited; the end of its log", log_tail(log) if log else "(no log)"))
+    return report
 
 
 PageFactory = Callable[..., Page]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,7 @@ def screenshots(stack: RunningStack, out_dir: Path, browser: Browser | None = No
     in `browser`, or in a Chromium of its own."""
     if browser is None:
         with sync_playwright() as playwright:
-            own = launch(playwright)
+            own = launch(playwright, Path(tempfile.gettempdir()) / "console-screens-chromium.log")
             try:
                 return screenshots(stack, out_dir, own)
             finally:

@@ -1,7 +1,9 @@
 """Driving the console in Debian's Chromium with Playwright: launching, signing in, axe-core.
 
-Playwright's own browser download cannot run here, so the browser is /usr/bin/chromium (the
-Makefile installs it when missing) with the flags this machine's closed network needs. axe-core
+Playwright's own browser download cannot run here, so the browser is Debian's Chromium (the
+Makefile installs it when missing), started as its binary with only the flags this machine's closed
+network needs: Debian's /usr/bin/chromium wrapper would add flags of its own (GPU rasterization,
+extensions). Chromium's log goes to a file, shown with any test that ran while the browser died. axe-core
 comes from node_modules (npm, pinned by package-lock.json) and is injected by the test through the
 DevTools protocol, so the console's Content-Security-Policy ('self' only) stays on while it runs.
 """
@@ -18,7 +20,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, Playwright, expect
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path("/usr/lib/chromium/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
@@ -37,11 +39,21 @@ STEP_TIMEOUT_MS = 15_000
 DELIVERY_TIMEOUT_S = 20.0
 
 
-def launch(playwright: Playwright) -> Browser:
-    """Debian's Chromium, headless. Playwright gives every launch a fresh, temporary user-data-dir."""
+def launch(playwright: Playwright, log_file: Path) -> Browser:
+    """Debian's Chromium, headless, logging to `log_file`. Playwright gives every launch a fresh,
+    temporary user-data-dir."""
     if not CHROMIUM.is_file():
         raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    args = [*CHROMIUM_ARGS, "--enable-logging", f"--log-file={log_file}"]
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+
+
+def log_tail(log_file: Path, lines: int = 60) -> str:
+    """The end of Chromium's log, without the D-Bus complaints of a machine that has no bus."""
+    if not log_file.is_file():
+        return "(no log)"
+    kept = [line for line in log_file.read_text(errors="replace").splitlines() if "dbus" not in line]
+    return "\n".join(kept[-lines:]) or "(only D-Bus complaints)"
 
 
 def console_url(base_url: str) -> str:
