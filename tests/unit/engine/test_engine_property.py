@@ -226,14 +226,17 @@ def reference_segments(segments: list[SegmentDef], record: dict[str, Any], now: 
 
 # -- properties ------------------------------------------------------------------------------------
 
-
-@SETTINGS
-@given(
+# Segments, a few users, a time zone and an instant (near NOW by the hour, or anywhere).
+SEGMENTS_USERS_ZONE_NOW = given(
     workspaces(),
     st.lists(records("users"), min_size=1, max_size=3),
     st.sampled_from(ZONES),
     st.one_of(st.integers(-2 * 24, 2 * 24).map(lambda h: NOW + h * 3600), nows),
 )
+
+
+@SETTINGS
+@SEGMENTS_USERS_ZONE_NOW
 def test_segments_of_agrees_with_the_reference(segments, users, zone, now):
     typed = Workspace(segments, timezone=zone, attributes=ATTRIBUTES)
     lenient = Workspace(segments, timezone=zone)
@@ -244,12 +247,7 @@ def test_segments_of_agrees_with_the_reference(segments, users, zone, now):
 
 
 @SETTINGS
-@given(
-    workspaces(),
-    st.lists(records("users"), min_size=1, max_size=3),
-    st.sampled_from(ZONES),
-    st.one_of(st.integers(-2 * 24, 2 * 24).map(lambda h: NOW + h * 3600), nows),
-)
+@SEGMENTS_USERS_ZONE_NOW
 def test_ranked_fields_agree_with_the_reference(segments, users, zone, now):
     """Every number and timestamp field answered through its rank among its sorted cuts, as a
     workspace does for a field that many segments test (engine/bounds.py)."""
