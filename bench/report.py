@@ -20,9 +20,10 @@ HEADLINE_CALLS = (
 # (JSON path, limit, "min" when the value must reach the limit, "max" when it must stay under it)
 GOALS: dict[str, tuple[float, str]] = {
     "eval.speedup_vs_growthbook": (30.0, "min"),
+    # The stream goals were <= 1 and <= 3 until the code reached 0 and 1: now the bar.
     "aws_calls.login": (2, "max"),
-    "aws_calls.stream_no_change": (1, "max"),
-    "aws_calls.stream_one_change": (3, "max"),
+    "aws_calls.stream_no_change": (0, "max"),
+    "aws_calls.stream_one_change": (1, "max"),
     "aws_calls.rebuild_per_100_users_no_change": (2, "max"),
     "aws_calls.delivery": (4, "max"),
     "aws_calls.event": (2, "max"),

@@ -109,11 +109,14 @@ _AUTO = {
     "DeliveriesTable": "PutItem GetItem",
     "DeliveryQueue": "sqs:SendMessage",
 }
-# storage.memberships.apply_update: membership Put/Delete with count Update, and the member item's
-# conditioned Update (ConditionCheck in earlier chunks); upkeep.refresh re-reads a member whose
-# write lost (GetItem); Pass.settle re-reads what it wrote (BatchGet); Pass.finish parks records
-# that keep failing on the RebuildQueue.
-_MEMBERSHIP_WRITES = {"MembershipsTable": "PutItem DeleteItem UpdateItem"}
+# storage.memberships.apply_update: membership Put/Delete with count Update, the member item's
+# conditioned Update (ConditionCheck in earlier chunks) and the definitions' version guard
+# (ConditionCheck on Segments); upkeep.refresh re-reads a member whose write lost (GetItem);
+# Pass.finish parks records that keep failing on the RebuildQueue.
+_MEMBERSHIP_WRITES = {
+    "MembershipsTable": "PutItem DeleteItem UpdateItem",
+    "SegmentsTable": "ConditionCheckItem",
+}
 _MEMBER_ITEM = "GetItem BatchGetItem UpdateItem ConditionCheckItem"
 _PASS = {"RebuildQueue": "sqs:SendMessage"}
 
