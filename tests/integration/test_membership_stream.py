@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from segmentation import clock
+from segmentation import clock, errors
 from segmentation.storage import companies, dynamo, memberships, upkeep_records, users
 from segmentation.upkeep.refresh import Pass
 
@@ -298,6 +298,40 @@ def test_a_segment_created_while_a_pass_evaluates_is_evaluated_again(stack, hand
     assert stale.workspace.version > 0 and "pro" in stale.workspace.definitions
     assert members("pro") == ["u1"] and memberships.count("segment#pro") == 1
     assert segments_of("u1") == {"active", "pro"}
+
+
+def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones(stack, handler, monkeypatch):
+    """A page's record read for definitions with no company field, then a company segment made:
+    the guarded write fails, the pass moves on to the new definitions, and a throttled attempt
+    is retried. The retry must read the record's companies for the new segment, not reuse the
+    company-less record of the page, or it would write u1 out of a segment it is in."""
+    companies.upsert("acme", {"name": "Acme", "plan": "pro"}, {}, [], clock.now())
+    stack.skip_stream(stack.tables["CompaniesTable"])
+    upsert_user("u1", {"company_ids": ["acme"]})
+    feed(stack, handler)
+    stale = Pass()  # compiled before the company segment exists: its records carry no companies
+    make_segment("pro_company_users", {"field": "company.plan", "op": "eq", "value": "pro"})
+    Pass().refresh_ids("users", ["u1"], clock.now())
+    assert members("pro_company_users") == ["u1"]
+    upsert_user("u1", {"last_seen_at": epoch(clock.now())})  # enters "active": a write to make
+    image = upkeep_records.get_record("users", "u1")  # as the stale pass's page read it
+    assert image is not None
+
+    real_apply = memberships.apply_update
+    calls: list[int] = []
+
+    def guard_fails_then_throttled(update, guard=None):
+        calls.append(1)
+        if len(calls) == 2:  # the first attempt with the new definitions meets a throttle
+            raise errors.Retryable("throttled")
+        return real_apply(update, guard)
+
+    monkeypatch.setattr(memberships, "apply_update", guard_fails_then_throttled)
+    stale.refresh_many("users", [image], clock.now())
+    monkeypatch.setattr(memberships, "apply_update", real_apply)
+    assert len(calls) >= 3 and stale.failed == {"users": [], "companies": []}
+    assert members("pro_company_users") == ["u1"]
+    assert segments_of("u1") == {"active", "pro_company_users"}
 
 
 def test_users_follow_their_company_user_count_when_a_segment_reads_it(stack, handler):

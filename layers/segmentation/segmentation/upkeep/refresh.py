@@ -83,13 +83,10 @@ class Pass:
     def refresh_many(self, target: Target, items: list[dict[str, Any]], now: float) -> None:
         """A page of items, their companies (or user counts) read in one batch."""
         records = Records(self.workspace)
-        for item, read in zip(items, records.of(target, items), strict=True):
-            evaluable: dict[str, Any] | None = read
-            if records.workspace is not self.workspace:  # the definitions changed mid-page
-                records, evaluable = Records(self.workspace), None
+        for item, evaluable in zip(items, records.of(target, items), strict=True):
             try:
                 outcome = dynamo.retried(
-                    lambda item=item, evaluable=evaluable, records=records: self._guarded(  # type: ignore[misc]
+                    lambda item=item, evaluable=evaluable: self._guarded(  # type: ignore[misc]
                         target, item, now, records, None, evaluable
                     ),
                     attempts=3,
@@ -113,8 +110,14 @@ class Pass:
         current_links: frozenset[str] | None,
         evaluable: dict[str, Any] | None = None,
     ) -> Outcome:
-        """Refresh one record; when the definitions changed under its write, with the new ones."""
+        """Refresh one record; when the definitions changed under its write, with the new ones.
+
+        `records` and `evaluable` were read for some workspace: once the pass has moved to newer
+        definitions (earlier in a page, or on an earlier attempt), they are read again for them,
+        since the fields a record is read with depend on what the segments test."""
         for _ in range(_DEFINITION_ATTEMPTS):
+            if records.workspace is not self.workspace:
+                records, evaluable = Records(self.workspace), None
             try:
                 return _refresh(
                     self.workspace, target, record, now, records, current_links, evaluable=evaluable
@@ -125,7 +128,6 @@ class Pass:
                     extra={"from_version": self.workspace.version},
                 )
                 self.workspace = load_workspace(check_now=True)
-                records, evaluable = Records(self.workspace), None
         raise errors.Retryable("segment definitions kept changing during a write")
 
     def finish(self) -> None:
