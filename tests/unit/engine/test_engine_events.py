@@ -13,7 +13,7 @@ from segmentation.engine.events import (
     MAX_WINDOW_DAYS,
     TIMES_PER_DAY,
     added,
-    count_within,
+    stat,
     summary_of,
 )
 from segmentation.errors import Invalid
@@ -59,12 +59,13 @@ def test_windows_count_every_event_of_whole_and_cut_days() -> None:
 def test_beyond_the_kept_times_of_a_day_its_events_count_from_the_start_of_that_day() -> None:
     day_start = (NOW // DAY) * DAY
     times = [day_start + 3600 + i for i in range(TIMES_PER_DAY + 5)]
-    summary = summary_of(user_with(*times, now=day_start + 7200), "uploaded_photo")
+    user = user_with(*times, now=day_start + 7200)
+    summary = summary_of(user, "uploaded_photo")
     assert summary is not None and summary.count == TIMES_PER_DAY + 5
-    assert count_within(summary, day_start + 7200, 1) == TIMES_PER_DAY + 5
+    assert stat(user, "uploaded_photo", "count", day_start + 7200, 1) == TIMES_PER_DAY + 5
     # Cut by a window starting mid-day: the kept times are exact, the rest counted at the day's start.
     later = day_start + DAY + 3600 + 10
-    assert count_within(summary, later, 1) == TIMES_PER_DAY - 11
+    assert stat(user, "uploaded_photo", "count", later, 1) == TIMES_PER_DAY - 11
 
 
 def test_day_buckets_are_a_ring_and_old_days_leave_it() -> None:

@@ -80,25 +80,6 @@ def _is_number(value: object) -> bool:
     return value.__class__ in (int, float, Decimal) and not (isinstance(value, float) and math.isnan(value))
 
 
-def count_within(summary: Summary | None, now: float, days: int) -> int:
-    """Events with now - days < created_at <= now."""
-    if summary is None:
-        return 0
-    low = now - days * SECONDS_PER_DAY
-    total = 0
-    for bucket in summary.days:
-        start, end = bucket.day * SECONDS_PER_DAY, (bucket.day + 1) * SECONDS_PER_DAY
-        if end <= low or start > now:
-            continue
-        if low < start and end <= now:  # the whole day is inside
-            total += bucket.count
-            continue
-        total += sum(1 for t in bucket.times if low < t <= now)
-        if low < start <= now:  # events beyond the kept times: at the start of their day
-            total += bucket.count - len(bucket.times)
-    return total
-
-
 def window_edges(summary: Summary | None, days: int) -> Iterator[float]:
     """Instants at which a count within `days` may change by time alone: each event enters at its
     time and leaves `days` later (an event whose time was not kept: at the start of its day)."""
@@ -116,16 +97,50 @@ def window_edges(summary: Summary | None, days: int) -> Iterator[float]:
 
 def stat(record: Mapping[str, Any], name: str, which: str, now: float, within_days: int | None) -> Any:
     """What `event.<name>.<which>` reads: a count (known 0 for a user who never did it), or the
-    first/last time (unknown: None)."""
-    if which == "count":
-        summary = summary_of(record, name)
-        if within_days is not None:
-            return Decimal(count_within(summary, now, within_days))
-        return Decimal(summary.count if summary is not None else 0)
+    first/last time (unknown: None). A count within N days counts the events with
+    now - N days < created_at <= now. It reads the stored summary in place, without building a
+    Summary: the engine calls it for every record and condition."""
     events = record.get("events")
     raw = events.get(name) if events.__class__ is dict else None
-    value = raw.get("f" if which == "first_at" else "l") if raw.__class__ is dict else None
-    return value if _is_number(value) else None
+    if raw.__class__ is not dict:
+        return Decimal(0) if which == "count" else None
+    if which != "count":
+        value = raw.get("f" if which == "first_at" else "l")
+        return value if _is_number(value) else None
+    if within_days is None:
+        return Decimal(int(_number_or_zero(raw.get("n"))))
+    buckets = raw.get("d")
+    if buckets.__class__ is not dict:
+        return Decimal(0)
+    low = now - within_days * SECONDS_PER_DAY
+    first_day, last_day = day_of(low), day_of(now)
+    total = 0
+    for bucket in buckets.values():
+        if bucket.__class__ is not dict:
+            continue
+        stored_day: Any = bucket.get("day")
+        n: Any = bucket.get("n")
+        if not (_is_number(stored_day) and _is_number(n)):
+            continue
+        day = int(stored_day)
+        if first_day < day < last_day:  # the whole day is inside: no time needs reading
+            total += int(n)
+        elif first_day <= day <= last_day:
+            total += _partial_day(day, int(n), bucket.get("t"), low, now)
+    return Decimal(total)
+
+
+def _partial_day(day: int, n: int, times: Any, low: float, now: float) -> int:
+    """A day at an end of the window (low, now]: its kept times inside the window, and the events
+    beyond the kept times counted as if at the start of their day."""
+    stamps = [float(t) for t in times if _is_number(t)] if times.__class__ is list else []
+    start, end = day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY
+    if end <= low or start > now:
+        return 0
+    if low < start and end <= now:
+        return n
+    inside = sum(1 for t in stamps if low < t <= now)
+    return inside + (n - len(stamps) if low < start <= now else 0)
 
 
 # -- writing ------------------------------------------------------------------------------------
