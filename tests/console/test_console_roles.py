@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.console.conftest import PageFactory
-from tests.console.support import console_url, segment_button, sign_in, wait_for_count
+from tests.console.support import add_condition, console_url, segment_button, settled, sign_in, wait_for_count
 from tests.e2e.harness import RunningStack
 
 # (role, what the badge says, buttons on a stored segment, buttons it must not have)
@@ -119,3 +119,32 @@ def test_the_key_is_kept_in_session_storage_only_and_sign_out_clears_it(
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API key")).to_be_visible()
     assert page.evaluate("() => [sessionStorage.length, localStorage.length]") == [0, 0]
+
+
+def test_signing_in_loads_the_list_once_and_a_filter_begun_at_once_is_kept(
+    console_stack: RunningStack, console_keys: dict[str, str], new_page: PageFactory
+) -> None:
+    """Sign-in sets the route (#/users) and shows the list. Were the route change to show it a
+    second time, that second load's answer, arriving late, would reset the filter the teammate
+    has begun: here any second load of the fields (only the list asks for them) is held until a
+    condition is added."""
+    page = new_page()
+    loads: list[str] = []
+    held: list[Route] = []
+
+    def hold_the_second_load(route: Route) -> None:
+        loads.append(route.request.url)
+        if len(loads) == 2:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/v1/fields?*", hold_the_second_load)
+    sign_in(page, console_stack.base_url, console_keys["read"])
+    add_condition(page, "custom_attributes.plan", "eq", "pro")
+    for route in held:
+        with page.expect_response(lambda response: "/v1/fields" in response.url):
+            route.continue_()
+    settled(page)
+    expect(page.get_by_label("Value", exact=True)).to_have_value("pro")
+    assert len(loads) == 1, loads

@@ -90,7 +90,8 @@ function start(role) {
   topbar.hidden = false;
   document.getElementById("role-badge").textContent = `Role: ${ROLE_TEXT[role] || role}`;
   if (!window.location.hash || window.location.hash === "#" || window.location.hash === "#/") {
-    window.location.replace("#/users");
+    window.location.replace("#/users"); // its hashchange routes: routing here too would load the list twice
+    return;
   }
   route();
 }

@@ -64,6 +64,7 @@ class PeopleView {
     this.pageToken = 0;
     this.lastQuery = null;
     this.loaded = false;
+    this.mounts = 0;
     this.scheduleRefresh = debounce(() => this.refresh(false), COUNT_DEBOUNCE_MS);
     this.build();
   }
@@ -116,17 +117,22 @@ class PeopleView {
   async mount(main, segmentId) {
     main.replaceChildren(this.element);
     if (!this.loaded) {
+      // Only the latest mount selects once loaded: an earlier one finishing late would reset the
+      // filter begun since.
+      const mount = (this.mounts += 1);
       this.segmentBar.replaceChildren(loadingEl("Loading segments…"));
       this.tableWrap.replaceChildren(loadingEl());
       try {
         await Promise.all([this.loadFields(), this.loadSegments()]);
         this.loaded = true;
       } catch (error) {
+        if (mount !== this.mounts) return;
         this.segmentBar.replaceChildren();
         this.topError.replaceChildren(errorBox(error, () => this.mount(main, segmentId)));
         this.tableWrap.replaceChildren();
         return;
       }
+      if (mount !== this.mounts) return;
       this.topError.replaceChildren();
       this.selectSegment(segmentId, true);
       return;
