@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from segmentation.messaging.model import Message
-from segmentation.messaging.sender import STALE_SENDING_SECONDS
+from segmentation.messaging.sender import STALE_SENDING_SECONDS, settle_interrupted
 from segmentation.storage import deliveries, messages, queues
 
 # Longer than the DeliveryQueue's retries (5 receives x 360 s visibility) take to give up.
@@ -53,17 +53,10 @@ def _settle(item: dict[str, Any], message_id: str, user_id: str, channel: str | 
         return "failed_stuck" if done else "moved"
     sending_at = item.get("sending_at")
     if status == "sending" and sending_at is not None and now - float(sending_at) >= STALE_SENDING_SECONDS:
-        if channel == "in_app" and deliveries.revert_to_queued(message_id, user_id, now=now):
+        if not settle_interrupted(message_id, user_id, channel, sending_at, now):
+            return "moved"
+        if channel == "in_app":
             queues.send_deliveries([(message_id, user_id)])
             return "requeued"
-        done = deliveries.finish(
-            message_id,
-            user_id,
-            from_status="sending",
-            to_status="failed",
-            reason="outcome_unknown",
-            now=now,
-            expected_sending_at=sending_at,
-        )
-        return "failed_outcome_unknown" if done else "moved"
+        return "failed_outcome_unknown"
     return "waiting"

@@ -128,11 +128,24 @@ def _not_started(message: Message, user_id: str, begin: deliveries.Begin, now: f
     sending_at = delivery.get("sending_at")
     if sending_at is not None and now - float(sending_at) < STALE_SENDING_SECONDS:
         raise errors.Retryable("another worker is delivering this message to this user")
+    settle_interrupted(message.id, user_id, message.channel, sending_at, now)
     if message.channel == "in_app":
-        deliveries.revert_to_queued(message.id, user_id, now=now)
         raise errors.Retryable("an interrupted in-app delivery was put back in the queue")
-    deliveries.finish(
-        message.id,
+    return "failed:outcome_unknown"
+
+
+def settle_interrupted(
+    message_id: str, user_id: str, channel: str | None, sending_at: Any, now: float
+) -> bool:
+    """The one rule for a delivery left `sending` by a worker that stopped (the sender on a
+    redelivery, the reconciler on a schedule): an in-app message goes back to `queued`, since
+    nothing left the service (its inbox entry is written with the final status); an email
+    becomes `failed` with `outcome_unknown`, since SES may have sent it, and is never sent again.
+    False: another writer moved it first."""
+    if channel == "in_app":
+        return deliveries.revert_to_queued(message_id, user_id, now=now)
+    return deliveries.finish(
+        message_id,
         user_id,
         from_status="sending",
         to_status="failed",
@@ -140,7 +153,6 @@ def _not_started(message: Message, user_id: str, begin: deliveries.Begin, now: f
         now=now,
         expected_sending_at=sending_at,
     )
-    return "failed:outcome_unknown"
 
 
 def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str, str]:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import ConfigDict, Field, StrictInt
+from pydantic.config import JsonDict
 
 from segmentation import clock
 from segmentation.engine.fields import Target
@@ -24,23 +25,17 @@ from segmentation.values import format_timestamp
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
 
+# The example of the search and count bodies in the OpenAPI document.
+EXAMPLE_FILTER: JsonDict = {
+    "and": [
+        {"field": "signed_up_at", "op": "less_than_days_ago", "value": 14},
+        {"field": "email", "op": "exists"},
+    ]
+}
+
 
 class SearchBody(RequestBody):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "filter": {
-                        "and": [
-                            {"field": "signed_up_at", "op": "less_than_days_ago", "value": 14},
-                            {"field": "email", "op": "exists"},
-                        ]
-                    },
-                    "limit": 10,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"filter": EXAMPLE_FILTER, "limit": 10}]})
 
     filter: Any = Field(description="A Filter (API.md); segment conditions are evaluated by meaning")
     limit: Annotated[StrictInt, Field(ge=1, le=100)] = 50
@@ -65,20 +60,7 @@ def _search(target: Target, body: SearchBody) -> Any:
 
 
 class CountBody(RequestBody):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "filter": {
-                        "and": [
-                            {"field": "signed_up_at", "op": "less_than_days_ago", "value": 14},
-                            {"field": "email", "op": "exists"},
-                        ]
-                    }
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"filter": EXAMPLE_FILTER}]})
 
     filter: Any = Field(description="A Filter (API.md)")
 
