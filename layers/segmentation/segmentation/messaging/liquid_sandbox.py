@@ -91,6 +91,11 @@ def render(source: str, data: dict[str, Any], *, html: bool, budget: Budget) -> 
     return cast(Any, template).render_metered(data, budget)
 
 
+def reset_cache() -> None:
+    _parse_plain.cache_clear()
+    _parse_metered.cache_clear()
+
+
 @lru_cache(maxsize=512)
 def _parse_plain(source: str) -> BoundTemplate:
     return _runtime().plain.from_string(source)

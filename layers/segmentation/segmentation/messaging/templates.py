@@ -90,5 +90,10 @@ def render(source: str, context: dict[str, Any], *, html: bool = False, budget: 
         raise TemplateFailed(_first_line(exc)) from exc
 
 
+def reset_cache() -> None:
+    """Forget parsed templates (they are cached per process): for tests and the bench."""
+    liquid_sandbox.reset_cache()
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
