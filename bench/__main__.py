@@ -91,7 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         return cold_start.run(sizes.cold_repeats, sizes.cold_only)
 
     started = _attempt("cold_start", missing, cold_section)
-    result = report.build(evaluated, counted, started, scaled, missing, smoke=args.smoke)
+
+    def templates_section() -> Any:
+        from bench import templates
+
+        return templates.run(repeats=1 if args.smoke else 5)
+
+    rendered = _attempt("templates", missing, templates_section)
+    result = report.build(evaluated, counted, started, scaled, missing, smoke=args.smoke, rendered=rendered)
     sys.stdout.flush()
     print(report.table(result))
     print(json.dumps(result, sort_keys=False), flush=True)

@@ -9,6 +9,7 @@ from bench.aws_calls import CallCounts
 from bench.cold_start import FunctionStart
 from bench.evaluation import EvalResult
 from bench.scale import ScalePoint, linearity
+from bench.templates import TemplateTime
 
 HEADLINE_CALLS = (
     "login",
@@ -33,6 +34,10 @@ GOALS: dict[str, tuple[float, str]] = {
     "cold_start.functions.AuthorizerFunction.ratio": (1.3, "max"),
     "cold_start.functions.IngestFunction.ratio": (1.3, "max"),
     "cold_start.functions.ApiFunction.ratio": (1.3, "max"),
+    # Any template renders in well under a second or fails (API.md): the slowest hostile one,
+    # one render and a whole message (subject, text and HTML bodies), parse included.
+    "templates.max_render_ms": (250, "max"),
+    "templates.max_message_ms": (500, "max"),
 }
 
 
@@ -44,12 +49,14 @@ def build(
     missing: dict[str, str],
     *,
     smoke: bool,
+    rendered: list[TemplateTime] | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "eval": evaluated.as_json() if evaluated else None,
         "aws_calls": _calls(counted) if counted else None,
         "cold_start": _cold(started) if started else None,
         "scale": [p.as_json() for p in scaled] if scaled else None,
+        "templates": _templates(rendered) if rendered else None,
     }
     if scaled:
         fit = _fit(scaled)
@@ -84,6 +91,16 @@ def _cold(started: list[FunctionStart]) -> dict[str, Any]:
         "for import boto3 + the same clients + the same calls",
         "functions": {s.function: s.as_json() for s in started},
         "max_ratio": round(max(s.ratio for s in started), 2),
+    }
+
+
+def _templates(rendered: list[TemplateTime]) -> dict[str, Any]:
+    return {
+        "method": "CPU ms, median of repeats, cold parse cache; render = the body once, message = "
+        "subject + text body + HTML body as the sender renders them (bench/templates.py)",
+        "cases": {t.name: t.as_json() for t in rendered},
+        "max_render_ms": round(max(t.render_ms for t in rendered), 1),
+        "max_message_ms": round(max(t.message_ms for t in rendered), 1),
     }
 
 
@@ -181,6 +198,14 @@ def table(result: dict[str, Any]) -> str:
             f" {rebuild['lambda_gb_s']:,} GB-s,"
             f" ${rebuild['cost_usd']['total']} a night (see docs/performance.md)"
         )
+    rendered = result.get("templates")
+    if rendered:
+        lines.append("templates (hostile; CPU ms, parse included: one render / a whole message)")
+        for name, t in rendered["cases"].items():
+            lines.append(
+                f"  {name:<27} {t['render_ms']:>7.1f} / {t['message_ms']:>7.1f}  {t['outcome']:<16}"
+                f" {t['spent']}"
+            )
     lines.append("goals:")
     for path, goal in result["goals"].items():
         state = {True: "met", False: "NOT MET", None: "not measured"}[goal["met"]]

@@ -91,3 +91,16 @@ def test_scale_points(smoke: dict[str, Any]) -> None:
     for point in points:
         assert set(point) >= {"users", "segments", "rebuild_cpu_s"}
         assert point["rebuild_cpu_s"] > 0
+
+
+def test_hostile_templates_are_measured_and_stopped_by_the_budget(smoke: dict[str, Any]) -> None:
+    rendered = smoke["templates"]
+    cases = rendered["cases"]
+    assert cases["issue"]["outcome"] == "template_budget"
+    assert cases["issue"]["spent"]["iterations"] == 10_000  # charged when the loop started
+    assert cases["near_every_limit"]["outcome"] == "rendered"
+    for name, case in cases.items():
+        assert case["render_ms"] > 0 and case["message_ms"] > 0, name
+        assert set(case["spent"]) == {"iterations", "steps", "items", "characters"}, name
+    assert rendered["max_message_ms"] == max(c["message_ms"] for c in cases.values())
+    assert smoke["goals"]["templates.max_render_ms"]["value"] == rendered["max_render_ms"]

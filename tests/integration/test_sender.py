@@ -317,14 +317,39 @@ def test_in_app_messages_land_in_the_inbox_newest_first(
     assert inbox.list_for_user("someone-else") == []
 
 
-def test_a_runaway_template_is_cut_and_recorded_as_failed(stack: Stack) -> None:
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        ("Hi", "{% for i in (1..1000) %}{% for j in (1..1000) %}x{% endfor %}{% endfor %}"),
+        # The template, its inner bound in a variable (creation refuses the literal one).
+        (
+            "Hi",
+            '{% assign n = 9999 %}{% for i in (1..10000) %}{% assign r = (1..n) | join: "," %}{% endfor %}',
+        ),
+        ("{% assign n = 100000000 %}{% if (1..n) contains 'x' %}{% endif %}", "Hello"),
+    ],
+)
+def test_a_template_over_its_budget_fails_its_delivery_with_template_budget(
+    stack: Stack, subject: str, body: str
+) -> None:
     put_user(stack, "u1", email="ada@example.com")
-    body = "{% for i in (1..1000) %}{% for j in (1..1000) %}x{% endfor %}{% endfor %}"
-    message_id = make_message(body=body)
+    message_id = make_message(subject=subject, body=body)
+    queue_for(message_id, "u1")
+    assert sender.deliver(DeliveryJob(message_id=message_id, user_id="u1"), clock.now()) == (
+        "failed:template_budget"
+    )
+    assert status(message_id, "u1") == ("failed", "template_budget")
+    assert stats(message_id)["failed"] == 1
+    assert sent_emails() == []
+
+
+def test_a_template_that_fails_otherwise_keeps_its_template_error_reason(stack: Stack) -> None:
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message(body="{{ 7 | divided_by: 0 }}")
     queue_for(message_id, "u1")
     run_queue(stack.delivery_queue, handler)
     state, reason = status(message_id, "u1")
-    assert state == "failed" and reason is not None and reason.startswith("template_error")
+    assert state == "failed" and reason == "template_error: divided_by: can't divide by 0"
     assert sent_emails() == []
 
 

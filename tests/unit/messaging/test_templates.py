@@ -87,8 +87,8 @@ BOMBS = [
     "{% assign s = 'ab' %}{% for i in (1..40) %}{% assign s = s | replace: '', s %}{% endfor %}"
     "{{ s | size }}",
     "{% assign n = 9 %}{% for i in (1..100) %}{% assign n = n | times: n %}{% endfor %}{{ n }}",
-    "{{ (1..100000000) | join: ',' | size }}",
-    "{{ (1..100000000) | sort | first }}",
+    "{% assign n = 100000000 %}{{ (1..n) | join: ',' | size }}",
+    "{% assign n = 100000000 %}{{ (1..n) | sort | first }}",
 ]
 
 

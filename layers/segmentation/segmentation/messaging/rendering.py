@@ -20,19 +20,26 @@ class Rendered:
 
 
 def render(subject: str | None, body: str, user: Mapping[str, Any]) -> Rendered:
-    """Raises templates.TemplateFailed when a template hits a limit or an error."""
+    """Raises templates.TemplateFailed, naming the field, when a template hits its budget or an
+    error. Each of the three renders has a budget of its own."""
     reads_company = templates.uses_variable(body, "company") or (
         subject is not None and templates.uses_variable(subject, "company")
     )
     context = render_context.context(user, _first_company(user) if reads_company else None)
     rendered_subject = None
     if subject is not None:
-        rendered_subject = " ".join(
-            templates.render(subject, context).split()
-        )  # an email subject is one line
-    text = templates.render(body, context)
-    html = templates.render(body, context, html=True).replace("\n", "<br>\n")
+        rendered_subject = " ".join(_render(subject, "subject", context).split())  # one line
+    text = _render(body, "body", context)
+    html = _render(body, "body", context, html=True).replace("\n", "<br>\n")
     return Rendered(rendered_subject, text, f"<html><body>{html}</body></html>")
+
+
+def _render(source: str, field: str, context: dict[str, Any], *, html: bool = False) -> str:
+    try:
+        return templates.render(source, context, html=html)
+    except templates.TemplateFailed as failed:
+        failed.field = field
+        raise
 
 
 def _first_company(user: Mapping[str, Any]) -> dict[str, Any] | None:

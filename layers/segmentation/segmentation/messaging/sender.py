@@ -78,8 +78,8 @@ def deliver(job: DeliveryJob, now: float) -> str:
     try:
         outcome = _prepare(message, user_id)
     except templates.TemplateFailed as exc:
-        _finish(message, user_id, "failed", f"template_error: {exc}", now)
-        return "failed:template_error"
+        _finish(message, user_id, "failed", exc.reason, now)
+        return f"failed:{exc.code}"
     except BaseException:
         # Nothing was sent yet: put it back so a retry can deliver it.
         deliveries.revert_to_queued(message_id, user_id, now=now)

@@ -203,7 +203,9 @@ def preview(request: PreviewRequest) -> rendering.Rendered:
     try:
         return rendering.render(request.subject, request.body, user)
     except templates.TemplateFailed as error:
+        field = error.field or "body"
         raise errors.Invalid(
-            f"The template cannot be rendered for this user: {error}",
-            [{"path": "body", "message": str(error)}],
+            f"The {field} template cannot be rendered for this user: {error}",
+            [{"path": field, "message": str(error)}],
+            code=templates.BUDGET_CODE if error.code == templates.BUDGET_CODE else None,
         ) from error

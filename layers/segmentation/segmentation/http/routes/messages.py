@@ -44,7 +44,8 @@ MESSAGE_LINKS = {
     tags=TAGS,
     summary="Create a message (state draft)",
     description="subject and body are Liquid templates over `user` and `company`; a template that does "
-    "not parse is a 422 naming the field.",
+    "not parse is a 422 naming the field, and one that can be seen to exceed the render budget a 422 "
+    "`template_budget` naming it.",
     responses=documented(201, Message, "Created", 400, 413, 422, links=MESSAGE_LINKS),
 )
 @allow(*WRITERS)
@@ -57,7 +58,8 @@ def create_message(body: MessageCreate):
     tags=TAGS,
     summary="Render a subject and body for one user (nothing is sent or recorded)",
     description="The sender's rendering and limits. A template that does not parse is a 422 naming the "
-    "field; an unknown user a 404.",
+    "field; one that exceeds the render budget while rendering a 422 `template_budget` naming it; an "
+    "unknown user a 404.",
     responses=documented(200, MessagePreview, "The rendered subject and body", 400, 404, 413, 422),
 )
 @allow(*WRITERS)
