@@ -22,7 +22,7 @@ from segmentation import clock
 
 from infra.local import calls, moto_speedups, outbox
 from infra.local.apigw import ApiGateway, HttpRequest, HttpResponse
-from infra.local.intrinsics import ACCOUNT_ID, REGION
+from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
 from infra.local.resources import Provisioned, initial_secret_value, provision
@@ -220,7 +220,10 @@ class LocalStack:
         merged: dict[str, str] = {}
         for logical_id, spec in self.template.functions.items():
             for name, raw in spec.environment.items():
-                value = str(self.provisioned.resolver.resolve(raw))
+                resolved = self.provisioned.resolver.resolve(raw)
+                if resolved is NO_VALUE:  # `!If [..., !Ref AWS::NoValue]`: the variable is not set
+                    continue
+                value = str(resolved)
                 if name in merged and merged[name] != value:
                     log.warning(
                         "%s sets %s=%r, another function %r; one process keeps the first",

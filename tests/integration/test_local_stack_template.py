@@ -18,6 +18,7 @@ from segmentation.storage import aws
 
 from infra.local import pollers
 from infra.local.apigw import HttpRequest
+from infra.local.intrinsics import NO_VALUE, Resolver
 from infra.local.lambdas import LocalFunction
 from infra.local.stack import PROJECT_ROOT, Keys, LocalStack
 from infra.local.template import IGNORED_TYPES, PROVISIONED_TYPES, Function, load_template
@@ -369,3 +370,88 @@ def test_the_outbox_lists_what_ses_v2_accepted_oldest_first(served: tuple[LocalS
         m["at"] >= clock.now() - 60 and m["at"] > clock.now() - clock.offset_seconds() + 3600
         for m in messages
     )
+
+
+# --- intrinsics: Conditions, Fn::If and AWS::NoValue, as the template's reservations use them ---
+
+
+def _resolver(**defaults: Any) -> Resolver:
+    return Resolver(
+        parameters={
+            "Reserved": {"Type": "Number", "Default": defaults.get("Reserved", 0)},
+            "Switch": {"Type": "String", "Default": defaults.get("Switch", "No")},
+        },
+        conditions={
+            "Reserve": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Reserved"}, "0"]}]},
+            "SwitchedOn": {"Fn::Equals": [{"Ref": "Switch"}, "Yes"]},
+            "Both": {"Fn::And": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
+            "Either": {"Fn::Or": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
+        },
+        refs={"Queue": "the-queue"},
+        attrs={},
+    )
+
+
+_PROPERTIES = {
+    "Timeout": 10,
+    "ReservedConcurrentExecutions": {"Fn::If": ["Reserve", {"Ref": "Reserved"}, {"Ref": "AWS::NoValue"}]},
+    "Layers": ["a", {"Fn::If": ["SwitchedOn", "b", {"Ref": "AWS::NoValue"}]}],
+    "Extra": {"Fn::If": ["Both", {"Tag": "both"}, {"Ref": "AWS::NoValue"}]},
+    "Any": {"Fn::If": ["Either", "either", "neither"]},
+}
+
+
+def test_no_value_removes_the_property_or_item_that_holds_it() -> None:
+    assert _resolver().resolve(_PROPERTIES) == {"Timeout": 10, "Layers": ["a"], "Any": "neither"}
+    assert _resolver().resolve({"Only": {"Ref": "AWS::NoValue"}}) == {}
+    assert _resolver().resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
+
+
+def test_conditions_follow_the_parameters_number_defaults_included() -> None:
+    assert _resolver(Reserved=50, Switch="Yes").resolve(_PROPERTIES) == {
+        "Timeout": 10,
+        "ReservedConcurrentExecutions": "50",
+        "Layers": ["a", "b"],
+        "Extra": {"Tag": "both"},
+        "Any": "either",
+    }
+    reserved_only = _resolver(Reserved=1).resolve(_PROPERTIES)
+    assert reserved_only["ReservedConcurrentExecutions"] == "1" and "Extra" not in reserved_only
+    assert reserved_only["Any"] == "either"
+    with pytest.raises(KeyError):
+        _resolver().resolve({"Fn::If": ["NoSuchCondition", 1, 2]})
+
+
+def test_the_templates_reservations_resolve_to_none_at_the_defaults() -> None:
+    template = load_template(TEMPLATE)
+    resolver = Resolver(
+        parameters=template.parameters, conditions=template.raw["Conditions"], refs={}, attrs={}
+    )
+    for logical_id, function in template.functions.items():
+        reserved = function.properties.get("ReservedConcurrentExecutions")
+        assert resolver.resolve({"R": reserved}) == {}, logical_id
+
+
+def test_an_environment_variable_resolving_to_no_value_is_not_set() -> None:
+    saved = dict(os.environ)
+    template = load_template(TEMPLATE)
+    for function in template.functions.values():
+        function.environment["LOCAL_PROBE"] = {"Fn::If": ["ReserveIngest", "set", {"Ref": "AWS::NoValue"}]}
+    stack = LocalStack(
+        TEMPLATE,
+        keys=Keys(admin_key=ADMIN_KEY, ingest_key="sk_ingest_test", identity_secret="s3cret"),
+        parameters={"SenderEmail": "sender@example.com"},
+        function_loader=Recorder().loader,
+    )
+    stack.template = template
+    os.environ.pop("LOCAL_PROBE", None)
+    os.environ.pop("SENDER_CONCURRENCY", None)
+    stack.start()
+    try:
+        assert "LOCAL_PROBE" not in os.environ
+        assert os.environ["SENDER_CONCURRENCY"] == "2"  # the SenderConcurrency parameter's default
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        aws.reset()
