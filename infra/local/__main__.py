@@ -1,8 +1,9 @@
 """`python -m infra.local` (what `make run` runs): the whole stack on http://127.0.0.1:${PORT:-3000}.
 
 Environment: PORT, HOST (default 127.0.0.1), ADMIN_API_KEY, INGEST_API_KEY, IDENTITY_SECRET
-(generated and printed when unset), SEED_DEMO (0 = empty workspace), SENDER_EMAIL,
-LOCAL_LOG_LEVEL (the runner's own log level, default INFO).
+(generated and printed when unset; a key the authorizer would refuse stops the start, exit 2),
+SEED_DEMO (0 = empty workspace), SENDER_EMAIL, LOCAL_LOG_LEVEL (the runner's own log level,
+default INFO), LOCAL_GATEWAY_TIMEOUT (seconds before a request gets API Gateway's 504; 29).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import warnings
 from types import FrameType
 
 from infra.local import seed
-from infra.local.stack import Keys, LocalStack
+from infra.local.stack import ConfigurationError, Keys, LocalStack
 
 
 class _StopWhileStarting(BaseException):  # not Exception: handlers must not swallow it
@@ -36,10 +37,14 @@ def main() -> int:
     # Powertools warns on every invocation that flushes no metrics; locally that is just noise.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
-    keys = Keys.from_environment(dict(os.environ))
-    stack = LocalStack(
-        keys=keys, parameters={"SenderEmail": os.environ.get("SENDER_EMAIL", "no-reply@example.com")}
-    )
+    try:
+        keys = Keys.from_environment(os.environ)
+        stack = LocalStack(
+            keys=keys, parameters={"SenderEmail": os.environ.get("SENDER_EMAIL", "no-reply@example.com")}
+        )
+    except ConfigurationError as error:
+        print(f"The local stack cannot start: {error}", file=sys.stderr, flush=True)
+        return 2
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

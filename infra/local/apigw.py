@@ -3,6 +3,8 @@
 A request is matched to a resource the way API Gateway does (a literal segment beats a
 `{param}`, which beats a `{proxy+}`), its Lambda REQUEST authorizer runs first, and the function
 gets the REST proxy event. Gateway errors take the template's GatewayResponses when it has them.
+A request still running after `timeout_seconds` (API Gateway's 29 s) gets the INTEGRATION_TIMEOUT
+response, 504; its function goes on in the background, as on AWS.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import fnmatch
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,6 +32,8 @@ log = logging.getLogger("infra.local.apigw")
 LOCAL_API_ID = "localapi01"
 # API Gateway refuses payloads over 10 MB itself; smaller ones reach the function (which answers 413).
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# API Gateway's integration timeout for REST APIs.
+INTEGRATION_TIMEOUT_SECONDS = 29.0
 
 _DEFAULT_GATEWAY_RESPONSES = {
     "UNAUTHORIZED": (401, "unauthorized", "Send a valid API key as 'Authorization: Bearer <key>'."),
@@ -37,6 +42,12 @@ _DEFAULT_GATEWAY_RESPONSES = {
     "AUTHORIZER_FAILURE": (500, "internal_error", "The authorizer failed; see the stack's log."),
     "REQUEST_TOO_LARGE": (413, "payload_too_large", "The request body is over the size API Gateway accepts."),
     "BAD_GATEWAY": (502, "internal_error", "The function failed; see the stack's log."),
+    "INTEGRATION_TIMEOUT": (
+        504,
+        "gateway_timeout",
+        "The request took longer than API Gateway's 29 seconds; it may still complete: check "
+        "before retrying.",
+    ),
 }
 
 
@@ -100,8 +111,15 @@ def _split(path: str) -> list[str]:
 
 
 class ApiGateway:
-    def __init__(self, template: Template, functions: Mapping[str, LocalFunction]) -> None:
+    def __init__(
+        self,
+        template: Template,
+        functions: Mapping[str, LocalFunction],
+        *,
+        timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
+    ) -> None:
         self.functions = functions
+        self.timeout_seconds = timeout_seconds
         self.rest_apis = template.rest_apis
         grouped: dict[str, dict[str, ApiRoute]] = {}
         for route in template.routes:
@@ -123,6 +141,39 @@ class ApiGateway:
         return route, resource.path, params
 
     def handle(self, request: HttpRequest) -> HttpResponse:
+        """The answer, or the 504 of INTEGRATION_TIMEOUT once `timeout_seconds` have passed.
+
+        The request runs in a thread of its own that is left to finish when it is late: functions
+        run one at a time (lambdas.invoke_lock), so a request queued behind a long one is bounded
+        by the same timeout and never waits for it forever.
+        """
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["response"] = self._handle(request)
+            except Exception as error:
+                outcome["error"] = error
+
+        worker = threading.Thread(target=run, name="local-integration", daemon=True)
+        worker.start()
+        worker.join(self.timeout_seconds)
+        if "error" in outcome:
+            raise outcome["error"]
+        if "response" in outcome:
+            return outcome["response"]
+        log.warning(
+            "%s %s ran past the gateway's %g s: answered 504, it goes on in the background",
+            request.method,
+            request.path,
+            self.timeout_seconds,
+        )
+        route, _, _ = self.route_for(request.method, request.path)
+        return self._gateway_response(
+            self.rest_apis.get(route.rest_api_id or "") if route else None, "INTEGRATION_TIMEOUT"
+        )
+
+    def _handle(self, request: HttpRequest) -> HttpResponse:
         route, resource_path, params = self.route_for(request.method, request.path)
         if route is None and resource_path is not None and request.method == "OPTIONS":
             preflight = self._preflight(resource_path)

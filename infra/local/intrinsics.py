@@ -2,6 +2,8 @@
 
 Supported: Ref, Fn::GetAtt, Fn::Sub (string or [string, vars]), Fn::Join, Fn::Select, Fn::Split,
 Fn::If with Conditions (Fn::Equals, Fn::Not, Fn::And, Fn::Or, Condition), Fn::ToJsonString.
+`!Ref AWS::NoValue` removes what holds it, as CloudFormation does: a key of a mapping, an item of
+a list; resolved alone it is NO_VALUE, which callers skip (an environment variable left unset).
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ REGION = "us-east-1"
 STACK_NAME = "segmentation-local"
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
+
+
+class _NoValue:
+    """What `!Ref AWS::NoValue` resolves to: the property (or list item) is left out."""
+
+    def __repr__(self) -> str:
+        return "NO_VALUE"
+
+
+NO_VALUE: Any = _NoValue()
 
 
 class Resolver:
@@ -42,10 +54,11 @@ class Resolver:
             "AWS::StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT_ID}:stack/{STACK_NAME}/local",
             "AWS::Partition": "aws",
             "AWS::URLSuffix": "amazonaws.com",
-            "AWS::NoValue": "",
         }
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
         if name in self.pseudo:
             return self.pseudo[name]
         if name in self.parameters:
@@ -68,11 +81,12 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [item for item in (self.resolve(v) for v in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) != 1:
-            return {k: self.resolve(v) for k, v in value.items()}
+            resolved = {k: self.resolve(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not NO_VALUE}
         ((key, arg),) = value.items()
         if key == "Ref":
             return self.ref(str(arg))
@@ -106,7 +120,8 @@ class Resolver:
             return self.condition(str(arg))
         if key == "Fn::ToJsonString":
             return json.dumps(self.resolve(arg))
-        return {key: self.resolve(arg)}
+        resolved = self.resolve(arg)
+        return {} if resolved is NO_VALUE else {key: resolved}
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))

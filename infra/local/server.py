@@ -125,6 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    # The listen backlog (socketserver's default is 5): a burst of clients connecting at once
+    # waits here to be accepted, a thread each, instead of being reset. Linux caps it at somaxconn.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up early (curl polling /_local/health) is not an error of ours.
         if isinstance(sys.exc_info()[1], ConnectionError):

@@ -8,21 +8,23 @@ lazily, but some modules may read them at import).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from segmentation import clock
+from segmentation.auth.keys import KEY_SHAPE
 
 from infra.local import calls, moto_speedups, outbox
-from infra.local.apigw import ApiGateway, HttpRequest, HttpResponse
-from infra.local.intrinsics import ACCOUNT_ID, REGION
+from infra.local.apigw import INTEGRATION_TIMEOUT_SECONDS, ApiGateway, HttpRequest, HttpResponse
+from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
 from infra.local.resources import Provisioned, initial_secret_value, provision
@@ -50,6 +52,27 @@ BASE_ENVIRONMENT = {
 }
 # The env var of each secret ARN that settings know, and the local value the secret gets.
 SECRET_ARN_VARIABLES = {"IDENTITY_SECRET_ARN": "identity_secret", "ADMIN_KEY_SECRET_ARN": "admin_key"}
+# Seconds before a request gets API Gateway's 504 (29 s, as deployed); tests make it tiny.
+GATEWAY_TIMEOUT_VARIABLE = "LOCAL_GATEWAY_TIMEOUT"
+
+
+class ConfigurationError(ValueError):
+    """The environment asks for something the stack cannot do: it refuses to start, saying why."""
+
+
+def gateway_timeout_from(environ: Mapping[str, str]) -> float:
+    text = environ.get(GATEWAY_TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return INTEGRATION_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigurationError(
+            f"{GATEWAY_TIMEOUT_VARIABLE} must be a number of seconds above 0; got {text!r}."
+        )
+    return seconds
 
 
 @dataclass
@@ -60,19 +83,32 @@ class Keys:
     generated: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_environment(cls, environ: dict[str, str]) -> Keys:
+    def from_environment(cls, environ: Mapping[str, str]) -> Keys:
+        """The keys the shell gives, others generated; ConfigurationError for a key the
+        authorizer would refuse (shorter than 8 characters, say), before anything starts."""
         generated = []
 
-        def value(name: str, prefix: str) -> str:
+        def value(name: str, prefix: str, *, api_key: bool = True) -> str:
             if environ.get(name):
-                return environ[name]
+                given = environ[name]
+                if api_key and not KEY_SHAPE.fullmatch(given):
+                    what = (
+                        f"is {len(given)} characters; an API key needs at least 8"
+                        if len(given) < 8
+                        else "is not an API key: 8 to 512 printable ASCII characters, no spaces"
+                    )
+                    raise ConfigurationError(
+                        f"{name} {what}, so every request with it would be refused. "
+                        f"Set another {name}, or unset it to have one generated."
+                    )
+                return given
             generated.append(name)
             return prefix + secrets.token_urlsafe(24)
 
         return cls(
             admin_key=value("ADMIN_API_KEY", "sk_admin_"),
             ingest_key=value("INGEST_API_KEY", "sk_ingest_"),
-            identity_secret=value("IDENTITY_SECRET", ""),
+            identity_secret=value("IDENTITY_SECRET", "", api_key=False),
             generated=generated,
         )
 
@@ -85,8 +121,13 @@ class LocalStack:
         keys: Keys,
         parameters: dict[str, str] | None = None,
         function_loader: Callable[[Function, str], LocalFunction] = load_function,
+        gateway_timeout: float | None = None,
     ) -> None:
         self.template: Template = load_template(template_path)
+        # LOCAL_GATEWAY_TIMEOUT unless given; ConfigurationError here, before anything starts.
+        self.gateway_timeout = (
+            gateway_timeout_from(os.environ) if gateway_timeout is None else gateway_timeout
+        )
         self.keys = keys
         self.parameter_overrides = parameters or {}
         self.function_loader = function_loader
@@ -129,7 +170,7 @@ class LocalStack:
                 sys.path.insert(0, str(path))
         for logical_id, spec in self.template.functions.items():
             self.functions[logical_id] = self.function_loader(spec, self.provisioned.resolver.ref(logical_id))
-        self.gateway = ApiGateway(self.template, self.functions)
+        self.gateway = ApiGateway(self.template, self.functions, timeout_seconds=self.gateway_timeout)
         self._build_pollers()
         self._install_keys()
         self._verify_sender()
@@ -220,7 +261,10 @@ class LocalStack:
         merged: dict[str, str] = {}
         for logical_id, spec in self.template.functions.items():
             for name, raw in spec.environment.items():
-                value = str(self.provisioned.resolver.resolve(raw))
+                resolved = self.provisioned.resolver.resolve(raw)
+                if resolved is NO_VALUE:  # `!If [..., !Ref AWS::NoValue]`: the variable is not set
+                    continue
+                value = str(resolved)
                 if name in merged and merged[name] != value:
                     log.warning(
                         "%s sets %s=%r, another function %r; one process keeps the first",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,8 +20,9 @@ from segmentation.storage import aws
 
 from infra.local import pollers
 from infra.local.apigw import HttpRequest
+from infra.local.intrinsics import NO_VALUE, Resolver
 from infra.local.lambdas import LocalFunction
-from infra.local.stack import PROJECT_ROOT, Keys, LocalStack
+from infra.local.stack import PROJECT_ROOT, ConfigurationError, Keys, LocalStack
 from infra.local.template import IGNORED_TYPES, PROVISIONED_TYPES, Function, load_template
 
 TEMPLATE = PROJECT_ROOT / "template.yaml"
@@ -369,3 +372,174 @@ def test_the_outbox_lists_what_ses_v2_accepted_oldest_first(served: tuple[LocalS
         m["at"] >= clock.now() - 60 and m["at"] > clock.now() - clock.offset_seconds() + 3600
         for m in messages
     )
+
+
+# --- intrinsics: Conditions, Fn::If and AWS::NoValue, as the template's reservations use them ---
+
+
+def _resolver(**defaults: Any) -> Resolver:
+    return Resolver(
+        parameters={
+            "Reserved": {"Type": "Number", "Default": defaults.get("Reserved", 0)},
+            "Switch": {"Type": "String", "Default": defaults.get("Switch", "No")},
+        },
+        conditions={
+            "Reserve": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Reserved"}, "0"]}]},
+            "SwitchedOn": {"Fn::Equals": [{"Ref": "Switch"}, "Yes"]},
+            "Both": {"Fn::And": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
+            "Either": {"Fn::Or": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
+        },
+        refs={"Queue": "the-queue"},
+        attrs={},
+    )
+
+
+_PROPERTIES = {
+    "Timeout": 10,
+    "ReservedConcurrentExecutions": {"Fn::If": ["Reserve", {"Ref": "Reserved"}, {"Ref": "AWS::NoValue"}]},
+    "Layers": ["a", {"Fn::If": ["SwitchedOn", "b", {"Ref": "AWS::NoValue"}]}],
+    "Extra": {"Fn::If": ["Both", {"Tag": "both"}, {"Ref": "AWS::NoValue"}]},
+    "Any": {"Fn::If": ["Either", "either", "neither"]},
+}
+
+
+def test_no_value_removes_the_property_or_item_that_holds_it() -> None:
+    assert _resolver().resolve(_PROPERTIES) == {"Timeout": 10, "Layers": ["a"], "Any": "neither"}
+    assert _resolver().resolve({"Only": {"Ref": "AWS::NoValue"}}) == {}
+    assert _resolver().resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
+
+
+def test_conditions_follow_the_parameters_number_defaults_included() -> None:
+    assert _resolver(Reserved=50, Switch="Yes").resolve(_PROPERTIES) == {
+        "Timeout": 10,
+        "ReservedConcurrentExecutions": "50",
+        "Layers": ["a", "b"],
+        "Extra": {"Tag": "both"},
+        "Any": "either",
+    }
+    reserved_only = _resolver(Reserved=1).resolve(_PROPERTIES)
+    assert reserved_only["ReservedConcurrentExecutions"] == "1" and "Extra" not in reserved_only
+    assert reserved_only["Any"] == "either"
+    with pytest.raises(KeyError):
+        _resolver().resolve({"Fn::If": ["NoSuchCondition", 1, 2]})
+
+
+def test_the_templates_reservations_resolve_to_none_at_the_defaults() -> None:
+    template = load_template(TEMPLATE)
+    resolver = Resolver(
+        parameters=template.parameters, conditions=template.raw["Conditions"], refs={}, attrs={}
+    )
+    for logical_id, function in template.functions.items():
+        reserved = function.properties.get("ReservedConcurrentExecutions")
+        assert resolver.resolve({"R": reserved}) == {}, logical_id
+
+
+def test_an_environment_variable_resolving_to_no_value_is_not_set() -> None:
+    saved = dict(os.environ)
+    template = load_template(TEMPLATE)
+    for function in template.functions.values():
+        function.environment["LOCAL_PROBE"] = {"Fn::If": ["ReserveIngest", "set", {"Ref": "AWS::NoValue"}]}
+    stack = LocalStack(
+        TEMPLATE,
+        keys=Keys(admin_key=ADMIN_KEY, ingest_key="sk_ingest_test", identity_secret="s3cret"),
+        parameters={"SenderEmail": "sender@example.com"},
+        function_loader=Recorder().loader,
+    )
+    stack.template = template
+    os.environ.pop("LOCAL_PROBE", None)
+    os.environ.pop("SENDER_CONCURRENCY", None)
+    stack.start()
+    try:
+        assert "LOCAL_PROBE" not in os.environ
+        assert os.environ["SENDER_CONCURRENCY"] == "2"  # the SenderConcurrency parameter's default
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        aws.reset()
+
+
+# --- the gateway's 29 s, and what the stack refuses at start -------------------------------------
+
+
+def _route_of(stack: LocalStack, function_id: str) -> HttpRequest:
+    route = next(
+        r
+        for r in stack.template.routes
+        if r.function_id == function_id and r.method == "GET" and r.authorizer
+    )
+    return HttpRequest(
+        method="GET", path=_concrete_path(route.path), headers=[("Authorization", f"Bearer {ADMIN_KEY}")]
+    )
+
+
+def test_a_request_past_the_gateway_timeout_is_a_504_and_holds_no_later_one_forever(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    saved = dict(os.environ)
+    monkeypatch.setenv("LOCAL_GATEWAY_TIMEOUT", "0.3")
+    recorder = Recorder()
+    started, release = threading.Event(), threading.Event()
+
+    def runs_until_released(event: dict[str, Any]) -> dict[str, Any]:
+        started.set()
+        release.wait(60)
+        return {"statusCode": 200, "body": "{}"}
+
+    recorder.behaviour["ApiFunction"] = runs_until_released
+    stack = LocalStack(
+        TEMPLATE,
+        keys=Keys(admin_key=ADMIN_KEY, ingest_key="sk_ingest_test", identity_secret="s3cret"),
+        parameters={"SenderEmail": "sender@example.com"},
+        function_loader=recorder.loader,
+    )
+    assert stack.gateway_timeout == 0.3
+    stack.start()
+    try:
+        slow = stack.handle(_route_of(stack, "ApiFunction"))
+        assert started.is_set() and not release.is_set()  # answered while the function still runs
+        assert slow.status == 504
+        assert slow.json()["error"]["code"] == "gateway_timeout"
+        # Functions run one at a time: a request queued behind the long one gets its 504 too.
+        queued = stack.handle(_route_of(stack, "IngestFunction"))
+        assert queued.status == 504 and not release.is_set()
+        release.set()  # the long one finishes in the background; the stack answers again
+        deadline = time.monotonic() + 30
+        while (answer := stack.handle(_route_of(stack, "IngestFunction"))).status != 200:
+            assert time.monotonic() < deadline, answer
+    finally:
+        release.set()
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        aws.reset()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf"])
+def test_a_gateway_timeout_that_is_no_positive_number_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("LOCAL_GATEWAY_TIMEOUT", value)
+    with pytest.raises(ConfigurationError, match="LOCAL_GATEWAY_TIMEOUT must be a number of seconds"):
+        LocalStack(TEMPLATE, keys=Keys("sk_admin_test", "sk_ingest_test", "s3cret"))
+    monkeypatch.delenv("LOCAL_GATEWAY_TIMEOUT")
+    assert LocalStack(TEMPLATE, keys=Keys("sk_admin_test", "sk_ingest_test", "s3cret")).gateway_timeout == 29
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("ADMIN_API_KEY", "short", "ADMIN_API_KEY is 5 characters; an API key needs at least 8"),
+        ("INGEST_API_KEY", "1234567", "INGEST_API_KEY is 7 characters; an API key needs at least 8"),
+        ("ADMIN_API_KEY", "has a space in it", "ADMIN_API_KEY is not an API key"),
+    ],
+)
+def test_a_key_the_authorizer_would_refuse_is_refused_at_start(variable: str, value: str, says: str) -> None:
+    with pytest.raises(ConfigurationError, match=says):
+        Keys.from_environment({variable: value})
+
+
+def test_keys_of_eight_characters_or_more_are_taken_and_the_rest_generated() -> None:
+    keys = Keys.from_environment({"ADMIN_API_KEY": "12345678", "IDENTITY_SECRET": "s"})
+    assert keys.admin_key == "12345678" and keys.identity_secret == "s"
+    assert keys.generated == ["INGEST_API_KEY"] and len(keys.ingest_key) >= 8

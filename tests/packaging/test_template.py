@@ -10,6 +10,8 @@ from sam_template import REPO, function_timeout, functions, load_template, resou
 from segmentation import jobs
 from segmentation.settings import Settings
 
+from infra.local.intrinsics import Resolver
+
 FUNCTIONS = functions()
 # Settings that are never set from the template: deployed, the identity secret comes from its ARN.
 LOCAL_ONLY_SETTINGS = {"identity_secret"}
@@ -233,21 +235,97 @@ def test_api_5xx_and_the_work_queues_age_are_alarmed() -> None:
     assert "MembershipStreamFunction" in _alarmed("AWS/Lambda", "IteratorAge")
 
 
-def test_every_function_has_a_concurrency_limit_that_its_queue_poller_respects() -> None:
+def _resolver(**overrides: Any) -> Resolver:
+    """The template's parameters at their defaults, but for `overrides` (as a deploy would pass)."""
+    template = load_template()
+    parameters = {
+        name: {**spec, **({"Default": overrides[name]} if name in overrides else {})}
+        for name, spec in template["Parameters"].items()
+    }
+    return Resolver(parameters=parameters, conditions=template["Conditions"], refs={}, attrs={})
+
+
+def _reservations(resolver: Resolver) -> dict[str, int]:
+    """Function -> its reserved concurrency, for the functions that reserve any."""
+    found = {}
     for logical_id, props in FUNCTIONS.items():
-        reserved = props.get("ReservedConcurrentExecutions")
-        assert isinstance(reserved, int) and reserved >= 1, logical_id
-        for event in props.get("Events", {}).values():
-            if event["Type"] == "SQS":
-                # A poller above the reservation gets throttled, and throttled receives count
-                # towards maxReceiveCount: jobs would reach the dead-letter queue unprocessed.
-                assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == reserved, logical_id
+        resolved = resolver.resolve({"R": props.get("ReservedConcurrentExecutions", {"Ref": "AWS::NoValue"})})
+        if resolved:
+            found[logical_id] = int(resolved["R"])
+    return found
+
+
+def _queue_concurrency(resolver: Resolver) -> dict[str, int]:
+    """SQS consumer -> its event's MaximumConcurrency."""
+    return {
+        logical_id: int(resolver.resolve(event["Properties"]["ScalingConfig"]["MaximumConcurrency"]))
+        for logical_id, props in FUNCTIONS.items()
+        for event in props.get("Events", {}).values()
+        if event["Type"] == "SQS"
+    }
+
+
+# What a large account might reserve (README, "Sizing concurrency").
+LARGE_ACCOUNT = {
+    "AuthorizerReservedConcurrency": "50",
+    "IngestReservedConcurrency": "100",
+    "ApiReservedConcurrency": "50",
+    "ConsoleReservedConcurrency": "10",
+    "MembershipStreamReservedConcurrency": "50",
+    "ScheduledReservedConcurrency": "1",
+    "QueueConsumersReserved": "Yes",
+    "SenderConcurrency": "6",
+}
+
+
+def test_the_defaults_reserve_nothing_so_the_stack_deploys_into_any_account() -> None:
+    # Lambda keeps 100 executions unreserved; a new account's quota may be 10: nothing can be reserved.
+    assert _reservations(_resolver()) == {}
+
+
+def test_every_function_can_reserve_through_its_parameter() -> None:
+    reserved = _reservations(_resolver(**LARGE_ACCOUNT))
+    assert set(reserved) == set(FUNCTIONS)
+    assert reserved["IngestFunction"] == 100 and reserved["SenderFunction"] == 6
+    assert {reserved[f] for f in ("RebuildCoordinatorFunction", "RecheckFunction", "ReconcilerFunction")} == {
+        1
+    }
+
+
+@pytest.mark.parametrize("overrides", [{}, LARGE_ACCOUNT], ids=["defaults", "large account"])
+def test_queue_pollers_are_bounded_and_equal_any_reservation(overrides: dict[str, str]) -> None:
+    resolver = _resolver(**overrides)
+    bounds = _queue_concurrency(resolver)
+    assert set(bounds) == {"RebuildWorkerFunction", "SenderFunction", "FanoutFunction"}
+    assert all(bound >= 2 for bound in bounds.values()), bounds  # SQS's MaximumConcurrency minimum
+    reserved = _reservations(resolver)
+    for logical_id, bound in bounds.items():
+        # A poller above the reservation gets throttled, and throttled receives count towards
+        # maxReceiveCount: jobs would reach the dead-letter queue unprocessed.
+        assert reserved.get(logical_id, bound) == bound, logical_id
+
+
+def test_concurrency_parameters_allow_only_what_lambda_and_settings_accept() -> None:
+    parameters = load_template()["Parameters"]
+    for name in ("RebuildWorkerConcurrency", "SenderConcurrency", "FanoutConcurrency"):
+        assert (parameters[name]["MinValue"], parameters[name]["MaxValue"]) == (2, 1000), name
+    sender = Settings.from_env({"SENDER_CONCURRENCY": str(parameters["SenderConcurrency"]["MinValue"])})
+    assert sender.sender_concurrency == 2
+    with pytest.raises(ValueError):
+        Settings.from_env({"SENDER_CONCURRENCY": str(parameters["SenderConcurrency"]["MaxValue"] + 1)})
+
+
+def test_functions_read_the_senders_concurrency_from_its_parameter() -> None:
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SENDER_CONCURRENCY"] == {"Ref": "SenderConcurrency"}
+    event = FUNCTIONS["SenderFunction"]["Events"]["Deliveries"]["Properties"]
+    assert event["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "SenderConcurrency"}
 
 
 def test_the_sender_fits_the_default_ses_send_rate() -> None:
-    sender = FUNCTIONS["SenderFunction"]
+    senders = _queue_concurrency(_resolver())["SenderFunction"]
     # 14 emails a second (SES's default quota); one delivery takes at least ~0.15 s in sequence.
-    most_per_second = sender["ReservedConcurrentExecutions"] / 0.15
+    most_per_second = senders / 0.15
     assert most_per_second <= 14
 
 

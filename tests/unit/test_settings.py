@@ -7,9 +7,13 @@ from segmentation.settings import Settings
 
 
 def test_unset_variables_keep_their_defaults_and_set_ones_win() -> None:
-    settings = Settings.from_env({"USERS_TABLE": "prod-users", "REBUILD_WORKERS": " 16 ", "UNRELATED": "x"})
+    settings = Settings.from_env(
+        {"USERS_TABLE": "prod-users", "REBUILD_WORKERS": " 16 ", "SENDER_CONCURRENCY": "6", "UNRELATED": "x"}
+    )
     assert settings.users_table == "prod-users"
     assert settings.rebuild_workers == 16
+    assert settings.sender_concurrency == 6
+    assert Settings().sender_concurrency == 2
     assert settings.companies_table == Settings().companies_table
 
 
@@ -20,6 +24,8 @@ def test_unset_variables_keep_their_defaults_and_set_ones_win() -> None:
         ("REBUILD_WORKERS", "1001", "from 1 to 1000"),
         ("INLINE_BUILD_LIMIT", "-1", "at least 0"),
         ("INLINE_BUILD_LIMIT", "2k", "a whole number"),
+        ("SENDER_CONCURRENCY", "1", "from 2 to 1000"),
+        ("SENDER_CONCURRENCY", "1001", "from 2 to 1000"),
     ],
 )
 def test_an_integer_out_of_its_bounds_fails_the_cold_start_with_its_name(

@@ -2,7 +2,7 @@
 
 A frozen dataclass, not a pydantic model: every function reads its settings on its first
 request, and pydantic's import alone is about a third of a boto3 import. Reading a dozen
-strings and two bounded integers does not need it (docs/performance.md, cold start levers).
+strings and a few bounded integers does not need it (docs/performance.md, cold start levers).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # name -> (lowest, highest) for the integer settings; a value outside fails the cold start.
-_BOUNDS = {"inline_build_limit": (0, None), "rebuild_workers": (1, 1000)}
+_BOUNDS = {"inline_build_limit": (0, None), "rebuild_workers": (1, 1000), "sender_concurrency": (2, 1000)}
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,9 @@ class Settings:
     # Segments whose full build would touch more users than this are built by the fan-out workers.
     inline_build_limit: int = 2000
     rebuild_workers: int = 8
+    # SenderFunction instances at most (its queue event's MaximumConcurrency, the template's
+    # SenderConcurrency): the sender's pacing shares the SES send rate among them.
+    sender_concurrency: int = 2
 
     @classmethod
     def names(cls) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Context, Decimal, InvalidOperation
 from typing import Any
 
 from segmentation.engine import timestamps as engine_timestamps
@@ -19,10 +19,17 @@ MAX_STRING_LENGTH = 255
 _MAX_DIGITS = 38
 _MAX_MAGNITUDE = Decimal("1e126")
 _MIN_MAGNITUDE = Decimal("1e-130")
+# Drops trailing zeros without rounding: a storable number has at most this many digits left.
+_STORABLE = Context(prec=_MAX_DIGITS)
 
 
 def to_number(value: Any) -> Decimal:
-    """A JSON number as a Decimal DynamoDB can store; ValueError (with a readable reason) otherwise."""
+    """A JSON number as a Decimal DynamoDB can store; ValueError (with a readable reason) otherwise.
+
+    The one rule for every number a request brings (API.md): at most 38 significant digits,
+    magnitude from 1e-130 to below 1e126, or 0. Every input path (user and company fields, custom
+    attributes, event metadata, timestamps) converts through here.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ValueError("must be a number")
     if isinstance(value, float) and not math.isfinite(value):
@@ -42,6 +49,10 @@ def to_number(value: Any) -> Decimal:
     digits = "".join(map(str, number.as_tuple().digits)).strip("0")
     if len(digits) > _MAX_DIGITS:
         raise ValueError(f"has more than {_MAX_DIGITS} significant digits")
+    if len(number.as_tuple().digits) > _MAX_DIGITS:
+        # 10**40 arrives as 41 digits, 40 of them trailing zeros; boto3 refuses to send a number
+        # of more than 38 digits (it would round), so it is kept as DynamoDB would: 1E+40.
+        return number.normalize(_STORABLE)
     return number
 
 

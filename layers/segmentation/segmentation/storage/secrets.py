@@ -2,8 +2,11 @@
 key, and the key that signs page cursors (derived from the identity secret).
 
 Each value is cached for TTL_SECONDS, so a rotated secret is picked up within minutes without a
-cold start. A secret that is missing or cannot be read is None: callers fail closed (a 401 for
-a key check), never a 500. Locally, and in tests, settings may carry the values themselves.
+cold start. A read that fails (throttling, a network blip, a missing secret) keeps the last good
+value, and is tried again on a call after a short backoff (1 s, doubling to RETRY_MAX_SECONDS),
+not after a whole TTL: one blip costs seconds, not minutes. A secret never read is None: callers
+fail closed (a 401 for a key check), never a 500. Locally, and in tests, settings may carry the
+values themselves.
 """
 
 from __future__ import annotations
@@ -25,12 +28,29 @@ from segmentation.storage import aws
 logger = logging.getLogger(__name__)
 
 TTL_SECONDS = 300.0
+# After a failed read the next calls use the last good value (or None) for this long, doubling
+# with each failure in a row up to RETRY_MAX_SECONDS.
+RETRY_FIRST_SECONDS = 1.0
+RETRY_MAX_SECONDS = 15.0
+
+
+class _Unreadable(Exception):
+    pass
 
 
 @dataclass
 class _Cached:
-    value: str | None
-    read_at: float
+    value: str | None  # the last value read, None until a read succeeds
+    read_at: float | None = None  # when `value` was read
+    failures: int = 0  # failed reads in a row since
+    retry_at: float = 0.0  # no read before this, after a failure
+
+    def fresh(self, now: float) -> bool:
+        return self.read_at is not None and 0 <= now - self.read_at < TTL_SECONDS
+
+    def waiting(self, now: float) -> bool:
+        # Bounded both ways, like `fresh`: a clock moved back (the local stack's) never waits long.
+        return self.failures > 0 and 0 < self.retry_at - now <= RETRY_MAX_SECONDS
 
 
 _lock = threading.Lock()
@@ -46,24 +66,33 @@ def clear_cache() -> None:
 
 
 def secret(arn: str) -> str | None:
-    """A secret's string (a JSON secret gives its "key" field), read at most every TTL_SECONDS."""
+    """A secret's string (a JSON secret gives its "key" field), read at most every TTL_SECONDS;
+    the last good value (or None) while a failed read waits for its retry."""
     now = clock.now()
     with _lock:
         cached = _cache.get(arn)
-        if cached is not None and 0 <= now - cached.read_at < TTL_SECONDS:
+        if cached is not None and (cached.fresh(now) or cached.waiting(now)):
             return cached.value
-    value = _read(arn)
+    try:
+        value = _read(arn)
+    except _Unreadable:
+        with _lock:
+            cached = _cache.setdefault(arn, _Cached(None))
+            cached.failures += 1
+            backoff = min(RETRY_FIRST_SECONDS * 2 ** (cached.failures - 1), RETRY_MAX_SECONDS)
+            cached.retry_at = now + backoff
+            return cached.value
     with _lock:
-        _cache[arn] = _Cached(value, now)
+        _cache[arn] = _Cached(value, read_at=now)
     return value
 
 
-def _read(arn: str) -> str | None:
+def _read(arn: str) -> str:
     try:
         value: str = aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
     except (ClientError, BotoCoreError, KeyError) as error:
         logger.error("a secret could not be read", extra={"secret_arn": arn, "error": type(error).__name__})
-        return None
+        raise _Unreadable from error
     if value.startswith("{"):
         try:
             document = json.loads(value)
