@@ -2,7 +2,10 @@
 
 Allows the whole API (`<api>/<stage>/*/*`) for a known caller: API Gateway caches the answer
 per Authorization header, so it must not depend on the route; the API functions check roles.
-Anything else raises "Unauthorized", which API Gateway answers with 401.
+Anything else raises "Unauthorized", which API Gateway answers with 401, except on the identity
+routes (KeyOrUserHashAuthorizer, never cached): there the one method is allowed with no caller,
+and the function answers the 401 itself, with the CORS headers a browser needs to read it (a
+gateway response cannot name one of several allowed origins; segmentation.http.cors).
 
 Every request of the API waits for this function on a cache miss, so it loads only what it uses:
 Powertools' Logger, and no event data classes (importing one imports them all, about 20 ms of
@@ -16,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.auth.access import authenticate_request
-from segmentation.auth.keys import Principal
+from segmentation.auth.keys import Principal, identity_route_user
 
 logger = Logger()
 
@@ -31,6 +34,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     if principal is None:
         logger.info("refused", extra={"path": path})
+        if identity_route_user(str(event.get("httpMethod") or ""), path) is not None:
+            return let_the_function_refuse(str(event["methodArn"]))
         raise Exception("Unauthorized")  # the exact message API Gateway turns into a 401
     return allow_all_routes(str(event["methodArn"]), principal)
 
@@ -58,4 +63,17 @@ def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
             ],
         },
         "context": {name: value for name, value in context.items() if value},
+    }
+
+
+def let_the_function_refuse(method_arn: str) -> dict[str, Any]:
+    """Allows this one method with a context that names no caller (`refused`): the function's
+    role check answers 401 before it reads anything (segmentation.http.auth.check_caller)."""
+    return {
+        "principalId": "refused",
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": [method_arn]}],
+        },
+        "context": {"refused": True},
     }

@@ -1,4 +1,5 @@
-"""IngestFunction: the app-facing routes (users, companies, logins, a user's in-app messages)."""
+"""IngestFunction: the app-facing routes (users, companies, logins, a user's in-app messages), and
+the preflights of the three routes browsers call (http.cors)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation.http import cors
 from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import companies, users
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 metrics = Metrics(namespace="Segmentation")
-app = make_resolver(users.router, companies.router)
+app = make_resolver(users.router, companies.router, cors.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -22,7 +24,8 @@ app = make_resolver(users.router, companies.router)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = app.resolve(event, context)
+    # Browsers read the identity routes' answers, errors included, only with their CORS headers.
+    response = cors.add_headers(event, app.resolve(event, context))
     # Answers by status class (Http2xx, Http4xx, Http5xx): the error rates an operator alarms on.
     metrics.add_metric(name=f"Http{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1)
     return response

@@ -175,10 +175,6 @@ class ApiGateway:
 
     def _handle(self, request: HttpRequest) -> HttpResponse:
         route, resource_path, params = self.route_for(request.method, request.path)
-        if route is None and resource_path is not None and request.method == "OPTIONS":
-            preflight = self._preflight(resource_path)
-            if preflight:
-                return preflight
         if route is None:
             if resource_path is None:
                 return error_response(404, "not_found", f"No route {request.method} {request.path}.")
@@ -199,15 +195,6 @@ class ApiGateway:
             log.exception("%s raised on %s %s", route.function_id, request.method, request.path)
             return self._gateway_response(api, "BAD_GATEWAY")
         return self._lambda_response(api, route, result)
-
-    def _preflight(self, resource_path: str) -> HttpResponse | None:
-        """SAM's Cors adds an OPTIONS method (a mock integration) to every resource of the API."""
-        resource = next(r for r in self.resources if r.path == resource_path)
-        api_ids = {route.rest_api_id for route in resource.methods.values()}
-        api = self.rest_apis.get(next(iter(api_ids)) or "") if len(api_ids) == 1 else None
-        if api is None or not api.cors:
-            return None
-        return HttpResponse(200, list(api.cors.items()), b"")
 
     # --- events -----------------------------------------------------------------------------
 

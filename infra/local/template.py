@@ -145,7 +145,6 @@ class RestApi:
     default_authorizer: str | None
     authorizers: dict[str, Authorizer]
     gateway_responses: dict[str, Any]
-    cors: dict[str, str] = field(default_factory=dict)  # header -> value, for OPTIONS preflights
 
 
 @dataclass(frozen=True)
@@ -219,26 +218,17 @@ def _rest_api(logical_id: str, props: dict[str, Any]) -> RestApi:
             identity_headers=tuple(identity.get("Headers") or ()),
             identity_query=tuple(identity.get("QueryStrings") or ()),
         )
+    if props.get("Cors"):
+        # SAM's Cors would add mock OPTIONS methods the local gateway does not make up: preflights
+        # are `options` events routed to a function, served like any other route.
+        raise ValueError(f"{logical_id}: Cors is not served locally; route OPTIONS to a function instead")
     stage = props.get("StageName", "Prod")
-    cors = props.get("Cors")
-    cors = {"AllowOrigin": cors} if isinstance(cors, str) else (cors or {})
-    cors_headers = {
-        header: str(cors[key]).strip("'")
-        for key, header in (
-            ("AllowOrigin", "Access-Control-Allow-Origin"),
-            ("AllowHeaders", "Access-Control-Allow-Headers"),
-            ("AllowMethods", "Access-Control-Allow-Methods"),
-            ("MaxAge", "Access-Control-Max-Age"),
-        )
-        if isinstance(cors.get(key), str | int)
-    }
     return RestApi(
         logical_id=logical_id,
         stage=stage if isinstance(stage, str) else "Prod",
         default_authorizer=auth.get("DefaultAuthorizer"),
         authorizers=authorizers,
         gateway_responses=props.get("GatewayResponses") or {},
-        cors=cors_headers,
     )
 
 

@@ -188,14 +188,38 @@ def test_routes_without_a_key_get_the_templates_401_and_unknown_paths_404(
     assert recorder.of("ApiFunction") == []
 
 
-def test_cors_preflight_is_answered_from_the_templates_cors(served: tuple[LocalStack, Recorder]) -> None:
+def test_preflights_reach_ingest_without_an_authorizer_only_where_the_template_routes_options(
+    served: tuple[LocalStack, Recorder],
+) -> None:
     stack, recorder = served
-    response = stack.handle(HttpRequest(method="OPTIONS", path="/v1/users/u-1/logins"))
-    assert response.status == 200
-    headers = dict(response.headers)
-    assert headers["Access-Control-Allow-Origin"] == "*"
-    assert "X-User-Hash" in headers["Access-Control-Allow-Headers"]
+    for path in ("/v1/users/u-1/logins", "/v1/users/u-1/events", "/v1/users/u-1/messages"):
+        recorder.calls.clear()
+        response = stack.handle(
+            HttpRequest(method="OPTIONS", path=path, headers=[("Origin", "https://a.test")])
+        )
+        assert response.status == 200 and response.json()["function"] == "IngestFunction", path
+        assert recorder.of("AuthorizerFunction") == []
+    recorder.calls.clear()
+    for path in ("/v1/segments", "/v1/api_keys", "/v1/users/u-1", "/v1/users"):
+        response = stack.handle(
+            HttpRequest(method="OPTIONS", path=path, headers=[("Origin", "https://a.test")])
+        )
+        assert response.status == 405, path
+        assert not [name for name, _ in response.headers if name.lower().startswith("access-control-")]
     assert recorder.calls == []
+
+
+def test_a_cors_block_in_the_template_stops_the_local_stack(tmp_path: Any) -> None:
+    """SAM's Cors would make OPTIONS methods the local gateway does not make up: refused loudly."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    patched = text.replace(
+        "      Auth:\n        DefaultAuthorizer:",
+        "      Cors: \"'*'\"\n      Auth:\n        DefaultAuthorizer:",
+    )
+    assert patched != text
+    (tmp_path / "template.yaml").write_text(patched, encoding="utf-8")
+    with pytest.raises(ValueError, match="Cors is not served locally"):
+        load_template(tmp_path / "template.yaml")
 
 
 def test_literal_segments_win_over_parameters(served: tuple[LocalStack, Recorder]) -> None:

@@ -2,7 +2,8 @@
 
 `call()` runs AuthorizerFunction with a REQUEST authorizer event first (a raised "Unauthorized"
 becomes API Gateway's 401), then the target function with the authorizer's context in
-`requestContext.authorizer` (every value a string, as REST APIs pass it).
+`requestContext.authorizer` (every value a string, as REST APIs pass it). The public documents
+and the CORS preflights (OPTIONS) have no authorizer in template.yaml.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def call(
         all_headers["X-User-Hash"] = user_hash
     event = proxy_event(method, path, all_headers, raw_body if raw_body is not None else _json(body), query)
     event["isBase64Encoded"] = base64_encoded
-    if path not in PUBLIC_PATHS:
+    if path not in PUBLIC_PATHS and method.upper() != "OPTIONS":
         refusal = authorize(event)
         if refusal is not None:
             return refusal

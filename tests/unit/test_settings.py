@@ -38,3 +38,32 @@ def test_an_integer_out_of_its_bounds_fails_the_cold_start_with_its_name(
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().users_table = "other"  # type: ignore[misc]
+
+
+def test_allowed_origins_are_a_comma_separated_list_as_browsers_spell_origins() -> None:
+    assert Settings().allowed_origins == ()
+    assert Settings.from_env({"ALLOWED_ORIGINS": ""}).allowed_origins == ()
+    settings = Settings.from_env(
+        {"ALLOWED_ORIGINS": " https://App.Example.com/ , http://127.0.0.1:8080,,http://[::1]:3000"}
+    )
+    assert settings.allowed_origins == (
+        "https://app.example.com",
+        "http://127.0.0.1:8080",
+        "http://[::1]:3000",
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "*",
+        "https://a.example.com,*",
+        "https://*.example.com",
+        "https://a.example.com/app",
+        "a.example.com",
+        "null",
+    ],
+)
+def test_an_origin_that_no_browser_sends_fails_the_cold_start(value: str) -> None:
+    with pytest.raises(ValueError, match="ALLOWED_ORIGINS must list origins"):
+        Settings.from_env({"ALLOWED_ORIGINS": value})

@@ -2,18 +2,22 @@
 
 A frozen dataclass, not a pydantic model: every function reads its settings on its first
 request, and pydantic's import alone is about a third of a boto3 import. Reading a dozen
-strings and a few bounded integers does not need it (docs/performance.md, cold start levers).
+strings, a few bounded integers and a list of origins does not need it (docs/performance.md,
+cold start levers).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 # name -> (lowest, highest) for the integer settings; a value outside fails the cold start.
 _BOUNDS = {"inline_build_limit": (0, None), "rebuild_workers": (1, 1000), "sender_concurrency": (2, 1000)}
+# What a browser sends as `Origin`: a scheme and a host (and port), nothing after; never `*`.
+_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,8 @@ class Settings:
     # SenderFunction instances at most (its queue event's MaximumConcurrency, the template's
     # SenderConcurrency): the sender's pacing shares the SES send rate among them.
     sender_concurrency: int = 2
+    # Web origins whose browsers may call the identity routes (CORS); from a comma-separated list.
+    allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def names(cls) -> list[str]:
@@ -52,10 +58,17 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict[str, str | int] = {}
+        values: dict[str, str | int | tuple[str, ...]] = {}
         for name in cls.names():
-            if name.upper() in env:
-                values[name] = _integer(name, env[name.upper()]) if name in _BOUNDS else env[name.upper()]
+            if name.upper() not in env:
+                continue
+            text = env[name.upper()]
+            if name in _BOUNDS:
+                values[name] = _integer(name, text)
+            elif name == "allowed_origins":
+                values[name] = _origins(name, text)
+            else:
+                values[name] = text
         return cls(**values)  # type: ignore[arg-type]
 
 
@@ -69,6 +82,22 @@ def _integer(name: str, text: str) -> int:
         span = f"at least {lowest}" if highest is None else f"from {lowest} to {highest}"
         raise ValueError(f"setting {name.upper()} must be {span}; got {value}")
     return value
+
+
+def _origins(name: str, text: str) -> tuple[str, ...]:
+    """Comma-separated origins, lower-cased as browsers send them; a trailing slash is dropped."""
+    origins = []
+    for item in text.split(","):
+        origin = item.strip().lower().removesuffix("/")
+        if not origin:
+            continue
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(
+                f"setting {name.upper()} must list origins such as https://app.example.com, "
+                f"comma-separated; got {item.strip()!r}"
+            )
+        origins.append(origin)
+    return tuple(origins)
 
 
 @lru_cache(maxsize=1)

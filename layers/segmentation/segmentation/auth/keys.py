@@ -59,12 +59,17 @@ def identity_hash(secret: str, user_id: str) -> str:
 
 
 def identity_route_user(method: str, path: str) -> str | None:
-    """The user_id of an identity route (POST …/logins, GET …/messages), else None."""
+    """The user_id of an identity route (POST …/logins and …/events, GET …/messages), else None."""
     for route_method, pattern in _IDENTITY_ROUTES:
         match = pattern.fullmatch(path)
         if method.upper() == route_method and match:
             return match.group(1)
     return None
+
+
+def identity_route_method(path: str) -> str | None:
+    """The method of the identity route at `path` (POST for …/events, whose GET needs a key), else None."""
+    return next((method for method, pattern in _IDENTITY_ROUTES if pattern.fullmatch(path)), None)
 
 
 def bearer_token(authorization: str | None) -> str | None:

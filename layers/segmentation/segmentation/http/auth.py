@@ -34,7 +34,10 @@ def current_principal() -> Principal:
     context = (event.raw_event.get("requestContext") or {}).get("authorizer") or {}
     role = context.get("role")
     if not role:
-        raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+        raise Unauthorized(
+            "Send a valid API key as `Authorization: Bearer <key>` (or, on a user's logins, events "
+            "and messages, that user's `X-User-Hash`)."
+        )
     return Principal(
         role=str(role), key_id=str(context.get("key_id") or ""), user_id=str(context.get("user_id") or "")
     )
@@ -71,6 +74,13 @@ def allow(*roles: str, identity: bool = False) -> Callable[[F], F]:
         return func
 
     return mark
+
+
+def check_caller(func: Callable[..., Any]) -> None:
+    """401 on a guarded route without a caller: the authorizer lets a refused request reach the
+    identity routes so that the 401 carries CORS headers (http.cors); nothing else is read first."""
+    if getattr(func, _ROLES_MARK, None) is not None:
+        current_principal()
 
 
 def check_route(func: Callable[..., Any], route_arguments: dict[str, Any]) -> None:

@@ -81,7 +81,10 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(DomainError)
     def domain_error(error: DomainError) -> Response:
-        return error_response(error.status, error.code, error.message, error.details)
+        response = error_response(error.status, error.code, error.message, error.details)
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"  # as API Gateway's own 401 says
+        return response
 
     @app.exception_handler(RequestValidationError)
     def request_invalid(error: RequestValidationError) -> Response:

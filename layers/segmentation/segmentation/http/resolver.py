@@ -1,9 +1,10 @@
 """The project's API Gateway (REST, proxy events) resolver.
 
 Validation is on: route signatures with pydantic models are validated and documented in the
-OpenAPI document. Before that validation, every request passes a guard that refuses bodies
-over 256 KB (413) and callers without the route's role (403, from `@allow`), so those answers
-never depend on the body's content, then parses the body once, safely (http.body).
+OpenAPI document. Before that validation, every request passes a guard that refuses, in this
+order, a guarded route without a caller (401), bodies over 256 KB (413) and callers without the
+route's role (403, from `@allow`), so those answers never depend on the body's content, then
+parses the body once, safely (http.body).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from segmentation.http import auth, body, errors
 class _GuardThenValidate(OpenAPIRequestValidationMiddleware):
     def handler(self, app: Any, next_middleware: Any) -> Any:
         event = app.current_event
-        raw = body.body_bytes(event.body, bool(event.is_base64_encoded))
         route = app.context["_route"]
+        auth.check_caller(route.func)
+        raw = body.body_bytes(event.body, bool(event.is_base64_encoded))
         auth.check_route(route.func, app.context.get("_route_args") or {})
         _read_body_as_json(event.raw_event)
         # Parsed once, here; Powertools' validation reads these cached values and parses nothing.
