@@ -36,7 +36,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
-    """The IAM policy that allows every method of the API's stage, and the caller as context.
+    """The IAM policy that allows every method of the API's stage, the caller as context, and
+    the usage key that meters the caller (API Gateway applies its usage plan's rate limit).
 
     `method_arn` is arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>.
     Context values must be strings, numbers or booleans (API Gateway answers 500 to anything
@@ -45,7 +46,9 @@ def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
     *head, resource = method_arn.split(":", 5)  # a path may hold colons; the head does not
     api_id, stage = resource.split("/")[:2]
     context = {"role": principal.role, "key_id": principal.key_id, "user_id": principal.user_id}
+    usage = {"usageIdentifierKey": principal.usage_key} if principal.usage_key else {}
     return {
+        **usage,
         "principalId": principal.key_id or f"user:{principal.user_id}",
         "policyDocument": {
             "Version": "2012-10-17",

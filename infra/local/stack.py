@@ -25,6 +25,7 @@ from infra.local.apigw import ApiGateway, HttpRequest, HttpResponse
 from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
+from infra.local.rate_limits import KeyRateLimits
 from infra.local.resources import Provisioned, initial_secret_value, provision
 from infra.local.template import Function, Template, load_template
 
@@ -85,9 +86,11 @@ class LocalStack:
         keys: Keys,
         parameters: dict[str, str] | None = None,
         function_loader: Callable[[Function, str], LocalFunction] = load_function,
+        key_rate_limits: bool = True,
     ) -> None:
         self.template: Template = load_template(template_path)
         self.keys = keys
+        self.key_rate_limits = key_rate_limits  # KEY_RATE_LIMITS=off makes it False
         self.parameter_overrides = parameters or {}
         self.function_loader = function_loader
         self.functions: dict[str, LocalFunction] = {}
@@ -129,7 +132,7 @@ class LocalStack:
                 sys.path.insert(0, str(path))
         for logical_id, spec in self.template.functions.items():
             self.functions[logical_id] = self.function_loader(spec, self.provisioned.resolver.ref(logical_id))
-        self.gateway = ApiGateway(self.template, self.functions)
+        self.gateway = ApiGateway(self.template, self.functions, KeyRateLimits(enforce=self.key_rate_limits))
         self._build_pollers()
         self._install_keys()
         self._verify_sender()
