@@ -5,11 +5,11 @@ the authorizer's `usageIdentifierKey` when the API's key source is AUTHORIZER, e
 `X-API-Key` header) must be an enabled API key in a usage plan, or the answer is the
 INVALID_API_KEY gateway response; then the key's own token bucket, sized by its plan's throttle
 (`burstLimit` tokens, refilled at `rateLimit` a second), gives one token per request, or the
-answer is THROTTLED. Keys and plans are read from moto on every request (the template's plans
-with its resolved parameters, and the usage keys storage.usage_keys made), so a revoked key's
-deleted usage key is refused at once. Buckets read the stack's clock (`segmentation.clock`), so
-a test moves time instead of sleeping. With KEY_RATE_LIMITS=off the keys are still checked and
-no bucket is kept.
+answer is THROTTLED. Keys and plans come from moto (the template's plans with its resolved
+parameters, and the usage keys storage.usage_keys made); a key's plan is looked up once, and
+the key itself on every request (one call), so a revoked key's deleted usage key is refused at
+once. Buckets read the stack's clock (`segmentation.clock`), so a test moves time instead of
+sleeping. With KEY_RATE_LIMITS=off the keys are still checked and no bucket is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from segmentation import clock
 from segmentation.storage import aws
 
@@ -62,15 +63,20 @@ class KeyRateLimits:
     def __init__(self, *, enforce: bool = True) -> None:
         self.enforce = enforce
         self._buckets: dict[str, TokenBucket] = {}
+        self._plans: dict[str, tuple[str, dict[str, Any]]] = {}  # value -> (API key id, throttle)
         self._lock = threading.Lock()
 
     def check(self, usage_key: str | None) -> Verdict:
         if not usage_key:
             return Verdict("invalid_key")
         with invoke_lock:  # moto in process is not thread-safe
-            found = _key_and_throttle(usage_key)
-        if found is None:
-            return Verdict("invalid_key")
+            found = self._plans.get(usage_key)
+            if found is None or not _enabled(found[0]):
+                found = _key_and_throttle(usage_key)
+            if found is None:
+                self._plans.pop(usage_key, None)
+                return Verdict("invalid_key")
+            self._plans[usage_key] = found
         api_key_id, throttle = found
         if not self.enforce or not throttle.get("rateLimit"):
             return Verdict("allowed", api_key_id)
@@ -83,6 +89,13 @@ class KeyRateLimits:
                 self._buckets[api_key_id] = bucket
             wait = bucket.take(now)
         return Verdict("throttled", api_key_id, wait) if wait else Verdict("allowed", api_key_id)
+
+
+def _enabled(api_key_id: str) -> bool:
+    try:
+        return bool(aws.client("apigateway").get_api_key(apiKey=api_key_id).get("enabled"))
+    except ClientError:
+        return False  # deleted
 
 
 def _key_and_throttle(value: str) -> tuple[str, dict[str, Any]] | None:
