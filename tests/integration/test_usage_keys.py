@@ -147,6 +147,25 @@ def test_a_record_that_cannot_be_stored_leaves_no_usage_key_behind(
     assert after == before
 
 
+def test_a_usage_key_that_cannot_join_its_plan_is_deleted_and_the_call_can_be_retried(
+    keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    apigateway = storage_aws.client("apigateway")
+    before = {key["id"] for key in apigateway.get_api_keys()["items"]}
+
+    def throttled(**arguments: Any) -> Any:
+        raise ClientError(
+            {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "CreateUsagePlanKey"
+        )
+
+    monkeypatch.setattr(apigateway, "create_usage_plan_key", throttled)
+    reply = call("POST", "/v1/api_keys", key=keys["admin"], body={"role": "read"})
+    assert reply.status == 429
+    assert {key["id"] for key in apigateway.get_api_keys()["items"]} == before
+    monkeypatch.undo()
+    assert call("POST", "/v1/api_keys", key=keys["admin"], body={"role": "read"}).status == 201
+
+
 def test_revoking_deletes_the_usage_key(keys: dict[str, str]) -> None:
     created = call("POST", "/v1/api_keys", key=keys["admin"], body={"role": "read"}).body
     assert len(api_keys_named(created["id"])) == 1
