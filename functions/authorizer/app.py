@@ -20,6 +20,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.auth.access import authenticate_request
 from segmentation.auth.keys import Principal, identity_route_user
+from segmentation.settings import get_settings
 
 logger = Logger()
 
@@ -41,7 +42,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
-    """The IAM policy that allows every method of the API's stage, and the caller as context.
+    """The IAM policy that allows every method of the API's stage, the caller as context, and
+    the usage key that meters the caller (API Gateway applies its usage plan's rate limit).
 
     `method_arn` is arn:aws:execute-api:<region>:<account>:<api id>/<stage>/<METHOD>/<path>.
     Context values must be strings, numbers or booleans (API Gateway answers 500 to anything
@@ -50,7 +52,9 @@ def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
     *head, resource = method_arn.split(":", 5)  # a path may hold colons; the head does not
     api_id, stage = resource.split("/")[:2]
     context = {"role": principal.role, "key_id": principal.key_id, "user_id": principal.user_id}
+    usage = {"usageIdentifierKey": principal.usage_key} if principal.usage_key else {}
     return {
+        **usage,
         "principalId": principal.key_id or f"user:{principal.user_id}",
         "policyDocument": {
             "Version": "2012-10-17",
@@ -68,8 +72,12 @@ def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
 
 def let_the_function_refuse(method_arn: str) -> dict[str, Any]:
     """Allows this one method with a context that names no caller (`refused`): the function's
-    role check answers 401 before it reads anything (segmentation.http.auth.check_caller)."""
+    role check answers 401 before it reads anything (segmentation.http.auth.check_caller). It is
+    metered like the identity-verified callers (their shared usage key): API Gateway refuses an
+    allowed request that names no usage key (INVALID_API_KEY), without the CORS headers."""
+    usage_key = get_settings().identity_usage_key
     return {
+        **({"usageIdentifierKey": usage_key} if usage_key else {}),
         "principalId": "refused",
         "policyDocument": {
             "Version": "2012-10-17",

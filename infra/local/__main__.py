@@ -2,8 +2,9 @@
 
 Environment: PORT, HOST (default 127.0.0.1), ADMIN_API_KEY, INGEST_API_KEY, IDENTITY_SECRET
 (generated and printed when unset; a key the authorizer would refuse stops the start, exit 2),
-SEED_DEMO (0 = empty workspace), SENDER_EMAIL, LOCAL_LOG_LEVEL (the runner's own log level,
-default INFO), LOCAL_GATEWAY_TIMEOUT (seconds before a request gets API Gateway's 504; 29).
+SEED_DEMO (0 = empty workspace), SENDER_EMAIL, KEY_RATE_LIMITS (`off` turns the per-key rate
+limits off), LOCAL_LOG_LEVEL (the runner's own log level, default INFO), LOCAL_GATEWAY_TIMEOUT
+(seconds before a request gets API Gateway's 504; 29).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import warnings
 from types import FrameType
 
-from infra.local import seed
+from infra.local import rate_limits, seed
 from infra.local.stack import ConfigurationError, Keys, LocalStack
 
 
@@ -39,10 +40,13 @@ def main() -> int:
     host, port = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "3000"))
     try:
         keys = Keys.from_environment(os.environ)
+        enforce_rate_limits = rate_limits.enforced_from_environment(dict(os.environ))
         stack = LocalStack(
-            keys=keys, parameters={"SenderEmail": os.environ.get("SENDER_EMAIL", "no-reply@example.com")}
+            keys=keys,
+            parameters={"SenderEmail": os.environ.get("SENDER_EMAIL", "no-reply@example.com")},
+            key_rate_limits=enforce_rate_limits,
         )
-    except ConfigurationError as error:
+    except (ConfigurationError, ValueError) as error:
         print(f"The local stack cannot start: {error}", file=sys.stderr, flush=True)
         return 2
     stopping = threading.Event()
@@ -70,7 +74,7 @@ def main() -> int:
             seed.run(seed.SeedClient(stack, keys.admin_key), clock.now())
             stack.drain()
         stack.ready.set()
-        _print_banner(host, port, keys, time.monotonic() - started)
+        _print_banner(host, port, keys, time.monotonic() - started, enforce_rate_limits)
         stopping.wait()
     except _StopWhileStarting:
         pass
@@ -85,8 +89,13 @@ def main() -> int:
     return code
 
 
-def _print_banner(host: str, port: int, keys: Keys, seconds: float) -> None:
+def _print_banner(host: str, port: int, keys: Keys, seconds: float, enforce_rate_limits: bool) -> None:
     lines = [f"Local stack ready on http://{host}:{port} in {seconds:.1f} s (Ctrl-C stops it)"]
+    lines.append(
+        "  per-key rate limits: on (KEY_RATE_LIMITS=off turns them off)"
+        if enforce_rate_limits
+        else "  per-key rate limits: off (KEY_RATE_LIMITS=off)"
+    )
     for name, value in (
         ("ADMIN_API_KEY", keys.admin_key),
         ("INGEST_API_KEY", keys.ingest_key),

@@ -1,10 +1,11 @@
 """A local API Gateway (REST API, Lambda proxy integration) over the template's Api events.
 
 A request is matched to a resource the way API Gateway does (a literal segment beats a
-`{param}`, which beats a `{proxy+}`), its Lambda REQUEST authorizer runs first, and the function
-gets the REST proxy event. Gateway errors take the template's GatewayResponses when it has them.
-A request still running after `timeout_seconds` (API Gateway's 29 s) gets the INTEGRATION_TIMEOUT
-response, 504; its function goes on in the background, as on AWS.
+`{param}`, which beats a `{proxy+}`), its Lambda REQUEST authorizer runs first, a route that
+requires an API key is metered by the caller's usage key (infra/local/rate_limits.py), and the
+function gets the REST proxy event. Gateway errors take the template's GatewayResponses when it
+has them. A request still running after `timeout_seconds` (API Gateway's 29 s) gets the
+INTEGRATION_TIMEOUT response, 504; its function goes on in the background, as on AWS.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import fnmatch
 import json
 import logging
+import math
 import threading
 import uuid
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from segmentation import clock
 
 from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.lambdas import LocalFunction
+from infra.local.rate_limits import KeyRateLimits
 from infra.local.template import ApiRoute, RestApi, Template
 
 log = logging.getLogger("infra.local.apigw")
@@ -48,6 +51,8 @@ _DEFAULT_GATEWAY_RESPONSES = {
         "The request took longer than API Gateway's 29 seconds; it may still complete: check "
         "before retrying.",
     ),
+    "INVALID_API_KEY": (403, "forbidden", "Forbidden: the request names no valid API key."),
+    "THROTTLED": (429, "rate_limited", "Too many requests."),
 }
 
 
@@ -115,10 +120,12 @@ class ApiGateway:
         self,
         template: Template,
         functions: Mapping[str, LocalFunction],
+        rate_limits: KeyRateLimits | None = None,
         *,
         timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
         self.functions = functions
+        self.rate_limits = rate_limits or KeyRateLimits()
         self.timeout_seconds = timeout_seconds
         self.rest_apis = template.rest_apis
         grouped: dict[str, dict[str, ApiRoute]] = {}
@@ -185,10 +192,15 @@ class ApiGateway:
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return self._gateway_response(api, "REQUEST_TOO_LARGE")
         event = self._proxy_event(request, route, api, resource_path or route.path, params)
+        usage_key = None
         if route.authorizer:
-            denied = self._authorize(api, route.authorizer, event)
+            denied, usage_key = self._authorize(api, route.authorizer, event)
             if denied:
                 return denied
+        if route.api_key_required:
+            refused = self._meter(api, event, usage_key)
+            if refused:
+                return refused
         try:
             result = self.functions[route.function_id].invoke(event)
         except Exception:
@@ -260,20 +272,23 @@ class ApiGateway:
             "isBase64Encoded": is_base64,
         }
 
-    def _authorize(self, api: RestApi | None, name: str, event: dict[str, Any]) -> HttpResponse | None:
-        """None when the authorizer allows (its context is then in the event), else the gateway answer."""
+    def _authorize(
+        self, api: RestApi | None, name: str, event: dict[str, Any]
+    ) -> tuple[HttpResponse | None, str | None]:
+        """(None, the usage key it named) when the authorizer allows (its context is then in the
+        event), else (the gateway answer, None)."""
         authorizer = api.authorizers.get(name) if api else None
         function = self.functions.get(authorizer.function_id or "") if authorizer else None
         if authorizer is None or function is None:
             log.error("authorizer %s is not defined in the template", name)
-            return self._gateway_response(api, "AUTHORIZER_FAILURE")
+            return self._gateway_response(api, "AUTHORIZER_FAILURE"), None
         # API Gateway checks the identity sources itself and answers 401 without calling the function.
         headers = {k.lower(): v for k, v in (event["headers"] or {}).items()}
         query = event["queryStringParameters"] or {}
         if any(not headers.get(h.lower()) for h in authorizer.identity_headers) or any(
             not query.get(q) for q in authorizer.identity_query
         ):
-            return self._gateway_response(api, "UNAUTHORIZED")
+            return self._gateway_response(api, "UNAUTHORIZED"), None
         context = event["requestContext"]
         method_arn = (
             f"arn:aws:execute-api:{REGION}:{ACCOUNT_ID}:{LOCAL_API_ID}/{context['stage']}/"
@@ -292,11 +307,11 @@ class ApiGateway:
             result = function.invoke(authorizer_event)
         except Exception as exc:
             if str(exc) == "Unauthorized":
-                return self._gateway_response(api, "UNAUTHORIZED")
+                return self._gateway_response(api, "UNAUTHORIZED"), None
             log.exception("authorizer %s failed", name)
-            return self._gateway_response(api, "AUTHORIZER_FAILURE")
+            return self._gateway_response(api, "AUTHORIZER_FAILURE"), None
         if not isinstance(result, dict) or not _allows(result.get("policyDocument"), method_arn):
-            return self._gateway_response(api, "ACCESS_DENIED")
+            return self._gateway_response(api, "ACCESS_DENIED"), None
         # REST APIs hand the context to the integration with every value as a string.
         authorizer_context: dict[str, Any] = {
             key: _context_text(value) for key, value in (result.get("context") or {}).items()
@@ -304,6 +319,24 @@ class ApiGateway:
         authorizer_context["principalId"] = result.get("principalId")
         authorizer_context["integrationLatency"] = 0
         context["authorizer"] = authorizer_context
+        usage_key = result.get("usageIdentifierKey")
+        return None, usage_key if isinstance(usage_key, str) else None
+
+    def _meter(
+        self, api: RestApi | None, event: dict[str, Any], usage_key: str | None
+    ) -> HttpResponse | None:
+        """None when the caller's usage key is valid and has a token (the key is then in the
+        event's identity, as API Gateway puts it), else INVALID_API_KEY or THROTTLED."""
+        if api is None or api.api_key_source != "AUTHORIZER":
+            usage_key = _header(event["headers"] or {}, "X-API-Key")
+        verdict = self.rate_limits.check(usage_key)
+        if verdict.outcome == "invalid_key":
+            return self._gateway_response(api, "INVALID_API_KEY")
+        if verdict.outcome == "throttled":
+            # The template's THROTTLED response sets Retry-After; without one, the bucket's own wait.
+            wait = [("Retry-After", str(max(1, math.ceil(verdict.retry_after))))]
+            return self._gateway_response(api, "THROTTLED", default_headers=wait)
+        event["requestContext"]["identity"].update(apiKey=usage_key, apiKeyId=verdict.api_key_id)
         return None
 
     # --- responses --------------------------------------------------------------------------
@@ -322,16 +355,24 @@ class ApiGateway:
         raw = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
         return HttpResponse(int(result["statusCode"]), headers, raw)
 
-    def _gateway_response(self, api: RestApi | None, kind: str) -> HttpResponse:
+    def _gateway_response(
+        self, api: RestApi | None, kind: str, default_headers: list[tuple[str, str]] | None = None
+    ) -> HttpResponse:
+        """The template's gateway response of this kind (or its family's); `default_headers`
+        are added unless it sets them itself."""
         status, code, message = _DEFAULT_GATEWAY_RESPONSES[kind]
         family = "DEFAULT_5XX" if status >= 500 else "DEFAULT_4XX"
         configured = (api.gateway_responses.get(kind) or api.gateway_responses.get(family)) if api else None
         if not configured:
-            return error_response(status, code, message)
+            response = error_response(status, code, message)
+            response.headers.extend(default_headers or [])
+            return response
         status = int(configured.get("StatusCode", status))
         headers = [("Content-Type", "application/json")]
         for name, value in ((configured.get("ResponseParameters") or {}).get("Headers") or {}).items():
             headers.append((name, str(value).strip("'")))
+        named = {name.lower() for name, _ in headers}
+        headers.extend((name, value) for name, value in default_headers or [] if name.lower() not in named)
         template = (configured.get("ResponseTemplates") or {}).get("application/json")
         if template is None:
             return HttpResponse(status, headers, json.dumps({"message": message}).encode())

@@ -6,7 +6,9 @@ the template runs is written there once per (function, action, resource), as a J
 template.yaml (moto enforces no IAM, so a missing permission would otherwise pass locally).
 
 Resources are named as the template names them: locally a table, queue or secret is called by
-its logical id, so `UsersTable`, `UsersTable/index/by_recheck`, `DeliveryQueue`, `IdentitySecret`.
+its logical id, so `UsersTable`, `UsersTable/index/by_recheck`, `DeliveryQueue`, `IdentitySecret`;
+API Gateway's management paths as `apigateway:/apikeys`, and a usage plan's keys by the plan's
+logical id (`IngestUsagePlan/keys`, through `name_resource`).
 """
 
 from __future__ import annotations
@@ -36,10 +38,24 @@ _RENAMED = {
     ("sesv2", "SendEmail"): "ses:SendEmail",
 }
 
+# API Gateway operations the functions call: (IAM action, resource path with {param} from the call).
+_APIGATEWAY = {
+    "GetUsagePlans": ("apigateway:GET", "/usageplans"),
+    "CreateApiKey": ("apigateway:POST", "/apikeys"),
+    "DeleteApiKey": ("apigateway:DELETE", "/apikeys/*"),
+    "CreateUsagePlanKey": ("apigateway:POST", "{usagePlanId}/keys"),
+}
+
 _current = threading.local()
 _lock = threading.Lock()
 _seen: set[tuple[str, str, str]] = set()
 _path: Path | None = None
+_logical_names: dict[str, str] = {}  # physical id (moto's) -> logical id
+
+
+def name_resource(physical_id: str, logical_id: str) -> None:
+    """Resources whose local id is not their logical id (usage plans) are named by the latter."""
+    _logical_names[physical_id] = logical_id
 
 
 @contextlib.contextmanager
@@ -76,6 +92,12 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         return [(action, _secret_name(str(params["SecretId"])))]
     if service == "sesv2":
         return [(action, "ses:identity")]
+    if service == "apigateway" and operation in _APIGATEWAY:
+        action, path = _APIGATEWAY[operation]
+        if "{usagePlanId}" in path:
+            plan = str(params.get("usagePlanId", "*"))
+            return [(action, path.replace("{usagePlanId}", _logical_names.get(plan, plan)))]
+        return [(action, "apigateway:" + path)]
     return [(action, "*")]
 
 

@@ -1,7 +1,9 @@
-"""Makes the template's tables, queues and secrets in moto, and the Resolver over their names.
+"""Makes the template's tables, queues, secrets, usage plans and API keys in moto, and the
+Resolver over their names.
 
 Physical names: a resource's own name property when it has one (TableName, QueueName, Name),
-otherwise its logical id, so that the local tables are easy to find in a debugger.
+otherwise its logical id, so that the local tables are easy to find in a debugger. Usage plans
+and API keys get moto's ids, as API Gateway's own; calls.py names a plan by its logical id.
 """
 
 from __future__ import annotations
@@ -13,8 +15,18 @@ from typing import Any
 
 from segmentation.storage import aws
 
+from infra.local import calls
 from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
-from infra.local.template import FUNCTION, QUEUE, SECRET, TABLE, Template
+from infra.local.template import (
+    API_KEY,
+    FUNCTION,
+    QUEUE,
+    SECRET,
+    TABLE,
+    USAGE_PLAN,
+    USAGE_PLAN_KEY,
+    Template,
+)
 
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
@@ -69,6 +81,15 @@ def provision(template: Template) -> Provisioned:
         _create_queue(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
     for logical_id, resource in template.of_type(SECRET).items():
         _create_secret(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+    for logical_id, resource in template.of_type(USAGE_PLAN).items():
+        _create_usage_plan(logical_id, resource.get("Properties") or {}, resolver, refs)
+    for logical_id, resource in template.of_type(API_KEY).items():
+        _create_api_key(logical_id, resolver.resolve(resource.get("Properties") or {}), refs)
+    for resource in template.of_type(USAGE_PLAN_KEY).values():
+        props = resolver.resolve(resource.get("Properties") or {})
+        aws.client("apigateway").create_usage_plan_key(
+            usagePlanId=props["UsagePlanId"], keyId=props["KeyId"], keyType=props.get("KeyType", "API_KEY")
+        )
     return made
 
 
@@ -150,6 +171,33 @@ def _create_secret(
     attrs[(logical_id, "Id")] = arn
     made.secret_arns[logical_id] = arn
     made.secret_specs[logical_id] = props
+
+
+def _create_usage_plan(
+    logical_id: str, props: dict[str, Any], resolver: Resolver, refs: dict[str, str]
+) -> None:
+    """The plan with its throttle from the resolved parameters. Its ApiStages are not made: the
+    local API is not in moto, and locally a plan applies to every route that requires a key."""
+    throttle = resolver.resolve(props.get("Throttle") or {})
+    request: dict[str, Any] = {"name": str(resolver.resolve(props.get("UsagePlanName") or logical_id))}
+    if throttle:
+        request["throttle"] = {
+            "rateLimit": float(throttle["RateLimit"]),
+            "burstLimit": int(float(throttle["BurstLimit"])),
+        }
+    plan_id = aws.client("apigateway").create_usage_plan(**request)["id"]
+    refs[logical_id] = plan_id
+    calls.name_resource(plan_id, logical_id)
+
+
+def _create_api_key(logical_id: str, props: dict[str, Any], refs: dict[str, str]) -> None:
+    request: dict[str, Any] = {
+        "name": str(props.get("Name") or logical_id),
+        "enabled": bool(props.get("Enabled")),
+    }
+    if props.get("Value"):
+        request["value"] = str(props["Value"])
+    refs[logical_id] = aws.client("apigateway").create_api_key(**request)["id"]
 
 
 def initial_secret_value(props: dict[str, Any], value: str | None = None) -> str:

@@ -12,6 +12,7 @@ import json
 import os
 import pkgutil
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,8 @@ class SeedError(RuntimeError):
 
 @dataclass
 class SeedClient:
-    """Calls the API routes in process, with the admin key, and fails loudly on any error."""
+    """Calls the API routes in process, with the admin key, and fails loudly on any error. Like
+    any app, it waits out the admin key's rate limit (429, Retry-After) and sends again."""
 
     gateway: Gateway
     api_key: str
@@ -89,10 +91,19 @@ class SeedClient:
     def request(self, method: str, path: str, body: Any = None) -> Any:
         headers = [("Authorization", f"Bearer {self.api_key}"), ("Content-Type", "application/json")]
         raw = b"" if body is None else json.dumps(body).encode()
-        response = self.gateway.handle(HttpRequest(method=method, path=path, headers=headers, body=raw))
+        request = HttpRequest(method=method, path=path, headers=headers, body=raw)
+        response = self.gateway.handle(request)
+        while response.status == 429 and _rate_limited(response):
+            time.sleep(float(dict(response.headers).get("Retry-After", "1")))
+            response = self.gateway.handle(request)
         if response.status >= 400:
             raise SeedError(f"{method} {path} -> {response.status}: {response.body[:500]!r}")
         return response.json()
+
+
+def _rate_limited(response: HttpResponse) -> bool:
+    body = response.json()
+    return isinstance(body, dict) and (body.get("error") or {}).get("code") == "rate_limited"
 
 
 SeedStep = Callable[[SeedClient, float], None]

@@ -27,6 +27,7 @@ from infra.local.apigw import INTEGRATION_TIMEOUT_SECONDS, ApiGateway, HttpReque
 from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
+from infra.local.rate_limits import KeyRateLimits
 from infra.local.resources import Provisioned, initial_secret_value, provision
 from infra.local.template import Function, Template, load_template
 
@@ -122,6 +123,7 @@ class LocalStack:
         parameters: dict[str, str] | None = None,
         function_loader: Callable[[Function, str], LocalFunction] = load_function,
         gateway_timeout: float | None = None,
+        key_rate_limits: bool = True,
     ) -> None:
         self.template: Template = load_template(template_path)
         # LOCAL_GATEWAY_TIMEOUT unless given; ConfigurationError here, before anything starts.
@@ -129,6 +131,7 @@ class LocalStack:
             gateway_timeout_from(os.environ) if gateway_timeout is None else gateway_timeout
         )
         self.keys = keys
+        self.key_rate_limits = key_rate_limits  # KEY_RATE_LIMITS=off makes it False
         self.parameter_overrides = parameters or {}
         self.function_loader = function_loader
         self.functions: dict[str, LocalFunction] = {}
@@ -170,7 +173,12 @@ class LocalStack:
                 sys.path.insert(0, str(path))
         for logical_id, spec in self.template.functions.items():
             self.functions[logical_id] = self.function_loader(spec, self.provisioned.resolver.ref(logical_id))
-        self.gateway = ApiGateway(self.template, self.functions, timeout_seconds=self.gateway_timeout)
+        self.gateway = ApiGateway(
+            self.template,
+            self.functions,
+            KeyRateLimits(enforce=self.key_rate_limits),
+            timeout_seconds=self.gateway_timeout,
+        )
         self._build_pollers()
         self._install_keys()
         self._verify_sender()

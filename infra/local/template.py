@@ -20,11 +20,15 @@ TABLE = "AWS::DynamoDB::Table"
 QUEUE = "AWS::SQS::Queue"
 SECRET = "AWS::SecretsManager::Secret"
 LAYER = "AWS::Serverless::LayerVersion"
+USAGE_PLAN = "AWS::ApiGateway::UsagePlan"
+API_KEY = "AWS::ApiGateway::ApiKey"
+USAGE_PLAN_KEY = "AWS::ApiGateway::UsagePlanKey"
 
 # What the local stack does with each resource type of the template. A type in none of these
 # (a new one someone adds) fails `Template.unhandled_types()`, which the stack checks at start:
 # provision it in `resources.py`, serve it, or ignore it here with the reason.
-PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET})  # made in moto by resources.py
+# Made in moto by resources.py (usage plans and API keys: apigw.py's per-key rate limits read them).
+PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY})
 SERVED_TYPES = frozenset({FUNCTION, API, LAYER})  # run by lambdas.py, apigw.py and pollers.py
 IGNORED_TYPES: dict[str, str] = {
     "AWS::SES::EmailIdentity": "the stack verifies SENDER_EMAIL in moto's SES at start instead",
@@ -36,6 +40,7 @@ IGNORED_TYPES: dict[str, str] = {
     "AWS::KMS::Alias": "see AWS::KMS::Key",
     "AWS::IAM::Role": "IAM is not enforced locally (fake credentials); the e2e tests check the "
     "functions' calls against their template policies instead",
+    "AWS::IAM::Policy": "see AWS::IAM::Role (tests/support/permissions.py reads these policies too)",
     "AWS::ApiGateway::Account": "an account setting that lets API Gateway write access logs; the "
     "local gateway writes none",
 }
@@ -81,6 +86,7 @@ class ApiRoute:
     method: str  # upper case, or "ANY"
     authorizer: str | None  # None means Authorizer NONE
     rest_api_id: str | None
+    api_key_required: bool = False  # the event's Auth.ApiKeyRequired, else the API's
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,8 @@ class RestApi:
     default_authorizer: str | None
     authorizers: dict[str, Authorizer]
     gateway_responses: dict[str, Any]
+    api_key_source: str = "HEADER"  # ApiKeySourceType: HEADER (X-API-Key) or AUTHORIZER
+    api_key_required: bool = False  # Auth.ApiKeyRequired: the default of every route
 
 
 @dataclass(frozen=True)
@@ -229,6 +237,8 @@ def _rest_api(logical_id: str, props: dict[str, Any]) -> RestApi:
         default_authorizer=auth.get("DefaultAuthorizer"),
         authorizers=authorizers,
         gateway_responses=props.get("GatewayResponses") or {},
+        api_key_source=str(props.get("ApiKeySourceType") or "HEADER"),
+        api_key_required=auth.get("ApiKeyRequired") is True,
     )
 
 
@@ -287,6 +297,7 @@ def _add_event(template: Template, function_id: str, event_name: str, event: dic
         api_id = str(api_ref["Ref"]) if isinstance(api_ref, dict) and "Ref" in api_ref else None
         api = template.rest_apis.get(api_id or "")
         authorizer = auth.get("Authorizer", api.default_authorizer if api else None)
+        key_required = auth.get("ApiKeyRequired", api.api_key_required if api else False)
         template.routes.append(
             ApiRoute(
                 function_id=function_id,
@@ -295,6 +306,7 @@ def _add_event(template: Template, function_id: str, event_name: str, event: dic
                 method=_method(str(props.get("Method", "ANY"))),
                 authorizer=None if authorizer in (None, "NONE") else str(authorizer),
                 rest_api_id=api_id,
+                api_key_required=key_required is True,
             )
         )
     elif kind == "DynamoDB":

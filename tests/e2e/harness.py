@@ -83,6 +83,9 @@ def start_stack(extra_env: dict[str, str] | None = None) -> RunningStack:
         "INGEST_API_KEY": INGEST_API_KEY,
         "IDENTITY_SECRET": IDENTITY_SECRET,
         "PYTHONUNBUFFERED": "1",
+        # The e2e and console tests load data fast and run schemathesis with the admin key (20 a
+        # second): the per-key limits are tested in process (tests/integration/test_key_rate_limits.py).
+        "KEY_RATE_LIMITS": "off",
         **(extra_env or {}),
     }
     log = tempfile.NamedTemporaryFile(prefix="local-stack-", suffix=".log", delete=False)  # noqa: SIM115

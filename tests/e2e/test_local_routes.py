@@ -83,6 +83,11 @@ def test_the_admin_key_from_the_environment_is_installed(stack: RunningStack) ->
     assert {"new", "active", "slipping_away"} <= {s["id"] for s in response.json()["data"]}
 
 
+def test_the_harness_runs_the_stack_with_the_per_key_rate_limits_off(stack: RunningStack) -> None:
+    # The e2e tests load data fast with the admin key (20 a second when the limits are on).
+    assert "per-key rate limits: off (KEY_RATE_LIMITS=off)" in stack.log_text()
+
+
 def test_an_unknown_route_is_404_in_the_error_shape(stack: RunningStack) -> None:
     response = stack.request("GET", "/v1/nothing/here", key=stack.admin_key)
     assert response.status == 404

@@ -53,6 +53,8 @@ class Recorder:
                         "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
                     },
                     "context": {"role": "admin", "key_id": "k1", "verified": True},
+                    # A usage key the template provisions (routes with an authorizer require one).
+                    "usageIdentifierKey": os.environ["IDENTITY_USAGE_KEY"],
                 }
             if "httpMethod" in event:
                 body = {"function": spec.logical_id, "resource": event["resource"]}
@@ -167,6 +169,8 @@ def test_every_api_event_reaches_its_function_through_its_authorizer(
             # REST APIs pass the authorizer's context on with every value as a string.
             assert proxy_event["requestContext"]["authorizer"]["role"] == "admin"
             assert proxy_event["requestContext"]["authorizer"]["verified"] == "true"
+            # The usage key that metered it, as API Gateway shows it to the integration.
+            assert proxy_event["requestContext"]["identity"]["apiKey"] == os.environ["IDENTITY_USAGE_KEY"]
 
 
 def test_routes_without_a_key_get_the_templates_401_and_unknown_paths_404(
@@ -186,6 +190,31 @@ def test_routes_without_a_key_get_the_templates_401_and_unknown_paths_404(
     wrong_method = stack.handle(HttpRequest(method="PATCH", path="/v1/segments"))
     assert wrong_method.status == 405 and wrong_method.json()["error"]["code"] == "method_not_allowed"
     assert recorder.of("ApiFunction") == []
+
+
+@pytest.mark.parametrize("usage_key", ["usage_deleted_or_never_made_0123", None])
+def test_a_route_whose_authorizer_names_no_live_usage_key_gets_the_templates_invalid_api_key(
+    served: tuple[LocalStack, Recorder], usage_key: str | None
+) -> None:
+    stack, recorder = served
+
+    def allow(event: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "principalId": "k1",
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": "*"}],
+            },
+            "context": {"role": "admin"},
+        }
+        return {**answer, "usageIdentifierKey": usage_key} if usage_key else answer
+
+    recorder.behaviour["AuthorizerFunction"] = allow
+    headers = [("Authorization", f"Bearer {ADMIN_KEY}")]
+    response = stack.handle(HttpRequest(method="GET", path="/v1/segments", headers=headers))
+    assert response.status == 401 and response.json()["error"]["code"] == "unauthorized"
+    assert ("WWW-Authenticate", "Bearer") in response.headers
+    assert len(recorder.of("AuthorizerFunction")) == 1 and recorder.of("ApiFunction") == []
 
 
 def test_preflights_reach_ingest_without_an_authorizer_only_where_the_template_routes_options(

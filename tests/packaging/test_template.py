@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sam_template import REPO, function_timeout, functions, load_template, resources_of_type
 from segmentation import jobs
+from segmentation.auth.keys import KEY_ROLES
 from segmentation.settings import Settings
 
 from infra.local.intrinsics import Resolver
@@ -336,3 +337,85 @@ def test_scheduled_functions_keep_failed_runs_in_the_schedule_dead_letter_queue(
                 "Type": "SQS",
                 "TargetArn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]},
             }, logical_id
+
+
+# --- per-key rate limits (API.md: ingest 500/s, bursts of 1,000; other roles 20, bursts of 40) ---
+
+
+def _default(parameter: dict[str, Any]) -> Any:
+    return load_template()["Parameters"][parameter["Ref"]]["Default"]
+
+
+def test_each_role_and_the_identity_callers_have_a_usage_plan_with_api_mds_limits() -> None:
+    plans = {}
+    for plan in resources_of_type("AWS::ApiGateway::UsagePlan").values():
+        props = plan["Properties"]
+        role = props["UsagePlanName"]["Fn::Sub"].removeprefix("${AWS::StackName}-")
+        throttle = props["Throttle"]
+        plans[role] = (_default(throttle["RateLimit"]), _default(throttle["BurstLimit"]))
+        assert props["ApiStages"] == [{"ApiId": {"Ref": "RestApi"}, "Stage": {"Ref": "RestApi.Stage"}}], role
+    assert plans == {
+        "ingest": (500, 1000),
+        "read": (20, 40),
+        "write": (20, 40),
+        "admin": (20, 40),
+        "identity": (500, 1000),
+    }
+    assert set(plans) == set(KEY_ROLES) | {"identity"}
+    # The functions find the plans by that name (storage/usage_keys.py).
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["USAGE_PLAN_PREFIX"] == {"Fn::Sub": "${AWS::StackName}-"}
+
+
+def test_the_identity_callers_usage_key_is_the_one_the_authorizer_names() -> None:
+    key = resources_of_type("AWS::ApiGateway::ApiKey")["IdentityUsageKey"]["Properties"]
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert key["Enabled"] is True and key["Value"] == variables["IDENTITY_USAGE_KEY"]
+    [plan_key] = resources_of_type("AWS::ApiGateway::UsagePlanKey").values()
+    assert plan_key["Properties"] == {
+        "KeyId": {"Ref": "IdentityUsageKey"},
+        "KeyType": "API_KEY",
+        "UsagePlanId": {"Ref": "IdentityUsagePlan"},
+    }
+
+
+def test_routes_with_an_authorizer_are_metered_by_the_usage_key_it_names_and_no_other_route() -> None:
+    api = resources_of_type("AWS::Serverless::Api")["RestApi"]["Properties"]
+    assert api["ApiKeySourceType"] == "AUTHORIZER"
+    assert api["Auth"]["ApiKeyRequired"] is True
+    assert "Cors" not in api  # the identity routes' preflights are routes of their own, below
+    for logical_id, props in FUNCTIONS.items():
+        for name, event in props.get("Events", {}).items():
+            if event["Type"] != "Api":
+                continue
+            auth = event["Properties"].get("Auth") or {}
+            # Without an authorizer nothing names a usage key: requiring one would answer 403.
+            expected = auth.get("Authorizer") != "NONE"
+            assert auth.get("ApiKeyRequired", True) is expected, (logical_id, name)
+
+
+def test_every_limit_is_at_least_one_a_second_and_the_stage_admits_an_ingest_key() -> None:
+    parameters = load_template()["Parameters"]
+    limits = [name for name in parameters if name.endswith(("RateLimit", "BurstLimit"))]
+    assert len(limits) == 12
+    for name in limits:
+        # THROTTLED's Retry-After is a fixed 1 s: at 1 a second or more, a token is back by then.
+        assert parameters[name]["Type"] == "Number" and parameters[name]["MinValue"] >= 1, name
+    stage = resources_of_type("AWS::Serverless::Api")["RestApi"]["Properties"]["MethodSettings"][0]
+    assert _default(stage["ThrottlingRateLimit"]) >= parameters["IngestRateLimit"]["Default"]
+    assert _default(stage["ThrottlingBurstLimit"]) >= parameters["IngestBurstLimit"]["Default"]
+
+
+def test_throttled_answers_rate_limited_with_retry_after_and_no_wildcard_origin() -> None:
+    responses = resources_of_type("AWS::Serverless::Api")["RestApi"]["Properties"]["GatewayResponses"]
+    throttled = responses["THROTTLED"]
+    assert throttled["StatusCode"] == 429
+    assert throttled["ResponseParameters"]["Headers"] == {"Retry-After": "'1'"}
+    body = json.loads(throttled["ResponseTemplates"]["application/json"])
+    assert body["error"]["code"] == "rate_limited" and body["error"]["message"]
+    # A revoked key's usage key is deleted: while API Gateway still caches the authorizer's answer,
+    # it refuses the key with INVALID_API_KEY, which must say 401 as a revoked key does.
+    invalid = responses["INVALID_API_KEY"]
+    assert invalid["StatusCode"] == 401
+    assert json.loads(invalid["ResponseTemplates"]["application/json"])["error"]["code"] == "unauthorized"
+    assert "Access-Control-Allow-Origin" not in invalid["ResponseParameters"]["Headers"]

@@ -2,7 +2,9 @@
 
 `granted(logical_id)` reads a function's `Policies` from template.yaml as (resource, action)
 pairs: explicit statements whose Resource is `!GetAtt X.Arn` or `!Sub "${X.Arn}/index/name"`,
-and the SAM policy templates used here (SQS send, Secrets Manager read).
+and the SAM policy templates used here (SQS send, Secrets Manager read); plus the statements of
+any `AWS::IAM::Policy` attached to the function's role (`<LogicalId>Role`). API Gateway's
+management paths are named `apigateway:/apikeys`, a usage plan's keys `<Plan>/keys`.
 
 `USES` is the same thing derived from the code: the storage modules
 (layers/segmentation/segmentation/storage/*) are the only AWS callers, and each function's
@@ -13,6 +15,7 @@ holds `granted == USES`; the e2e test records every call the local stack's funct
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +54,10 @@ def _resource_name(resource: Any) -> str:
             return target + rest
         if ":ses:" in text and text.endswith(":identity/*"):
             return "ses:identity"
+        if ":apigateway:" in text:
+            path = text.rsplit("::", 1)[1]
+            plan_keys = re.fullmatch(r"/usageplans/\$\{(\w+)\}/keys", path)
+            return f"{plan_keys.group(1)}/keys" if plan_keys else f"apigateway:{path}"
     raise AssertionError(f"a Resource this test cannot name: {resource!r}")
 
 
@@ -85,6 +92,13 @@ def granted(logical_id: str) -> set[Grant]:
             grants.add((spec["SecretArn"]["Ref"], "secretsmanager:GetSecretValue"))
         else:
             raise AssertionError(f"{logical_id}: policy template {kind} is not known to this test; add it")
+    for resource in template()["Resources"].values():
+        if (
+            resource["Type"] == "AWS::IAM::Policy"
+            and {"Ref": f"{logical_id}Role"} in resource["Properties"]["Roles"]
+        ):
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                grants |= _statement_grants(statement)
     return grants
 
 
@@ -129,13 +143,23 @@ def _merge(*specs: dict[str, str]) -> set[Grant]:
 
 
 _KMS_DYNAMODB = {"DataKey via dynamodb": _KMS_TABLES}
+# storage.usage_keys: create (find the plans by name once, the API key, its place in its role's
+# plan) and delete (also what create does to a key it made when a later step failed).
+_USAGE_KEYS = {
+    "apigateway:/usageplans": "apigateway:GET",
+    "apigateway:/apikeys": "apigateway:POST",
+    "apigateway:/apikeys/*": "apigateway:DELETE",
+    **{f"{role}UsagePlan/keys": "apigateway:POST" for role in ("Ingest", "Read", "Write", "Admin")},
+}
 
 USES: dict[str, set[Grant]] = {
     # auth.access.authenticate_request: key_store.find_by_hash (GetItem); the first admin key and
     # the identity secret from Secrets Manager (storage.secrets); the first admin key is stored as
-    # an ordinary key on its first use (put_key_if_absent: PutItem).
+    # an ordinary key on its first use (put_key_if_absent: PutItem); a key without a usage key
+    # gets one (usage_keys.create, set_usage_key: UpdateItem; the loser of a race deletes its own).
     "AuthorizerFunction": _merge(
-        {"ApiKeysTable": "GetItem PutItem"},
+        {"ApiKeysTable": "GetItem PutItem UpdateItem"},
+        _USAGE_KEYS,
         {"IdentitySecret": "secretsmanager:GetSecretValue"},
         {"FirstAdminKeySecret": "secretsmanager:GetSecretValue"},
         _KMS_DYNAMODB,
@@ -169,7 +193,8 @@ USES: dict[str, set[Grant]] = {
     # - messaging.service: put_new, get, scan_all, change_state (Update; going live checks the
     #   audience's segments: ConditionCheck, and bumps the segments version: Update), fan-out
     #   job, deliveries page (Query), preview (user GetItem, first company GetItem + user count);
-    # - auth.access: create (PutItem), list (Scan), revoke (Query by_id, UpdateItem). No GetItem.
+    # - auth.access: create (a usage key, then PutItem), list (Scan), revoke (Query by_id,
+    #   UpdateItem, then delete the usage keys). No GetItem.
     # - storage.cursors: page cursors are signed with a key derived from the identity secret.
     "ApiFunction": _merge(
         {"IdentitySecret": "secretsmanager:GetSecretValue"},
@@ -182,6 +207,7 @@ USES: dict[str, set[Grant]] = {
         {"DeliveriesTable": "GetItem Query PutItem"},
         {"DataAttributesTable": "Query"},
         {"ApiKeysTable": "Scan PutItem UpdateItem", "ApiKeysTable/index/by_id": "Query"},
+        _USAGE_KEYS,
         {"FanoutQueue": "sqs:SendMessage"},
         _AUTO,
         _PASS,

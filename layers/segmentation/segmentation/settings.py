@@ -42,6 +42,10 @@ class Settings:
     identity_secret_arn: str = ""
     identity_secret: str = ""
     admin_key_secret_arn: str = ""
+    # Per-key rate limits: the usage plans are named <prefix><role>; identity-verified callers
+    # share one usage key, this value (storage/usage_keys.py).
+    usage_plan_prefix: str = ""
+    identity_usage_key: str = ""
     # Segments whose full build would touch more users than this are built by the fan-out workers.
     inline_build_limit: int = 2000
     rebuild_workers: int = 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -16,8 +17,9 @@ from segmentation.auth.keys import (
     new_key_id,
     new_raw_key,
 )
+from segmentation.settings import get_settings
 from segmentation.storage import api_keys as key_store
-from segmentation.storage import secrets
+from segmentation.storage import secrets, usage_keys
 from segmentation.storage.api_keys import ApiKey
 
 
@@ -40,6 +42,8 @@ def authenticate_request(
         bootstrap_admin_key=secrets.bootstrap_admin_key,
         install_bootstrap_key=_install_bootstrap_key,
         identity_secret=secrets.identity_secret,
+        attach_usage_key=_attach_usage_key,
+        identity_usage_key=get_settings().identity_usage_key,
     )
 
 
@@ -49,19 +53,45 @@ def _install_bootstrap_key(key_hash: str) -> ApiKey:
     )
 
 
+def _attach_usage_key(key_hash: str, key: ApiKey) -> ApiKey:
+    """Give a stored key without one its usage key; of two racing requests, one's is kept."""
+    usage = usage_keys.create(key.key_id, key.role)
+    if key_store.set_usage_key(key_hash, usage):
+        return dataclasses.replace(key, usage_key=usage.value, usage_key_id=usage.id)
+    usage_keys.discard(usage.id)
+    return key_store.find_by_hash(key_hash) or key
+
+
+def _put_with_usage_key(key_hash: str, key_id: str, role: str, name: str | None, now: float) -> ApiKey:
+    """The usage key first, then the record naming it: a record never names a missing usage key,
+    and a usage key left by a failed write is deleted (or, at worst, unused)."""
+    usage = usage_keys.create(key_id, role)
+    try:
+        return key_store.put_key(key_hash, key_id, role, name, now, usage)
+    except Exception:
+        usage_keys.discard(usage.id)
+        raise
+
+
 def create_key(role: str, name: str | None, now: float) -> tuple[ApiKey, str]:
     """A new key of a role: (its record, the raw key, shown once and stored only as a hash)."""
     raw_key = new_raw_key()
-    return key_store.put_key(hash_key(raw_key), new_key_id(), role, name, now), raw_key
+    return _put_with_usage_key(hash_key(raw_key), new_key_id(), role, name, now), raw_key
 
 
 def install_key(raw_key: str, role: str, name: str | None, *, now: float | None = None) -> ApiKey:
     """Store a key given by configuration (the local stack's, tests'): the same key always gets
     the same id, so installing it again changes nothing."""
     key_hash = hash_key(raw_key)
-    return key_store.put_key(
+    existing = key_store.find_by_hash(key_hash)
+    if existing and existing.role == role and existing.usage_key and not existing.revoked:
+        return existing
+    key = _put_with_usage_key(
         key_hash, key_id_for_hash(key_hash), role, name, clock.now() if now is None else now
     )
+    if existing and existing.usage_key_id:
+        usage_keys.discard(existing.usage_key_id)
+    return key
 
 
 def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey], dict[str, Any] | None]:
@@ -69,4 +99,7 @@ def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey
 
 
 def revoke_key(key_id: str, now: float) -> None:
-    key_store.revoke(key_id, now)
+    """Revoke first, then delete the usage key (which stops API Gateway's cached answers too);
+    a failure between the two leaves a revoked key, and revoking again finishes the job."""
+    for usage_key_id in key_store.revoke(key_id, now):
+        usage_keys.delete(usage_key_id)

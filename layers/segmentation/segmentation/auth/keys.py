@@ -29,11 +29,16 @@ _IDENTITY_ROUTES = (
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a key's role, or `identity` for one user (user_id set)."""
+    """Who is calling: a key's role, or `identity` for one user (user_id set).
+
+    `usage_key` names the API Gateway usage key that meters the caller (its rate limit): the
+    key's own, or the one all identity-verified callers share.
+    """
 
     role: str
     key_id: str = ""
     user_id: str = ""
+    usage_key: str = ""
 
 
 def new_raw_key() -> str:
@@ -89,18 +94,22 @@ def authenticate(
     bootstrap_admin_key: Callable[[], str | None],
     install_bootstrap_key: Callable[[str], ApiKey],
     identity_secret: Callable[[], str | None],
+    attach_usage_key: Callable[[str, ApiKey], ApiKey],
+    identity_usage_key: str,
 ) -> Principal | None:
     """The caller of a request, or None (→ 401). Never raises on what a client sends: a key or a
     hash that is not well formed is refused before anything is computed with it.
 
     A bearer key wins over an identity hash: a bad key is refused even with a good hash. The
     hash counts only on an identity route (identity_user_id given) and for that path's user.
+    A valid key without a usage key (the first admin key on its first use, a key stored before
+    usage keys existed) gets one through `attach_usage_key(key_hash, key)`, once.
     """
     token = bearer_token(authorization)
     if token is not None:
         if not KEY_SHAPE.fullmatch(token):
             return None
-        return _key_principal(token, find_key, bootstrap_admin_key, install_bootstrap_key)
+        return _key_principal(token, find_key, bootstrap_admin_key, install_bootstrap_key, attach_usage_key)
     if authorization:
         return None
     if not user_hash or not identity_user_id:
@@ -110,7 +119,7 @@ def authenticate(
         return None
     secret = identity_secret()
     if secret and hmac.compare_digest(identity_hash(secret, identity_user_id), given):
-        return Principal(role="identity", user_id=identity_user_id)
+        return Principal(role="identity", user_id=identity_user_id, usage_key=identity_usage_key)
     return None
 
 
@@ -119,6 +128,7 @@ def _key_principal(
     find_key: Callable[[str], ApiKey | None],
     bootstrap_admin_key: Callable[[], str | None],
     install_bootstrap_key: Callable[[str], ApiKey],
+    attach_usage_key: Callable[[str, ApiKey], ApiKey],
 ) -> Principal | None:
     token_hash = hash_key(token)
     key = find_key(token_hash)
@@ -131,7 +141,9 @@ def _key_principal(
         key = install_bootstrap_key(token_hash)
     if key.revoked or key.role not in KEY_ROLES:
         return None
-    return Principal(role=key.role, key_id=key.key_id)
+    if not key.usage_key:
+        key = attach_usage_key(token_hash, key)
+    return Principal(role=key.role, key_id=key.key_id, usage_key=key.usage_key or "")
 
 
 def _encodable(text: str) -> bool:

@@ -70,7 +70,16 @@ def documented(
             "description": _ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"model": ErrorBody}},
         }
+        if code == 429:
+            responses[code]["headers"] = {"Retry-After": _RETRY_AFTER}
     return responses
+
+
+# API Gateway's THROTTLED answer (the template's gateway response) sends it.
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying (with the code rate_limited)",
+    "schema": {"type": "integer", "minimum": 1},
+}
 
 
 _ERROR_DESCRIPTIONS = {
@@ -81,7 +90,8 @@ _ERROR_DESCRIPTIONS = {
     409: "Conflict",
     413: "Body over 256 KB",
     422: "Invalid content; details name each bad field",
-    429: "Busy: retry in a moment",
+    429: "Too many requests: this key is over its rate limit (rate_limited; wait Retry-After "
+    "seconds), or the service is busy (throttled; retry in a moment)",
 }
 
 

@@ -1,7 +1,11 @@
-"""The ApiKeys table (keys stored only as SHA-256 hashes) and the secrets the authorizer reads.
+"""The ApiKeys table (keys stored only as SHA-256 hashes).
 
 Key lookups are not cached: a revoked key stops working on the next request (locally at once;
-deployed, API Gateway's own authorizer cache may keep answering for up to its TTL).
+deployed, API Gateway's own authorizer cache may keep answering for up to its TTL, but the key's
+usage key is deleted with it, which API Gateway refuses).
+
+A record also holds its usage key (storage.usage_keys): `usage_key` (the value the authorizer
+returns as usageIdentifierKey) and `usage_key_id` (API Gateway's id, to delete it).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from segmentation.errors import NotFound
 from segmentation.settings import get_settings
 from segmentation.storage import cursors, dynamo
+from segmentation.storage.usage_keys import UsageKey
 from segmentation.values import epoch_millis
 
 BY_ID_INDEX = "by_id"
@@ -25,6 +30,8 @@ class ApiKey:
     name: str | None
     created_at: float
     revoked: bool
+    usage_key: str | None = None
+    usage_key_id: str | None = None
 
 
 def _table_name() -> str:
@@ -38,27 +45,14 @@ def _from_item(item: dict[str, Any]) -> ApiKey:
         name=item.get("name"),
         created_at=float(item["created_at"]),
         revoked=bool(item.get("revoked", False)),
+        usage_key=item.get("usage_key"),
+        usage_key_id=item.get("usage_key_id"),
     )
 
 
-def put_key(key_hash: str, key_id: str, role: str, name: str | None, now: float) -> ApiKey:
-    """Store a key by its hash (the raw key is never stored)."""
-    key = ApiKey(key_id=key_id, role=role, name=name, created_at=now, revoked=False)
-    item: dict[str, Any] = {
-        "key_hash": key_hash,
-        "key_id": key.key_id,
-        "role": role,
-        "created_at": epoch_millis(now),
-        "revoked": False,
-    }
-    if name is not None:
-        item["name"] = name
-    dynamo.call("put_item", TableName=_table_name(), Item=item)
-    return key
-
-
-def put_key_if_absent(key_hash: str, key_id: str, role: str, name: str | None, now: float) -> ApiKey:
-    """Store a key unless one with that hash exists (a revoked one stays revoked); the stored key."""
+def _item(
+    key_hash: str, key_id: str, role: str, name: str | None, now: float, usage: UsageKey | None
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         "key_hash": key_hash,
         "key_id": key_id,
@@ -68,6 +62,24 @@ def put_key_if_absent(key_hash: str, key_id: str, role: str, name: str | None, n
     }
     if name is not None:
         item["name"] = name
+    if usage is not None:
+        item["usage_key"] = usage.value
+        item["usage_key_id"] = usage.id
+    return item
+
+
+def put_key(
+    key_hash: str, key_id: str, role: str, name: str | None, now: float, usage: UsageKey | None = None
+) -> ApiKey:
+    """Store a key by its hash (the raw key is never stored), with its usage key."""
+    item = _item(key_hash, key_id, role, name, now, usage)
+    dynamo.call("put_item", TableName=_table_name(), Item=item)
+    return _from_item(item)
+
+
+def put_key_if_absent(key_hash: str, key_id: str, role: str, name: str | None, now: float) -> ApiKey:
+    """Store a key unless one with that hash exists (a revoked one stays revoked); the stored key."""
+    item = _item(key_hash, key_id, role, name, now, None)
     try:
         dynamo.call(
             "put_item",
@@ -80,6 +92,22 @@ def put_key_if_absent(key_hash: str, key_id: str, role: str, name: str | None, n
         if existing is not None:
             return existing
     return _from_item(item)
+
+
+def set_usage_key(key_hash: str, usage: UsageKey) -> bool:
+    """Give a stored key that has none its usage key; False when it has one already (or is gone)."""
+    try:
+        dynamo.call(
+            "update_item",
+            TableName=_table_name(),
+            Key={"key_hash": key_hash},
+            UpdateExpression="SET usage_key = :value, usage_key_id = :id",
+            ConditionExpression="attribute_exists(key_hash) AND attribute_not_exists(usage_key_id)",
+            ExpressionAttributeValues={":value": usage.value, ":id": usage.id},
+        )
+    except dynamo.ConditionFailed:
+        return False
+    return True
 
 
 def find_by_hash(key_hash: str) -> ApiKey | None:
@@ -102,7 +130,8 @@ def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey
     return keys, response.get("LastEvaluatedKey")
 
 
-def revoke(key_id: str, now: float) -> None:
+def revoke(key_id: str, now: float) -> list[str]:
+    """Mark every record of the key revoked; the ids of their usage keys (to delete next)."""
     items = dynamo.query_all(
         TableName=_table_name(),
         IndexName=BY_ID_INDEX,
@@ -121,3 +150,4 @@ def revoke(key_id: str, now: float) -> None:
                 ConditionExpression="attribute_exists(key_hash)",
                 ExpressionAttributeValues={":yes": True, ":now": epoch_millis(now)},
             )
+    return [str(item["usage_key_id"]) for item in items if item.get("usage_key_id")]
