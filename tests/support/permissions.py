@@ -161,7 +161,7 @@ USES: dict[str, set[Grant]] = {
     # http.routes.search/segments/messages/api_keys/docs:
     # - segments.search / count: scan_slice (Scan), approximate_count (DescribeTable),
     #   members_page (Query), get_records (BatchGet), counts (GetItem, BatchGet), attribute
-    #   types (Query on DataAttributes);
+    #   types (Query on DataAttributes); the count cache (GetItem, conditional PutItem);
     # - segments.service: create/update/delete (transactions on Segments: Put, Update, Delete),
     #   dependents among messages (Scan); upkeep.build: inline refresh of every record (all of
     #   upkeep's writes and auto messages) or jobs on the RebuildQueue; drop_group (Query,
@@ -181,6 +181,7 @@ USES: dict[str, set[Grant]] = {
         {"MessagesTable": "GetItem Scan PutItem UpdateItem"},
         {"DeliveriesTable": "GetItem Query PutItem"},
         {"DataAttributesTable": "Query"},
+        {"CountCacheTable": "GetItem PutItem"},
         {"ApiKeysTable": "Scan PutItem UpdateItem", "ApiKeysTable/index/by_id": "Query"},
         {"FanoutQueue": "sqs:SendMessage"},
         _AUTO,
