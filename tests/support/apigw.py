@@ -70,7 +70,7 @@ def call(
         all_headers["X-User-Hash"] = user_hash
     event = proxy_event(method, path, all_headers, raw_body if raw_body is not None else _json(body), query)
     event["isBase64Encoded"] = base64_encoded
-    if path not in PUBLIC_PATHS:
+    if path not in PUBLIC_PATHS and not path.startswith("/v1/docs/"):
         refusal = authorize(event)
         if refusal is not None:
             return refusal
