@@ -166,8 +166,10 @@ USES: dict[str, set[Grant]] = {
     #   dependents among messages (Scan); upkeep.build: inline refresh of every record (all of
     #   upkeep's writes and auto messages) or jobs on the RebuildQueue; drop_group (Query,
     #   BatchGet, Delete + member Update, DeleteItem of the count);
-    # - messaging.service: put_new, get, scan_all, change_state (Update; going live checks the
-    #   audience's segments: ConditionCheck, and bumps the segments version: Update), fan-out
+    # - messaging.service: put_new, get, listed_page (Query by_listing, BatchGet; once per table
+    #   the backfill: GetItem and UpdateItem of #auto_live, scan_all, UpdateItem), change_state
+    #   (Update; going live checks the audience's segments: ConditionCheck, and bumps the
+    #   segments version: Update), fan-out
     #   job, deliveries page (Query), preview (user GetItem, first company GetItem + user count);
     # - auth.access: create (PutItem), list (Scan), revoke (Query by_id, UpdateItem). No GetItem.
     # - storage.cursors: page cursors are signed with a key derived from the identity secret.
@@ -178,7 +180,10 @@ USES: dict[str, set[Grant]] = {
         {"CompaniesTable": f"Scan DescribeTable {_MEMBER_ITEM}"},
         {"SegmentsTable": "GetItem Scan PutItem UpdateItem DeleteItem ConditionCheckItem"},
         {"MembershipsTable": "GetItem BatchGetItem Query PutItem UpdateItem DeleteItem"},
-        {"MessagesTable": "GetItem Scan PutItem UpdateItem"},
+        {
+            "MessagesTable": "GetItem BatchGetItem Scan PutItem UpdateItem",
+            "MessagesTable/index/by_listing": "Query",
+        },
         {"DeliveriesTable": "GetItem Query PutItem"},
         {"DataAttributesTable": "Query"},
         {"CountCacheTable": "GetItem PutItem"},
