@@ -169,7 +169,7 @@ def test_the_api_stage_logs_each_request_with_the_callers_key_as_json() -> None:
 
 def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_key() -> None:
     tables = resources_of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 10  # the nine of the contract and EventIds
+    assert len(tables) == 11  # the nine of the contract, EventIds and CountCache
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["DeletionProtectionEnabled"] is True, logical_id

@@ -71,7 +71,7 @@ def call(
         all_headers["X-User-Hash"] = user_hash
     event = proxy_event(method, path, all_headers, raw_body if raw_body is not None else _json(body), query)
     event["isBase64Encoded"] = base64_encoded
-    if path not in PUBLIC_PATHS and method.upper() != "OPTIONS":
+    if path not in PUBLIC_PATHS and not path.startswith("/v1/docs/") and method.upper() != "OPTIONS":
         refusal = authorize(event)
         if refusal is not None:
             return refusal

@@ -185,13 +185,15 @@ USES: dict[str, set[Grant]] = {
     # http.routes.search/segments/messages/api_keys/docs:
     # - segments.search / count: scan_slice (Scan), approximate_count (DescribeTable),
     #   members_page (Query), get_records (BatchGet), counts (GetItem, BatchGet), attribute
-    #   types (Query on DataAttributes);
+    #   types (Query on DataAttributes); the count cache (GetItem, conditional PutItem);
     # - segments.service: create/update/delete (transactions on Segments: Put, Update, Delete),
     #   dependents among messages (Scan); upkeep.build: inline refresh of every record (all of
     #   upkeep's writes and auto messages) or jobs on the RebuildQueue; drop_group (Query,
     #   BatchGet, Delete + member Update, DeleteItem of the count);
-    # - messaging.service: put_new, get, scan_all, change_state (Update; going live checks the
-    #   audience's segments: ConditionCheck, and bumps the segments version: Update), fan-out
+    # - messaging.service: put_new, get, listed_page (Query by_listing, BatchGet; once per table
+    #   the backfill: GetItem and UpdateItem of #auto_live, scan_all, UpdateItem), change_state
+    #   (Update; going live checks the audience's segments: ConditionCheck, and bumps the
+    #   segments version: Update), fan-out
     #   job, deliveries page (Query), preview (user GetItem, first company GetItem + user count);
     # - auth.access: create (a usage key, then PutItem), list (Scan), revoke (Query by_id,
     #   UpdateItem, then delete the usage keys). No GetItem.
@@ -203,9 +205,13 @@ USES: dict[str, set[Grant]] = {
         {"CompaniesTable": f"Scan DescribeTable {_MEMBER_ITEM}"},
         {"SegmentsTable": "GetItem Scan PutItem UpdateItem DeleteItem ConditionCheckItem"},
         {"MembershipsTable": "GetItem BatchGetItem Query PutItem UpdateItem DeleteItem"},
-        {"MessagesTable": "GetItem Scan PutItem UpdateItem"},
+        {
+            "MessagesTable": "GetItem BatchGetItem Scan PutItem UpdateItem",
+            "MessagesTable/index/by_listing": "Query",
+        },
         {"DeliveriesTable": "GetItem Query PutItem"},
         {"DataAttributesTable": "Query"},
+        {"CountCacheTable": "GetItem PutItem"},
         {"ApiKeysTable": "Scan PutItem UpdateItem", "ApiKeysTable/index/by_id": "Query"},
         _USAGE_KEYS,
         {"FanoutQueue": "sqs:SendMessage"},

@@ -32,6 +32,7 @@ class Settings:
     deliveries_table: str = "Deliveries"
     inbox_table: str = "Inbox"
     event_ids_table: str = "EventIds"
+    count_cache_table: str = "CountCache"
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""

@@ -91,7 +91,7 @@ def _predicate(workspace: Workspace, message: Message) -> Callable[[Any, float],
     if len(_cache.predicates) > 256:
         _cache.predicates.clear()
     try:
-        predicate = workspace.predicate(audiences.as_filter(message.audience), "users")
+        predicate = audiences.predicate(workspace, message.audience)
     except errors.Invalid as error:
         health.skipped("message", message.id, error.message)
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from segmentation import errors
@@ -57,22 +58,22 @@ def require(message_id: str) -> Message:
 
 
 def list_messages(limit: int, cursor: str | None) -> tuple[list[Message], str | None]:
-    """Newest first. The cursor holds the order key of the last message of the previous page, so
-    a message deleted meanwhile does not break paging."""
-
-    def order(message: Message) -> tuple[float, str]:
-        return (-message.created_at, message.id)
-
-    found = sorted((Message.from_item(item) for item in messages.scan_all()), key=order)
+    """Newest first, a page of the Messages table's listing index. The cursor holds the order key
+    of the last message of the previous page, so a message deleted meanwhile does not break paging."""
+    after = None
     if cursor:
         position = cursors.decode(cursor)
-        if not isinstance(position, dict) or not isinstance(position.get("m"), str):
+        if (
+            not isinstance(position, dict)
+            or not isinstance(position.get("m"), str)
+            or not isinstance(position.get("c"), Decimal | int | float)
+            or isinstance(position.get("c"), bool)
+        ):
             raise cursors.InvalidCursor()
-        after = (-float(position.get("c", 0)), position["m"])
-        found = [m for m in found if order(m) > after]
-    page = found[:limit]
-    more = len(found) > limit
-    return page, (cursors.encode({"c": page[-1].created_at, "m": page[-1].id}) if more and page else None)
+        after = (Decimal(str(position["c"])), position["m"])
+    items, last = messages.listed_page(limit, after)
+    next_cursor = cursors.encode({"c": last[0], "m": last[1]}) if last is not None else None
+    return [Message.from_item(item) for item in items], next_cursor
 
 
 def _wrong_type(message: Message, action: str, needed: str) -> errors.Conflict:

@@ -29,6 +29,9 @@ def new_segment_id() -> str:
     return "seg_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_RANDOM_CHARS))
 
 
+# API.md: at most this many segments per target (the predefined ones are not counted).
+MAX_SEGMENTS_PER_TARGET = 1_000
+
 # A write checks against the definitions as of one version and fails if they changed before it
 # lands; it is then checked again from scratch. Changes of segments are rare: a few tries suffice.
 _WRITE_ATTEMPTS = 3
@@ -72,6 +75,19 @@ def _check_name_free(name: str, target: str, own_id: str | None = None) -> None:
             )
 
 
+def _check_room(target: str) -> None:
+    """Race-free with the create that follows: it is conditioned on the version this count was
+    read at, and every other create moves that version on."""
+    stored = sum(1 for record in segment_store.records(target, check_now=True) if not record.predefined)
+    if stored >= MAX_SEGMENTS_PER_TARGET:
+        raise errors.Invalid(
+            f"This workspace already has {stored} {target} segments, the most it may have "
+            f"({MAX_SEGMENTS_PER_TARGET}): delete one first.",
+            [{"path": "target", "message": f"at most {MAX_SEGMENTS_PER_TARGET} segments per target"}],
+            code="limit_reached",
+        )
+
+
 def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[str, Any]:
     validate_filter(
         raw,
@@ -87,6 +103,7 @@ def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[
 def create_segment(name: str, target: str, raw_filter: Any, now: float) -> SegmentRecord:
     def attempt() -> SegmentRecord:
         expected = segment_store.version(check_now=True)
+        _check_room(target)
         _check_name_free(name, target)
         filter_ = _validated_filter(raw_filter, target=target, segment_id=None)
         return segment_store.create(

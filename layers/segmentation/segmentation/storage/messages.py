@@ -10,19 +10,29 @@ Items:
   recorded as skipped; the API no longer shows it.
 - `#auto_live`: `live_ids` (string set of the live auto messages) and `version` (+1 on every
   change of that set), written in the same transaction as the state change, so the upkeep path
-  can revalidate its cache of live auto messages with one GetItem.
+  can revalidate its cache of live auto messages with one GetItem. Also `listing_backfilled`
+  (true once the messages made before the `by_listing` index have been given its attributes).
+
+GET /v1/messages pages through the sparse index `by_listing` (KEYS_ONLY): a message not deleted
+carries `listing` (always LISTING: one partition, newest first by `listing_order`, which is
+`<created_at, zero-padded>#<message_id>`); the delete removes both in the same update. Only the
+keys are projected, so the counters ADDed on every delivery never write to the index.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from segmentation.settings import get_settings
-from segmentation.storage import dynamo
+from segmentation.storage import aws, dynamo
 
 LIVE_META_ID = "#auto_live"
 STATS = ("queued", "sent", "skipped", "failed")
+LISTING = "messages"
+LISTING_INDEX = "by_listing"
 
 
 def table_name() -> str:
@@ -30,7 +40,11 @@ def table_name() -> str:
 
 
 def put_new(item: dict[str, Any]) -> None:
-    item = {**item, **{f"stat_{name}": 0 for name in STATS}}
+    item = {
+        **item,
+        **{f"stat_{name}": 0 for name in STATS},
+        **_listing(item["message_id"], item["created_at"]),
+    }
     dynamo.call(
         "put_item", TableName=table_name(), Item=item, ConditionExpression="attribute_not_exists(message_id)"
     )
@@ -76,6 +90,7 @@ def _state_update(message_id: str, to_state: str, from_states: tuple[str, ...], 
     expression = "SET #s = :to, updated_at = :now"
     if to_state == "sent":
         expression += ", sent_at = :now"
+    expression += _unlisting(to_state)
     return {
         "Update": {
             "TableName": table_name(),
@@ -166,3 +181,114 @@ def state_check(message_id: str, state: str) -> dict[str, Any]:
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
+
+
+# --- the list, newest first, through by_listing ---------------------------------------------------
+
+Position = tuple[Decimal, str]  # (created_at, message_id) of a listed message
+
+
+def _listing_order(created_at: Decimal, message_id: str) -> str:
+    # Epoch seconds zero-padded to a fixed width, so text order is time order.
+    return f"{Decimal(created_at):020.6f}#{message_id}"
+
+
+def _listing(message_id: str, created_at: Decimal) -> dict[str, Any]:
+    """The attributes that put a message in by_listing."""
+    return {"listing": LISTING, "listing_order": _listing_order(created_at, message_id)}
+
+
+def _unlisting(to_state: str) -> str:
+    """The clause of a state update taking a deleted message out of by_listing."""
+    return " REMOVE listing, listing_order" if to_state == "deleted" else ""
+
+
+def listed_page(limit: int, after: Position | None) -> tuple[list[dict[str, Any]], Position | None]:
+    """Messages not deleted, newest first: up to `limit` after the position `after`, and the
+    position of the last one when more follow. One Query of the index (limit + 1 keys, to know
+    whether more follow) and one consistent BatchGetItem of the items; a message deleted while
+    the index catches up is left out by its state."""
+    _ensure_listed()
+    query: dict[str, Any] = {
+        "TableName": table_name(),
+        "IndexName": LISTING_INDEX,
+        "KeyConditionExpression": "listing = :listing",
+        "ExpressionAttributeValues": {":listing": LISTING},
+        "ScanIndexForward": False,
+        "Limit": limit + 1,
+    }
+    if after is not None:
+        created_at, message_id = after
+        query["ExclusiveStartKey"] = {"message_id": message_id, **_listing(message_id, created_at)}
+    rows = dynamo.call("query", **query).get("Items", [])  # keys only: message_id, listing, listing_order
+    more = len(rows) > limit
+    rows = rows[:limit]
+    found = {
+        item["message_id"]: item
+        for item in dynamo.batch_get(
+            table_name(), ({"message_id": row["message_id"]} for row in rows), consistent=True
+        )
+    }
+    page = [
+        found[row["message_id"]]
+        for row in rows
+        if row["message_id"] in found and found[row["message_id"]].get("state") != "deleted"
+    ]
+    return page, _position(rows[-1]["listing_order"]) if more else None
+
+
+def _position(listing_order: str) -> Position:
+    created_at, _, message_id = listing_order.partition("#")
+    return Decimal(created_at), message_id
+
+
+# The dynamodb resource whose Messages table was seen backfilled: a new one (a new mock or local
+# stack) is checked again.
+_backfilled_on: Any = None
+
+
+def _ensure_listed() -> None:
+    """Messages created before by_listing existed get its attributes, once per table (a flag on
+    `#auto_live` says it was done; each process reads it once). Idempotent and safe to race: a
+    message deleted meanwhile is never listed again."""
+    global _backfilled_on
+    resource = aws.dynamodb()
+    if _backfilled_on is resource:
+        return
+    meta = dynamo.call(
+        "get_item",
+        TableName=table_name(),
+        Key={"message_id": LIVE_META_ID},
+        ProjectionExpression="listing_backfilled",
+        ConsistentRead=True,
+    ).get("Item")
+    if not (meta or {}).get("listing_backfilled"):
+        for item in scan_all():
+            if "listing" not in item:
+                _backfill(item["message_id"], item["created_at"])
+        dynamo.call(
+            "update_item",
+            TableName=table_name(),
+            Key={"message_id": LIVE_META_ID},
+            UpdateExpression="SET listing_backfilled = :yes",
+            ExpressionAttributeValues={":yes": True},
+        )
+    _backfilled_on = resource
+
+
+def _backfill(message_id: str, created_at: Decimal) -> None:
+    # A message deleted since the scan fails the condition: it stays out of the list.
+    with contextlib.suppress(dynamo.ConditionFailed):
+        dynamo.call(
+            "update_item",
+            TableName=table_name(),
+            Key={"message_id": message_id},
+            UpdateExpression="SET listing = :listing, listing_order = :order",
+            ConditionExpression="attribute_exists(message_id) AND #s <> :deleted",
+            ExpressionAttributeNames={"#s": "state"},
+            ExpressionAttributeValues={
+                ":listing": LISTING,
+                ":order": _listing_order(created_at, message_id),
+                ":deleted": "deleted",
+            },
+        )

@@ -116,7 +116,7 @@ def segment_json(record: SegmentRecord, count: int) -> dict[str, Any]:
     tags=["Segments"],
     summary="Create a segment",
     description="Names are unique per target, case-insensitively (409 segment_name_taken). Membership is "
-    "built at once.",
+    "built at once. At most 1,000 segments per target (predefined ones aside): beyond, 422 limit_reached.",
     responses=documented(201, Segment, "The new segment", 400, 409, 413, 422, links=SEGMENT_LINKS),
 )
 @allow(*WRITERS)
