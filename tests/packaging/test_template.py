@@ -11,6 +11,7 @@ from segmentation import jobs
 from segmentation.settings import Settings
 
 FUNCTIONS = functions()
+TEMPLATE = load_template()
 # Settings that are never set from the template: deployed, the identity secret comes from its ARN.
 LOCAL_ONLY_SETTINGS = {"identity_secret"}
 # Environment variables that configure libraries, not segmentation.settings.
@@ -233,10 +234,17 @@ def test_api_5xx_and_the_work_queues_age_are_alarmed() -> None:
     assert "MembershipStreamFunction" in _alarmed("AWS/Lambda", "IteratorAge")
 
 
+def _with_defaults(value: Any) -> Any:
+    """A parameter's Ref as its default value."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return TEMPLATE["Parameters"][value["Ref"]]["Default"]
+    return value
+
+
 def test_every_function_has_a_concurrency_limit_that_its_queue_poller_respects() -> None:
     for logical_id, props in FUNCTIONS.items():
         reserved = props.get("ReservedConcurrentExecutions")
-        assert isinstance(reserved, int) and reserved >= 1, logical_id
+        assert isinstance(_with_defaults(reserved), int) and _with_defaults(reserved) >= 1, logical_id
         for event in props.get("Events", {}).values():
             if event["Type"] == "SQS":
                 # A poller above the reservation gets throttled, and throttled receives count
@@ -244,11 +252,13 @@ def test_every_function_has_a_concurrency_limit_that_its_queue_poller_respects()
                 assert event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == reserved, logical_id
 
 
-def test_the_sender_fits_the_default_ses_send_rate() -> None:
+def test_each_sender_knows_how_many_share_the_ses_rate() -> None:
+    """The sender paces itself at rate / SENDER_CONCURRENCY: that must be what its poller runs."""
     sender = FUNCTIONS["SenderFunction"]
-    # 14 emails a second (SES's default quota); one delivery takes at least ~0.15 s in sequence.
-    most_per_second = sender["ReservedConcurrentExecutions"] / 0.15
-    assert most_per_second <= 14
+    (event,) = sender["Events"].values()
+    running = event["Properties"]["ScalingConfig"]["MaximumConcurrency"]
+    told = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["SENDER_CONCURRENCY"]
+    assert running == told == {"Ref": "SenderConcurrency"}
 
 
 def test_scheduled_functions_keep_failed_runs_in_the_schedule_dead_letter_queue() -> None:

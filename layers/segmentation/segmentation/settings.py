@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # name -> (lowest, highest) for the integer settings; a value outside fails the cold start.
-_BOUNDS = {"inline_build_limit": (0, None), "rebuild_workers": (1, 1000)}
+_BOUNDS = {
+    "inline_build_limit": (0, None),
+    "rebuild_workers": (1, 1000),
+    "ses_max_send_rate": (0, 100_000),
+    "sender_concurrency": (1, 1000),
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class Settings:
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""
+    delivery_dead_letter_queue_url: str = ""
     sender_email: str = "no-reply@example.com"
     # Calendar days of `exactly_days_ago` and `on` are counted in this IANA zone.
     timezone: str = "UTC"
@@ -41,6 +47,11 @@ class Settings:
     # Segments whose full build would touch more users than this are built by the fan-out workers.
     inline_build_limit: int = 2000
     rebuild_workers: int = 8
+    # Emails a second SES takes from this account; 0: read it from SES (GetAccount, cached).
+    ses_max_send_rate: int = 0
+    # How many SenderFunction instances run at once (its event source's MaximumConcurrency): each
+    # sends at ses_max_send_rate / sender_concurrency.
+    sender_concurrency: int = 2
 
     @classmethod
     def names(cls) -> list[str]:
