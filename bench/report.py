@@ -7,6 +7,7 @@ from typing import Any
 from bench import model
 from bench.aws_calls import CallCounts
 from bench.cold_start import FunctionStart
+from bench.delivery import DeliveryRun
 from bench.evaluation import EvalResult
 from bench.scale import ScalePoint, linearity
 
@@ -33,6 +34,10 @@ GOALS: dict[str, tuple[float, str]] = {
     "cold_start.functions.AuthorizerFunction.ratio": (1.3, "max"),
     "cold_start.functions.IngestFunction.ratio": (1.3, "max"),
     "cold_start.functions.ApiFunction.ratio": (1.3, "max"),
+    # Every user of the audience gets the email exactly once, at SES's pace, and nobody fails.
+    "delivery.missed": (0, "max"),
+    "delivery.failed": (0, "max"),
+    "delivery.duplicate_jobs": (0, "max"),
 }
 
 
@@ -44,12 +49,16 @@ def build(
     missing: dict[str, str],
     *,
     smoke: bool,
+    delivered: DeliveryRun | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "eval": evaluated.as_json() if evaluated else None,
         "aws_calls": _calls(counted) if counted else None,
         "cold_start": _cold(started) if started else None,
         "scale": [p.as_json() for p in scaled] if scaled else None,
+        "delivery": {**delivered.as_json(), "missed": delivered.audience - delivered.exactly_once}
+        if delivered
+        else None,
     }
     if scaled:
         fit = _fit(scaled)
@@ -180,6 +189,16 @@ def table(result: dict[str, Any]) -> str:
             f" ~{rebuild['wall_minutes']} min, {rebuild['read_units']:,} RRU,"
             f" {rebuild['lambda_gb_s']:,} GB-s,"
             f" ${rebuild['cost_usd']['total']} a night (see docs/performance.md)"
+        )
+    delivery = result.get("delivery")
+    if delivery:
+        lines.append(
+            f"delivery: a manual email to {delivery['audience']:,} users, local SES at"
+            f" {delivery['ses_rate']}/s: {delivery['exactly_once']:,} got exactly one,"
+            f" {delivery['failed']} failed, {delivery['duplicate_jobs']} duplicate jobs,"
+            f" {delivery['throttled']} throttled; {delivery['aws_calls_per_delivery']} AWS calls and"
+            f" {delivery['cpu_ms_per_delivery']} ms CPU per delivery (moto included);"
+            f" {delivery['simulated_hours']} h simulated in {delivery['wall_seconds']} s"
         )
     lines.append("goals:")
     for path, goal in result["goals"].items():
