@@ -49,10 +49,11 @@ class FanoutResult:
     waiting: bool = False  # the job comes back later: the delivery queue is full enough, or the message held
 
 
-def run(job: FanoutJob | ParkedJob, *, page_size: int = PAGE_SIZE) -> FanoutResult:
+def run(job: FanoutJob | ParkedJob, *, page_size: int | None = None) -> FanoutResult:
+    size = page_size or PAGE_SIZE
     if isinstance(job, ParkedJob):
-        return run_parked(job, page_size=page_size)
-    return run_job(job, page_size=page_size)
+        return run_parked(job, page_size=size)
+    return run_job(job, page_size=size)
 
 
 def run_job(job: FanoutJob, *, page_size: int = PAGE_SIZE) -> FanoutResult:
@@ -74,8 +75,9 @@ def run_job(job: FanoutJob, *, page_size: int = PAGE_SIZE) -> FanoutResult:
         health.skipped("message", message.id, error.message)
         return FanoutResult([], None, stopped=True)
     queued: list[str] = []
+    now = clock.now()  # the audience is the one of `at`; the jobs are queued now
     for user_id in user_ids:
-        outcome = deliveries.claim(message.id, user_id, now=job.at, require_state=message.active_state)
+        outcome = deliveries.claim(message.id, user_id, now=now, require_state=message.active_state)
         if outcome is deliveries.Claim.MESSAGE_INACTIVE:
             _enqueue(message.id, queued)
             return FanoutResult(queued, None, stopped=True)
