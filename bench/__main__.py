@@ -29,9 +29,10 @@ class Sizes:
     rebuild_users: tuple[int, int]
     cold_repeats: int
     cold_only: list[str] | None
+    delivery_audience: int
 
 
-FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 7, None)
+FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 7, None, 50_000)
 SMOKE = Sizes(
     300,
     1,
@@ -40,6 +41,7 @@ SMOKE = Sizes(
     (20, 40),
     1,
     ["AuthorizerFunction", "IngestFunction", "MembershipStreamFunction"],
+    200,
 )
 
 
@@ -98,7 +100,23 @@ def main(argv: list[str] | None = None) -> int:
         return templates.run(repeats=1 if args.smoke else 5)
 
     rendered = _attempt("templates", missing, templates_section)
-    result = report.build(evaluated, counted, started, scaled, missing, smoke=args.smoke, rendered=rendered)
+
+    def delivery_section() -> Any:
+        from bench import delivery
+
+        return delivery.run(sizes.delivery_audience)
+
+    delivered = _attempt("delivery", missing, delivery_section)
+    result = report.build(
+        evaluated,
+        counted,
+        started,
+        scaled,
+        missing,
+        smoke=args.smoke,
+        rendered=rendered,
+        delivered=delivered,
+    )
     sys.stdout.flush()
     print(report.table(result))
     print(json.dumps(result, sort_keys=False), flush=True)

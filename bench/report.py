@@ -7,6 +7,7 @@ from typing import Any
 from bench import model
 from bench.aws_calls import CallCounts
 from bench.cold_start import FunctionStart
+from bench.delivery import DeliveryRun
 from bench.evaluation import EvalResult
 from bench.scale import ScalePoint, linearity
 from bench.templates import TemplateTime
@@ -38,6 +39,10 @@ GOALS: dict[str, tuple[float, str]] = {
     # one render and a whole message (subject, text and HTML bodies), parse included.
     "templates.max_render_ms": (250, "max"),
     "templates.max_message_ms": (500, "max"),
+    # Every user of the audience gets the email exactly once, at SES's pace, and nobody fails.
+    "delivery.missed": (0, "max"),
+    "delivery.failed": (0, "max"),
+    "delivery.duplicate_jobs": (0, "max"),
 }
 
 
@@ -50,6 +55,7 @@ def build(
     *,
     smoke: bool,
     rendered: list[TemplateTime] | None = None,
+    delivered: DeliveryRun | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "eval": evaluated.as_json() if evaluated else None,
@@ -57,6 +63,9 @@ def build(
         "cold_start": _cold(started) if started else None,
         "scale": [p.as_json() for p in scaled] if scaled else None,
         "templates": _templates(rendered) if rendered else None,
+        "delivery": {**delivered.as_json(), "missed": delivered.audience - delivered.exactly_once}
+        if delivered
+        else None,
     }
     if scaled:
         fit = _fit(scaled)
@@ -206,6 +215,16 @@ def table(result: dict[str, Any]) -> str:
                 f"  {name:<27} {t['render_ms']:>7.1f} / {t['message_ms']:>7.1f}  {t['outcome']:<16}"
                 f" {t['spent']}"
             )
+    delivery = result.get("delivery")
+    if delivery:
+        lines.append(
+            f"delivery: a manual email to {delivery['audience']:,} users, local SES at"
+            f" {delivery['ses_rate']}/s: {delivery['exactly_once']:,} got exactly one,"
+            f" {delivery['failed']} failed, {delivery['duplicate_jobs']} duplicate jobs,"
+            f" {delivery['throttled']} throttled; {delivery['aws_calls_per_delivery']} AWS calls and"
+            f" {delivery['cpu_ms_per_delivery']} ms CPU per delivery (moto included);"
+            f" {delivery['simulated_hours']} h simulated in {delivery['wall_seconds']} s"
+        )
     lines.append("goals:")
     for path, goal in result["goals"].items():
         state = {True: "met", False: "NOT MET", None: "not measured"}[goal["met"]]

@@ -23,14 +23,16 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 def _run(record: SQSRecord) -> None:
     job = fanout_job_from_body(record.body)
-    result = fanout.run_job(job)
+    result = fanout.run(job)
     logger.info(
         "fan-out page",
         extra={
             "message_id": job.message_id,
             "queued": len(result.queued),
+            "kind": job.kind,
             "more": result.next_cursor is not None,
             "stopped": result.stopped,
+            "waiting": result.waiting,
         },
     )
 

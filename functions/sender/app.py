@@ -1,7 +1,9 @@
-"""SenderFunction (DeliveryQueue): deliver each {message_id, user_id} job at most once.
+"""SenderFunction (DeliveryQueue): deliver each {message_id, user_id} job at most once, at the
+pace SES allows (segmentation.messaging.sender).
 
-Partial batch response: a job that must come back (SES throttled, another worker busy) is
-reported as a failure and retried by SQS; the DLQ takes what keeps failing.
+Partial batch response: a job that must come back (another worker busy, a fault) is reported as
+a failure and retried by SQS; the DLQ takes what keeps failing and the reconciler settles it.
+SES throttling does not fail the job: the sender queues a new one and this one is done.
 """
 
 from __future__ import annotations
@@ -26,18 +28,27 @@ metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
-def _deliver(record: SQSRecord) -> str:
+# Stop taking send slots this long before the invocation's timeout (the rest come back later).
+_TIME_MARGIN_SECONDS = 10.0
+
+
+def _deliver(record: SQSRecord, lambda_context: LambdaContext) -> str:
     job = delivery_job_from_body(record.body)
+    now = clock.now()
+    deadline = now + lambda_context.get_remaining_time_in_millis() / 1000 - _TIME_MARGIN_SECONDS
     try:
-        outcome = sender.deliver(job, clock.now())
+        outcome = sender.deliver(job, now, deadline=deadline)
     except Retryable:
-        # SES said slow down (or another worker holds it): come back after a backoff that grows
-        # with each receive, instead of the queue's whole visibility timeout.
+        # Another worker holds it, or a fault: come back after a backoff that grows with each
+        # receive, instead of the queue's whole visibility timeout.
         receives = int(record.attributes.approximate_receive_count or 1)
         queues.delay_delivery(record.receipt_handle, sender.retry_delay(receives))
         raise
     logger.info("delivery", extra={"message_id": job.message_id, "user_id": job.user_id, "outcome": outcome})
-    metrics.add_metric(name=f"Delivery_{outcome.split(':')[0]}", unit=MetricUnit.Count, value=1)
+    kind = outcome.split(":")[0]
+    metrics.add_metric(name=f"Delivery_{kind}", unit=MetricUnit.Count, value=1)
+    if kind == "held":  # alarmed on: SES refuses to send for the whole account
+        metrics.add_metric(name="MessagesHeld", unit=MetricUnit.Count, value=1)
     return outcome
 
 

@@ -1,16 +1,26 @@
-"""Makes moto's DynamoDB TransactWriteItems cost what the transaction touches, not the whole table.
+"""Makes moto cost what a call touches, not the whole table or queue.
 
-moto 5.2 snapshots a transaction's tables with `copy.deepcopy` (once per item of the
-transaction, stream records included) so that it can roll back. That is O(table) per transaction,
-and the local stack writes memberships in transactions: a few hundred users took minutes. Here
-the snapshot is of the items the transaction names (and the length of each table's stream), and
-a rollback puts exactly those back. Behaviour is unchanged; only the local stack installs this.
+- DynamoDB TransactWriteItems: moto 5.2 snapshots a transaction's tables with `copy.deepcopy`
+  (once per item of the transaction, stream records included) so that it can roll back. That is
+  O(table) per transaction, and the local stack writes memberships in transactions: a few hundred
+  users took minutes. Here the snapshot is of the items the transaction names (and the length of
+  each table's stream), and a rollback puts exactly those back.
+- SQS: for each message it considers, ReceiveMessage reads the queue's retention through
+  GetQueueAttributes, which counts every message of the queue three times (O(queue²) per receive),
+  and SendMessage reads every attribute to learn one (O(queue) per message). Each count asks
+  every message whether it is visible, and each asks for the time through datetime arithmetic.
+  With a few thousand delivery jobs waiting, one receive took seconds. Here the retention is read
+  off the queue itself, and SQS's clock is `time.time()` (the same instant: moto's `unix_time()`
+  is the seconds since the epoch of `datetime.now(UTC)`), an order of magnitude cheaper.
+
+Behaviour is unchanged; only the local stack (and the simulations built on it) installs this.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import time
 from typing import Any
 
 _state = threading.local()
@@ -23,6 +33,8 @@ def install() -> None:
         return
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.sqs import models as sqs_models
+    from moto.sqs.models import SQSBackend
 
     original_transact = DynamoDBBackend.transact_write_items
     original_deepcopy = getattr(Table, "__deepcopy__", None)
@@ -52,7 +64,30 @@ def install() -> None:
 
     Table.__deepcopy__ = table_deepcopy  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    SQSBackend.is_message_valid_based_on_retention_period = _within_retention  # type: ignore[method-assign,assignment]
+    sqs_models.unix_time = _unix_time
+    sqs_models.unix_time_millis = _unix_time_millis
     _installed = True
+
+
+def _unix_time(dt: Any = None) -> float:
+    return time.time() if dt is None else _moto_unix_time(dt)
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+def _moto_unix_time(dt: Any) -> float:
+    from moto.core.utils import unix_time
+
+    return float(unix_time(dt))
+
+
+def _within_retention(backend: Any, queue_name: str, message: Any) -> bool:
+    """moto's own rule, with the retention read off the queue instead of all its attributes."""
+    retention = int(backend.get_queue(queue_name).message_retention_period)
+    return bool(retention + message.sent_timestamp / 1000 > _unix_time())
 
 
 def _key_types(table: Any, op: dict[str, Any]) -> tuple[Any, Any]:

@@ -1,15 +1,23 @@
-"""The email SES accepted, for `GET /_local/outbox`.
+"""SES as the local stack runs it: the email it accepted (`GET /_local/outbox`), the rate it
+accepts (`SES_SEND_RATE`) and an account whose sending is paused (`POST /_local/ses`).
 
 moto keeps one `body` per message (the HTML part when there is one) and no send time, so the
 SES v2 SendEmail response handler is wrapped to note each message's text and HTML parts and the
 stack's clock at the moment of sending. Messages sent some other way fall back to what moto kept.
+
+The same wrapper refuses as SES does: beyond `SES_SEND_RATE` emails a second (by the stack's
+clock; unlimited when unset) with `TooManyRequestsException` (429, "Maximum sending rate
+exceeded."), and with `SendingPausedException` while paused. moto has no SES v2 GetAccount;
+`get_account` answers it with the rate (as MaxSendRate) and whether sending is enabled.
 """
 
 from __future__ import annotations
 
 import email
 import json
+import os
 import threading
+from dataclasses import dataclass
 from email.policy import default as default_policy
 from typing import Any
 
@@ -19,10 +27,74 @@ _lock = threading.Lock()
 _details: dict[str, dict[str, Any]] = {}  # SES message id -> {"text", "html", "at"}
 _first_seen: dict[str, float] = {}
 _installed = False
+# What SES v2 GetAccount reports as MaxSendRate when the local rate is unlimited.
+UNLIMITED_RATE = 1000.0
+
+
+@dataclass
+class Gate:
+    """A token bucket of `rate` emails a second (one second's worth at most), and a pause."""
+
+    rate: float | None = None
+    paused: bool = False
+    tokens: float = 0.0
+    filled_at: float | None = None
+
+    def admit(self, now: float) -> str | None:
+        """None when SES takes one more email now, else the error code it answers."""
+        if self.paused:
+            return "SendingPausedException"
+        if self.rate is None:
+            return None
+        if self.filled_at is None:
+            self.tokens = self.rate
+        else:
+            self.tokens = min(self.rate, self.tokens + (now - self.filled_at) * self.rate)
+        self.filled_at = now
+        if self.tokens < 1:
+            return "TooManyRequestsException"
+        self.tokens -= 1
+        return None
+
+
+gate = Gate()
+
+
+def configure(*, rate: float | None = None, paused: bool | None = None) -> None:
+    with _lock:
+        if rate is not None:
+            gate.rate, gate.tokens, gate.filled_at = (rate if rate > 0 else None), 0.0, None
+        if paused is not None:
+            gate.paused = paused
+
+
+def rate_from_environment(environ: dict[str, str] | None = None) -> float | None:
+    """SES_SEND_RATE: emails a second (a positive number), or None (unset: unlimited)."""
+    text = (os.environ if environ is None else environ).get("SES_SEND_RATE", "").strip()
+    if not text:
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise ValueError(f"SES_SEND_RATE must be a number of emails a second; got {text!r}") from None
+    if not rate > 0:
+        raise ValueError(f"SES_SEND_RATE must be above 0; got {text!r}")
+    return rate
+
+
+def _refusal(code: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    throttled = code == "TooManyRequestsException"
+    error = JsonRESTError(
+        code, "Maximum sending rate exceeded." if throttled else "Sending is paused for this account."
+    )
+    error.code = 429 if throttled else 400
+    return error
 
 
 def install() -> None:
-    """Wrap moto's SES v2 SendEmail handler (idempotent)."""
+    """Wrap moto's SES v2 SendEmail handler and add GetAccount (idempotent)."""
     global _installed
     from moto.sesv2.responses import SESV2Response
 
@@ -31,6 +103,10 @@ def install() -> None:
     original = SESV2Response.send_email
 
     def send_email(self: SESV2Response) -> str:
+        with _lock:
+            refused = gate.admit(clock.now())
+        if refused:
+            raise _refusal(refused)
         content = (json.loads(self.body or "{}").get("Content") or {}).get("Simple") or {}
         result = original(self)
         body = content.get("Body") or {}
@@ -42,7 +118,14 @@ def install() -> None:
             }
         return result
 
+    def get_account(self: SESV2Response) -> str:
+        with _lock:
+            rate, paused = gate.rate, gate.paused
+        quota = {"Max24HourSend": 1_000_000.0, "MaxSendRate": rate or UNLIMITED_RATE, "SentLast24Hours": 0.0}
+        return json.dumps({"SendQuota": quota, "SendingEnabled": not paused, "ProductionAccessEnabled": True})
+
     SESV2Response.send_email = send_email  # type: ignore[method-assign]
+    SESV2Response.get_account = get_account  # type: ignore[attr-defined]
     _installed = True
 
 

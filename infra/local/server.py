@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from segmentation import clock
 
+from infra.local import outbox
 from infra.local.apigw import HttpRequest, HttpResponse, error_response
 from infra.local.stack import LocalStack
 
@@ -47,6 +48,12 @@ def local_route(stack: LocalStack, request: HttpRequest) -> HttpResponse:
     if path == "/_local/outbox" and method == "GET":
         messages = [{**m, "at": _iso(m["at"])} for m in stack.outbox()]
         return _json(200, {"data": messages})
+    if path == "/_local/ses" and method == "POST":
+        paused = _field(request.body, "sending_paused")
+        if not isinstance(paused, bool):
+            return error_response(422, "invalid_request", 'Send {"sending_paused": true|false}.')
+        outbox.configure(paused=paused)
+        return _json(200, {"sending_paused": paused, "send_rate": outbox.gate.rate})
     match = _INVOKE.match(path)
     if match and method == "POST":
         logical_id = match.group(1)
@@ -54,17 +61,22 @@ def local_route(stack: LocalStack, request: HttpRequest) -> HttpResponse:
             return error_response(404, "not_found", f"template.yaml has no function {logical_id}.")
         result = stack.invoke(logical_id)
         return _json(200, {"function": logical_id, "result": _jsonable(result)})
-    if path in ("/_local/health", "/_local/clock", "/_local/outbox") or match:
+    if path in ("/_local/health", "/_local/clock", "/_local/outbox", "/_local/ses") or match:
         return error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
     return error_response(404, "not_found", f"No local route {method} {path}.")
 
 
-def _offset_from(body: bytes) -> float | None:
+def _field(body: bytes, name: str) -> Any:
+    """`name` of a JSON object body, or None."""
     try:
         payload = json.loads(body or b"null")
     except ValueError:
         return None
-    value = payload.get("offset_seconds") if isinstance(payload, dict) else None
+    return payload.get(name) if isinstance(payload, dict) else None
+
+
+def _offset_from(body: bytes) -> float | None:
+    value = _field(body, "offset_seconds")
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)

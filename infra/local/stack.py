@@ -114,6 +114,16 @@ class Keys:
         )
 
 
+_pause = threading.Condition(invoke_lock)
+
+
+def _sleep_letting_others_run(seconds: float) -> None:
+    """The sender's pace, locally: wait without holding the invocation lock, so API requests
+    and other functions go on meanwhile (as they would beside a Lambda instance)."""
+    with _pause:
+        _pause.wait(seconds)
+
+
 class LocalStack:
     def __init__(
         self,
@@ -162,6 +172,8 @@ class LocalStack:
         self._mock.start()
         self._reset_clients()
         outbox.install()
+        outbox.configure(rate=outbox.rate_from_environment() or 0, paused=False)
+        clock.set_sleeper(_sleep_letting_others_run)
         moto_speedups.install()
         for name, value in self.parameter_overrides.items():
             self.template.parameters.setdefault(name, {})["Default"] = value
@@ -191,6 +203,7 @@ class LocalStack:
             self._threads.append(thread)
 
     def stop(self) -> None:
+        clock.set_sleeper(None)
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=30)
@@ -285,6 +298,8 @@ class LocalStack:
                 merged[name] = value
         # Locally the functions log warnings and errors only, unless the shell sets LOG_LEVEL.
         os.environ.setdefault("LOG_LEVEL", "WARNING")
+        # One sender runs at a time here (one process, one poller): it has the whole SES rate.
+        os.environ.setdefault("SENDER_CONCURRENCY", "1")
         for name, value in merged.items():
             os.environ.setdefault(name, value)
         # IDENTITY_SECRET is left out of the template on purpose; locally it comes from here.

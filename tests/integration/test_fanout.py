@@ -13,10 +13,11 @@ from segmentation.messaging import auto, fanout, service
 from segmentation.messaging.model import MessageCreate
 from segmentation.people.evaluable import Records
 from segmentation.segments import service as segment_service
-from segmentation.storage import attributes, deliveries, messages
+from segmentation.storage import attributes, deliveries, messages, queues
 from segmentation.storage import segments as segment_store
 
 from tests.support.messaging import Stack, jobs_in, load_handler, put_user, run_queue, sent_emails
+from tests.support.messaging import sim_time as sim_time
 from tests.support.messaging import stack as stack
 
 fanout_handler = load_handler("fanout")
@@ -267,3 +268,33 @@ def test_a_live_message_that_cannot_be_evaluated_is_skipped_and_upkeep_goes_on(s
         stack.table("USERS_TABLE").get_item(Key={"user_id": "u1"})["Item"].get("segments") or set()
     )
     assert health.take_skipped() >= 1
+
+
+def test_fan_out_stays_a_few_minutes_of_sending_ahead_of_the_senders(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, sim_time: Any
+) -> None:
+    """At 2 emails a second and 5 seconds ahead, the delivery queue never holds much more than
+    10 jobs (a page may overshoot), however large the audience; everyone still gets it once."""
+    monkeypatch.setenv("SES_MAX_SEND_RATE", "2")
+    monkeypatch.setattr(fanout, "AHEAD_SECONDS", 5)
+    monkeypatch.setattr(fanout, "MIN_BACKLOG", 1)
+    monkeypatch.setattr(fanout, "PAGE_SIZE", 4)
+    from segmentation.settings import get_settings
+
+    get_settings.cache_clear()
+    for i in range(30):
+        trial_user(stack, f"u{i:02d}")
+    message_id = new_message("manual", {"filter": {"field": "email", "op": "exists"}})
+    service.send(message_id, clock.now())
+    most_waiting = 0
+    for _ in range(400):
+        run_queue(stack.fanout_queue, fanout_handler, rounds=1)
+        waiting = queues.delivery_backlog()  # (peeking would count as receives)
+        most_waiting = max(most_waiting, waiting)
+        run_queue(stack.delivery_queue, sender_handler, rounds=1, batch_size=2)
+        if len(recipients()) == 30:
+            break
+        sim_time.shift(1)
+    assert recipients() == sorted(f"u{i:02d}@example.com" for i in range(30))
+    assert most_waiting <= 10 + 4
+    assert messages.get(message_id)["fanned_out_at"] is not None

@@ -500,11 +500,11 @@ def test_an_environment_variable_resolving_to_no_value_is_not_set() -> None:
     )
     stack.template = template
     os.environ.pop("LOCAL_PROBE", None)
-    os.environ.pop("SENDER_CONCURRENCY", None)
+    os.environ.pop("SES_MAX_SEND_RATE", None)
     stack.start()
     try:
         assert "LOCAL_PROBE" not in os.environ
-        assert os.environ["SENDER_CONCURRENCY"] == "2"  # the SenderConcurrency parameter's default
+        assert os.environ["SES_MAX_SEND_RATE"] == "0"  # the SesMaxSendRate parameter's default
     finally:
         stack.stop()
         os.environ.clear()

@@ -56,8 +56,9 @@ def test_create_returns_a_draft_shaped_as_the_contract_says(api: None) -> None:
     assert message["stats"] == {"queued": 0, "sent": 0, "skipped": 0, "failed": 0}
     assert message["audience"] == {"filter": TRIAL}
     assert message["sent_at"] is None and message["created_at"].endswith("Z")
+    assert message["paused_reason"] is None
     assert set(message) == {
-        "id", "name", "type", "channel", "audience", "subject", "body", "state", "stats",
+        "id", "name", "type", "channel", "audience", "subject", "body", "state", "stats", "paused_reason",
         "created_at", "updated_at", "sent_at",
     }  # fmt: skip
     fetched = call("GET", f"/v1/messages/{message['id']}", key=KEYS["read"])

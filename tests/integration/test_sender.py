@@ -8,14 +8,32 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ProxyConnectionError,
+    ReadTimeoutError,
+    SSLError,
+)
 from segmentation import clock, errors
 from segmentation.jobs import DeliveryJob
 from segmentation.messaging import sender
 from segmentation.messaging.model import Audience, Message, new_message_id
 from segmentation.storage import aws, deliveries, email, inbox, messages, queues
 
-from tests.support.messaging import Stack, jobs_in, load_handler, put_user, run_queue, sent_emails
+from tests.support.messaging import (
+    Stack,
+    jobs_in,
+    load_handler,
+    put_user,
+    receive,
+    release,
+    run_queue,
+    sent_emails,
+)
+from tests.support.messaging import sim_time as sim_time
 from tests.support.messaging import stack as stack
 from tests.support.moto_atomic import atomic_moto_writes
 
@@ -133,6 +151,9 @@ class _FlakySes:
     def __init__(self, real: Any, code: str, fail_times: int, status: int = 400):
         self.real, self.code, self.left, self.status, self.calls = real, code, fail_times, status, 0
 
+    def get_account(self) -> Any:
+        return self.real.get_account()
+
     def send_email(self, **kwargs: Any) -> Any:
         self.calls += 1
         if self.left > 0:
@@ -154,8 +175,8 @@ def _patch_ses(monkeypatch: pytest.MonkeyPatch, fake: Any) -> None:
     monkeypatch.setattr(email, "aws", SimpleNamespace(client=client))
 
 
-def test_ses_throttling_requeues_the_delivery_and_it_is_sent_once_later(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+def test_ses_throttling_puts_the_delivery_back_with_a_new_job_and_it_is_sent_once_later(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, sim_time: Any
 ) -> None:
     put_user(stack, "u1", email="ada@example.com")
     message_id = make_message()
@@ -164,15 +185,40 @@ def test_ses_throttling_requeues_the_delivery_and_it_is_sent_once_later(
     _patch_ses(monkeypatch, fake)
 
     handled = run_queue(stack.delivery_queue, handler, rounds=1)
-    assert handled == 0  # reported as a batch item failure: SQS keeps it
+    assert handled == 1  # the job in hand is done: a new one, delayed, takes its place
     assert status(message_id, "u1") == ("queued", None)
-    assert sent_emails() == []
-    assert stats(message_id)["sent"] == 0
+    assert sent_emails() == [] and stats(message_id)["sent"] == 0
+    assert run_queue(stack.delivery_queue, handler) == 0  # not due yet
 
+    sim_time.shift(sender.MAX_RETRY_DELAY_SECONDS)
     run_queue(stack.delivery_queue, handler)
     assert len(sent_emails()) == 1
     assert fake.calls == 2
     assert status(message_id, "u1") == ("sent", None)
+    assert stats(message_id) == {"queued": 0, "sent": 1, "skipped": 0, "failed": 0}
+
+
+def test_throttling_however_long_fails_nobody_and_spends_no_receives(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, sim_time: Any
+) -> None:
+    """SQS counts receives towards the dead-letter queue; a throttled job never adds to them."""
+    put_user(stack, "u1", email="ada@example.com")
+    message_id = make_message()
+    queue_for(message_id, "u1")
+    fake = _FlakySes(aws.client("sesv2"), "TooManyRequestsException", fail_times=12, status=429)
+    _patch_ses(monkeypatch, fake)
+    receives: list[int] = []
+    for _ in range(40):
+        waiting = receive(stack.delivery_queue)
+        receives += [int(m["Attributes"]["ApproximateReceiveCount"]) for m in waiting]
+        release(stack.delivery_queue, waiting)
+        run_queue(stack.delivery_queue, handler)
+        if status(message_id, "u1")[0] == "sent":
+            break
+        sim_time.shift(sender.MAX_RETRY_DELAY_SECONDS)
+    assert fake.calls == 13 and len(sent_emails()) == 1
+    assert status(message_id, "u1") == ("sent", None)
+    assert set(receives) == {1}, "every job the sender saw was a fresh one"
     assert stats(message_id) == {"queued": 0, "sent": 1, "skipped": 0, "failed": 0}
 
 
@@ -377,6 +423,9 @@ class _SesThat:
     def __init__(self, real: Any, error: Exception, sends_first: bool):
         self.real, self.error, self.sends_first, self.calls = real, error, sends_first, 0
 
+    def get_account(self) -> Any:
+        return self.real.get_account()
+
     def send_email(self, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls == 1:
@@ -412,16 +461,26 @@ def test_an_answer_lost_after_the_request_went_out_is_recorded_and_never_sent_ag
     assert stats(message_id) == {"queued": 0, "sent": 0, "skipped": 0, "failed": 1}
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectTimeoutError(endpoint_url="https://email"),
+        EndpointConnectionError(endpoint_url="https://email"),
+        ProxyConnectionError(proxy_url="https://proxy"),
+        SSLError(endpoint_url="https://email", error="handshake failed"),
+    ],
+)
 def test_a_connection_that_was_never_made_is_retried_and_sent_once(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, sim_time: Any, error: Exception
 ) -> None:
     put_user(stack, "u1", email="ada@example.com")
     message_id = make_message()
     queue_for(message_id, "u1")
-    fake = _SesThat(aws.client("sesv2"), ConnectTimeoutError(endpoint_url="https://email"), sends_first=False)
+    fake = _SesThat(aws.client("sesv2"), error, sends_first=False)
     _patch_ses(monkeypatch, fake)
-    assert run_queue(stack.delivery_queue, handler, rounds=1) == 0
+    run_queue(stack.delivery_queue, handler, rounds=1)
     assert status(message_id, "u1") == ("queued", None)
+    sim_time.shift(sender.MAX_RETRY_DELAY_SECONDS)
     run_queue(stack.delivery_queue, handler)
     assert fake.calls == 2 and len(sent_emails()) == 1
     assert status(message_id, "u1") == ("sent", None)

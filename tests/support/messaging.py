@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,11 +17,14 @@ from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from segmentation import clock
 from segmentation.messaging import auto, sender
 from segmentation.settings import get_settings
 from segmentation.storage import aws
+
+from infra.local import outbox
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,15 +58,32 @@ def _reset_caches() -> None:
 @pytest.fixture
 def stack(aws: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """tests/conftest.py's `aws` (the template's resources in moto, Settings pointed at them),
-    plus a verified SES sender and messaging's process caches emptied."""
+    plus a verified SES sender that answers GetAccount as the local stack's does (no rate limit
+    unless a test sets one: `outbox.configure`), and messaging's process caches emptied."""
     if not os.environ.get("SENDER_EMAIL"):  # the template's parameter is empty by default
         monkeypatch.setenv("SENDER_EMAIL", "no-reply@example.com")
+    outbox.install()
+    outbox.configure(rate=0, paused=False)
     _reset_caches()
     env = {name: value for name, value in os.environ.items() if name.endswith(("_TABLE", "_QUEUE_URL"))}
     env["SENDER_EMAIL"] = get_settings().sender_email
     boto3.client("sesv2").create_email_identity(EmailIdentity=env["SENDER_EMAIL"])
     yield Stack(env)
+    outbox.configure(rate=0, paused=False)
     _reset_caches()
+
+
+@pytest.fixture
+def sim_time() -> Iterator[time_machine.Traveller]:
+    """Time as a simulation moves it: the whole process (the stack's clock, moto's SQS delays and
+    visibility) follows `traveller.shift(seconds)`, and the sender's pace moves it instead of
+    sleeping."""
+    with time_machine.travel(time.time(), tick=True) as traveller:
+        clock.set_sleeper(traveller.shift)
+        try:
+            yield traveller
+        finally:
+            clock.set_sleeper(None)
 
 
 def put_user(stack: Stack, user_id: str, **fields: Any) -> dict[str, Any]:
@@ -146,13 +167,13 @@ class FakeContext:
         return 60_000
 
 
-def run_queue(queue_url: str, handler: Any, *, rounds: int = 50) -> int:
+def run_queue(queue_url: str, handler: Any, *, rounds: int = 50, batch_size: int = 10) -> int:
     """Feed the queue's messages to `handler` until it is empty (failed items stay, and come
     back on the next round, as SQS would after their visibility timeout). Handled count."""
     sqs = boto3.client("sqs")
     handled = 0
     for _ in range(rounds):
-        batch = receive(queue_url)
+        batch = receive(queue_url, max_messages=batch_size)
         if not batch:
             break
         try:

@@ -43,6 +43,8 @@ def functions() -> list[str]:
 
 
 def _resource_name(resource: Any) -> str:
+    if resource == "*":
+        return "*"  # only for actions with no resource to name (SES GetAccount): see _statement_grants
     if isinstance(resource, dict) and "Fn::GetAtt" in resource:
         target, attribute = resource["Fn::GetAtt"]
         assert attribute == "Arn", resource
@@ -66,6 +68,9 @@ def _statement_grants(statement: dict[str, Any]) -> set[Grant]:
     actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
     resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
     names = {_resource_name(resource) for resource in resources}
+    if "*" in names:
+        assert actions == ["ses:GetAccount"], f"a '*' resource for more than SES GetAccount: {statement}"
+        names = {"ses:account"}
     via = (statement.get("Condition") or {}).get("StringEquals", {}).get("kms:ViaService")
     if any(str(action).startswith("kms:") for action in actions):
         assert via is not None, f"KMS granted without kms:ViaService: {statement}"
@@ -260,8 +265,11 @@ USES: dict[str, set[Grant]] = {
     ),
     # messaging.sender.deliver: the definition (GetItem), begin_sending (Update delivery +
     # ConditionCheck message state), the user (GetItem), rendering's first company (GetItem +
-    # user count BatchGet), SES v2 SendEmail, finish (Update delivery + Update message counters
-    # [+ Put inbox entry]), revert_to_queued (UpdateItem), the delivery when begin failed (GetItem).
+    # user count BatchGet), the account's rate (send_rate: SES GetAccount), SES v2 SendEmail,
+    # finish (Update delivery + Update message counters [+ Put inbox entry]), revert_to_queued
+    # (UpdateItem) and a new delayed job after throttling, the delivery when begin failed
+    # (GetItem); park (Update delivery + hold: Update message and the live set, or a
+    # ConditionCheck that it is held).
     "SenderFunction": _merge(
         {"DeliveriesTable": "GetItem UpdateItem"},
         {"MessagesTable": "GetItem UpdateItem ConditionCheckItem"},
@@ -269,25 +277,32 @@ USES: dict[str, set[Grant]] = {
         {"UsersTable": "GetItem"},
         {"CompaniesTable": "GetItem"},
         {"MembershipsTable": "BatchGetItem"},
-        {"ses:identity": "ses:SendEmail"},
-        _KMS_DYNAMODB,
-    ),
-    # messaging.reconciler.reconcile: pending_before (Query on by_pending), the message (GetItem),
-    # requeued / revert_to_queued (UpdateItem), finish (Update delivery + Update message counters),
-    # the delivery jobs sent again.
-    "ReconcilerFunction": _merge(
-        {"DeliveriesTable": "UpdateItem", "DeliveriesTable/index/by_pending": "Query"},
-        {"MessagesTable": "GetItem UpdateItem"},
+        {"ses:identity": "ses:SendEmail", "ses:account": "ses:GetAccount"},
         {"DeliveryQueue": "sqs:SendMessage"},
         _KMS_DYNAMODB,
     ),
-    # messaging.fanout.run_job: the message (GetItem), one audience page (members_page Query or a
-    # users scan; get_records BatchGet; Records), a claim per user (as auto messages), the
-    # delivery jobs and the next page's job.
+    # messaging.reconciler.reconcile: its place in the index (GetItem, PutItem), in_stage (Query
+    # on by_stage), the message (GetItem), job_queued_again / revert_to_queued (UpdateItem),
+    # finish (Update delivery + Update message counters), the delivery jobs sent again; the
+    # dead-letter queue's jobs (Receive, Delete) and their deliveries (GetItem).
+    "ReconcilerFunction": _merge(
+        {"DeliveriesTable": "GetItem PutItem UpdateItem", "DeliveriesTable/index/by_stage": "Query"},
+        {"MessagesTable": "GetItem UpdateItem"},
+        {"DeliveryQueue": "sqs:SendMessage"},
+        {"DeliveryDeadLetterQueue": "sqs:ReceiveMessage sqs:DeleteMessage"},
+        _KMS_DYNAMODB,
+    ),
+    # messaging.fanout.run: the message (GetItem), room in the delivery queue for an email
+    # (send_rate: SES GetAccount; delivery_backlog: GetQueueAttributes), one audience page
+    # (members_page Query or a users scan; get_records BatchGet; Records), a claim per user (as
+    # auto messages), the delivery jobs and the next page's job; a parked page (Query on
+    # by_stage), each queued again (UpdateItem) or skipped (Update delivery + message counters).
     "FanoutFunction": _merge(
         {"UsersTable": "BatchGetItem Scan"},
         {"MembershipsTable": "Query"},
         {"FanoutQueue": "sqs:SendMessage"},
+        {"DeliveriesTable": "UpdateItem", "DeliveriesTable/index/by_stage": "Query"},
+        {"DeliveryQueue": "sqs:GetQueueAttributes", "ses:account": "ses:GetAccount"},
         _WORKSPACE,
         _RECORDS,
         _AUTO,

@@ -24,8 +24,9 @@ def test_unset_variables_keep_their_defaults_and_set_ones_win() -> None:
         ("REBUILD_WORKERS", "1001", "from 1 to 1000"),
         ("INLINE_BUILD_LIMIT", "-1", "at least 0"),
         ("INLINE_BUILD_LIMIT", "2k", "a whole number"),
-        ("SENDER_CONCURRENCY", "1", "from 2 to 1000"),
-        ("SENDER_CONCURRENCY", "1001", "from 2 to 1000"),
+        ("SENDER_CONCURRENCY", "0", "from 1 to 1000"),
+        ("SENDER_CONCURRENCY", "1001", "from 1 to 1000"),
+        ("SES_MAX_SEND_RATE", "-1", "from 0 to 100000"),
     ],
 )
 def test_an_integer_out_of_its_bounds_fails_the_cold_start_with_its_name(

@@ -7,9 +7,11 @@ Deployed, the offset is always 0. The local stack and tests move it to travel in
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 _offset_seconds: float = 0.0
+_sleep: Callable[[float], None] = time.sleep
 
 
 def now() -> float:
@@ -28,3 +30,15 @@ def offset_seconds() -> float:
 def set_offset_seconds(seconds: float) -> None:
     global _offset_seconds
     _offset_seconds = float(seconds)
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` of this clock's time (the sender's pace). A simulation that moves the
+    clock itself (bench/delivery.py) replaces the waiting with `set_sleeper`."""
+    if seconds > 0:
+        _sleep(seconds)
+
+
+def set_sleeper(sleeper: Callable[[float], None] | None) -> None:
+    global _sleep
+    _sleep = sleeper or time.sleep

@@ -4,7 +4,8 @@ producer (`to_body`) and the consumer (`*_from_body`) alike.
 - RebuildQueue: `ScanJob` (a parallel-scan slice of a table: the nightly rebuild, or a large
   segment's build), `CompanyUsersJob` (the users of a large company), `MembersJob` (members to
   reconcile one by one: records that failed inside a slice or a stream batch, parked alone).
-- FanoutQueue: `FanoutJob` (a page of a message's audience).
+- FanoutQueue: `FanoutJob` (a page of a message's audience), `ParkedJob` (a page of a held
+  message's parked deliveries, queued again on resume or skipped on delete).
 - DeliveryQueue: `DeliveryJob` (one message to one user).
 """
 
@@ -60,6 +61,16 @@ class FanoutJob(Job):
     cursor: str | dict[str, Any] | None = None  # members cursor, or a users scan's LastEvaluatedKey
 
 
+class ParkedJob(Job):
+    """The next page of a message's parked deliveries (each page leaves the parked set)."""
+
+    message_id: str
+    kind: Literal["resume", "drop"]  # queue them again / record them as skipped (message deleted)
+
+
+FanoutQueueJob = Annotated[FanoutJob | ParkedJob, Field(discriminator="kind")]
+
+
 class DeliveryJob(Job):
     message_id: str
     user_id: str
@@ -74,8 +85,13 @@ def rebuild_job_from_body(body: str) -> ScanJob | CompanyUsersJob | MembersJob:
     return _rebuild_adapter().validate_json(body)
 
 
-def fanout_job_from_body(body: str) -> FanoutJob:
-    return FanoutJob.model_validate_json(body)
+@cache
+def _fanout_adapter() -> TypeAdapter[FanoutJob | ParkedJob]:
+    return TypeAdapter(FanoutQueueJob)
+
+
+def fanout_job_from_body(body: str) -> FanoutJob | ParkedJob:
+    return _fanout_adapter().validate_json(body)
 
 
 def delivery_job_from_body(body: str) -> DeliveryJob:

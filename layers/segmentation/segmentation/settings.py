@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 # name -> (lowest, highest) for the integer settings; a value outside fails the cold start.
-_BOUNDS = {"inline_build_limit": (0, None), "rebuild_workers": (1, 1000), "sender_concurrency": (2, 1000)}
+_BOUNDS = {
+    "inline_build_limit": (0, None),
+    "rebuild_workers": (1, 1000),
+    "ses_max_send_rate": (0, 100_000),
+    "sender_concurrency": (1, 1000),
+}
 # What a browser sends as `Origin`: a scheme and a host (and port), nothing after; never `*`.
 _ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
 
@@ -36,6 +41,7 @@ class Settings:
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""
+    delivery_dead_letter_queue_url: str = ""
     sender_email: str = "no-reply@example.com"
     # Calendar days of `exactly_days_ago` and `on` are counted in this IANA zone.
     timezone: str = "UTC"
@@ -50,8 +56,10 @@ class Settings:
     # Segments whose full build would touch more users than this are built by the fan-out workers.
     inline_build_limit: int = 2000
     rebuild_workers: int = 8
-    # SenderFunction instances at most (its queue event's MaximumConcurrency, the template's
-    # SenderConcurrency): the sender's pacing shares the SES send rate among them.
+    # Emails a second SES takes from this account; 0: read it from SES (GetAccount, cached).
+    ses_max_send_rate: int = 0
+    # How many SenderFunction instances run at once (its event source's MaximumConcurrency): each
+    # sends at ses_max_send_rate / sender_concurrency.
     sender_concurrency: int = 2
     # Web origins whose browsers may call the identity routes (CORS); from a comma-separated list.
     allowed_origins: tuple[str, ...] = ()

@@ -259,6 +259,12 @@ class MessageStats(Shape):
     failed: int
 
 
+class PausedReason(Shape):
+    code: str = Field(description="Why SES refused, snake_case: sending_paused, sender_not_verified, ...")
+    message: str
+    at: str
+
+
 class Message(Shape):
     id: str
     name: str
@@ -272,6 +278,10 @@ class Message(Shape):
     created_at: str
     updated_at: str
     sent_at: str | None
+    paused_reason: PausedReason | None = Field(
+        description="Set when SES refused to send for the whole account: the message waits for "
+        "POST /v1/messages/{id}/resume"
+    )
 
 
 class MessagePage(Shape):

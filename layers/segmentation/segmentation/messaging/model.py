@@ -77,6 +77,12 @@ class Message:
     updated_at: float
     sent_at: float | None
     fanned_out: bool = False  # a manual message's audience has been read whole
+    # Held because SES refused for the whole account: {"code", "message", "at" (epoch)}, or None.
+    paused_reason: Mapping[str, Any] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.paused_reason is not None
 
     @property
     def active_state(self) -> str:
@@ -104,6 +110,7 @@ class Message:
             updated_at=float(item["updated_at"]),
             sent_at=float(item["sent_at"]) if item.get("sent_at") is not None else None,
             fanned_out=item.get("fanned_out_at") is not None,
+            paused_reason=item.get("paused_reason"),
         )
 
     def to_item(self) -> dict[str, Any]:
@@ -137,6 +144,13 @@ class Message:
             "created_at": format_timestamp(self.created_at),
             "updated_at": format_timestamp(self.updated_at),
             "sent_at": format_timestamp(self.sent_at) if self.sent_at is not None else None,
+            "paused_reason": None
+            if self.paused_reason is None
+            else {
+                "code": str(self.paused_reason.get("code", "")),
+                "message": str(self.paused_reason.get("message", "")),
+                "at": format_timestamp(self.paused_reason.get("at", self.updated_at)),
+            },
         }
 
 

@@ -1,50 +1,79 @@
-"""Deliver one queued (message, user): the sender's whole decision, with at-most-once per user.
+"""Deliver one queued (message, user): the sender's whole decision, with at-most-once per user,
+at the pace SES allows, and with every kind of SES refusal put where it belongs.
 
 Steps and AWS calls for an email (the message definition is cached per process):
-1. queued → sending, in one transaction with a check that the message is still live/sent;
+1. queued → sending, in one transaction with a check that the message is still live/sent and
+   not held;
 2. read the user (and their first company, only if a template reads `company`);
-3. SES SendEmail;
+3. wait for this instance's next send slot (messaging.pacing), then SES SendEmail;
 4. sending → sent, in one transaction with the message's counters.
 
 Only the worker whose step 1 succeeds goes on, so a redelivered job or a second worker never
-sends again. If the process dies after SES accepted the email and before step 4, the delivery
-stays `sending`; a redelivery that finds it `sending` for longer than STALE_SENDING_SECONDS
-records it as failed with reason `outcome_unknown` and sends nothing (at most once: possibly
-zero). A younger `sending` is another worker's: the job is retried later. For in-app messages
-the inbox entry is written in step 4's transaction, so a stale `sending` there means nothing was
-delivered: it goes back to `queued` and is delivered on the retry (exactly once).
+sends again. What SES answers decides the rest (storage.email):
+
+- throttled, or never reached: nothing went out. The delivery goes back to `queued` and a new
+  job is queued with a short delay (the job in hand is then done), so a slow account never uses
+  up a job's receives and never fails anybody; the pace slows down.
+- refused for the whole account (sending paused, unverified sender, daily quota...): the
+  message is held (`paused_reason`; an auto message goes to `paused`) in one transaction with
+  this delivery parked (queued, no job). Jobs of a held message park their deliveries too;
+  `resume` queues them again.
+- refused for this recipient: `failed` with `ses_<code>`.
+- no answer after the request went out: `failed` with `outcome_unknown`, never sent again.
+
+If the process dies after SES accepted the email and before step 4, the delivery stays
+`sending`; whoever finds it so for longer than STALE_SENDING_SECONDS (this job coming back, or
+the reconciler) records it as failed with `outcome_unknown` and sends nothing (at most once:
+possibly zero). A younger `sending` is another worker's: the job is retried later. For in-app
+messages the inbox entry is written in step 4's transaction, so a stale `sending` there means
+nothing was delivered: it goes back to `queued` and is delivered by its job (exactly once).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 import threading
 from typing import Any
 
-from segmentation import errors
+from segmentation import clock, errors
 from segmentation.jobs import DeliveryJob
-from segmentation.messaging import rendering, templates
+from segmentation.messaging import rendering, send_rate, templates
 from segmentation.messaging.model import Message
+from segmentation.messaging.pacing import Pacer
 from segmentation.settings import get_settings
-from segmentation.storage import deliveries, email, inbox, messages
+from segmentation.storage import deliveries, email, inbox, messages, queues
 from segmentation.storage import users as user_store
+
+log = logging.getLogger(__name__)
 
 # Longer than the SenderFunction timeout: a `sending` this old has no live worker behind it.
 STALE_SENDING_SECONDS = 300.0
 _FINISH_ATTEMPTS = 3
+# A job put back after SES said slow down (or could not be reached) comes back after this long,
+# doubling with each such answer in a row, up to the longest delay SQS allows.
+RETRY_DELAY_SECONDS = 2
+MAX_RETRY_DELAY_SECONDS = 900
 
 _definitions: dict[str, Message] = {}
 _lock = threading.Lock()
+_pacer = Pacer(rate=send_rate.FALLBACK_RATE)
+_refusals_in_a_row = 0
 
 
 def retry_delay(receives: int) -> int:
-    """Seconds before a throttled delivery is tried again: 5 s doubling per receive, at most 5 min."""
+    """Seconds before a job that found another worker busy comes back: 5 s doubling, at most 5 min."""
     return int(min(5 * 2 ** max(receives - 1, 0), 300))
 
 
 def reset_cache() -> None:
+    global _pacer, _refusals_in_a_row
     with _lock:
         _definitions.clear()
+        _pacer = Pacer(rate=send_rate.FALLBACK_RATE)
+        _refusals_in_a_row = 0
+    send_rate.reset_cache()
 
 
 def _definition(message_id: str) -> Message | None:
@@ -64,9 +93,10 @@ def _definition(message_id: str) -> Message | None:
     return message
 
 
-def deliver(job: DeliveryJob, now: float) -> str:
-    """Process one delivery job; returns what happened (for logs and tests). Raises
-    errors.Retryable when the job must come back later (throttled, or another worker busy)."""
+def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> str:
+    """Process one delivery job; returns what happened (for logs, metrics and tests). Raises
+    errors.Retryable when the job must come back later (another worker busy, or a fault before
+    anything was decided). `deadline`: the instant by which this invocation must be done."""
     message_id, user_id = job.message_id, job.user_id
     message = _definition(message_id)
     if message is None:
@@ -95,31 +125,84 @@ def deliver(job: DeliveryJob, now: float) -> str:
             message, user_id, "sent", None, now, also_put={"table": get_settings().inbox_table, "item": entry}
         )
         return "sent"
+    return _send_email(message, user_id, address, subject or "", body, body_html, deadline)
 
+
+def _send_email(
+    message: Message, user_id: str, address: str, subject: str, text: str, html: str, deadline: float | None
+) -> str:
+    global _refusals_in_a_row
+    now = clock.now()
+    _pacer.set_rate(send_rate.emails_per_second(now), get_settings().sender_concurrency)
+    wait = _pacer.reserve(now, deadline)
+    if wait is None:  # no slot before this invocation ends: the job comes back when one is due
+        return _put_back(message, user_id, math.ceil(_pacer.next_slot - now), "deferred")
+    clock.sleep(wait)
     try:
-        email.send_email(address, subject or "", body, body_html)
-    except email.EmailThrottled as exc:
-        deliveries.revert_to_queued(message_id, user_id, now=now)
-        raise errors.Retryable(f"SES throttled: {exc}") from exc
+        email.send_email(address, subject, text, html)
+    except email.EmailThrottled:
+        _pacer.throttled(clock.now())
+        return _put_back(message, user_id, _refusal_delay(), "throttled")
+    except email.EmailNotSent:
+        return _put_back(message, user_id, _refusal_delay(), "not_sent")
+    except email.EmailAccountRefused as exc:
+        return _hold(message, user_id, exc)
     except email.EmailRejected as exc:
         reason = "ses_" + _snake(exc.code)
-        _finish(message, user_id, "failed", reason, now)
+        _finish(message, user_id, "failed", reason, clock.now())
         return f"failed:{reason}"
     except email.EmailOutcomeUnknown:
         # SES may have sent it: recorded at once, never sent again (at most once: maybe zero).
-        _finish(message, user_id, "failed", "outcome_unknown", now)
+        _finish(message, user_id, "failed", "outcome_unknown", clock.now())
         return "failed:outcome_unknown"
-    _finish(message, user_id, "sent", None, now)
+    _refusals_in_a_row = 0
+    _pacer.accepted()
+    _finish(message, user_id, "sent", None, clock.now())
     return "sent"
 
 
-def _not_started(message: Message, user_id: str, begin: deliveries.Begin, now: float) -> str:
-    if begin.message_state is not None:
-        reason = "message_deleted" if begin.message_state == "deleted" else "message_paused"
-        deliveries.finish(
-            message.id, user_id, from_status="queued", to_status="skipped", reason=reason, now=now
+def _refusal_delay() -> int:
+    global _refusals_in_a_row
+    _refusals_in_a_row += 1
+    return min(RETRY_DELAY_SECONDS * 2 ** (_refusals_in_a_row - 1), MAX_RETRY_DELAY_SECONDS)
+
+
+def _put_back(message: Message, user_id: str, delay: int, outcome: str) -> str:
+    """Nothing went out: back to `queued` with a new job due in `delay` seconds. The job in hand
+    is then done, so waiting never spends the receives that send a job to the dead-letter queue.
+    Were the new job not queued, the job in hand fails and comes back itself."""
+    if deliveries.revert_to_queued(message.id, user_id, now=clock.now()):
+        queues.send_deliveries(
+            [(message.id, user_id)], delay_seconds=min(max(delay, 0), MAX_RETRY_DELAY_SECONDS)
         )
-        return f"skipped:{reason}"
+    return outcome
+
+
+def _hold(message: Message, user_id: str, refusal: email.EmailAccountRefused) -> str:
+    """SES refuses every email for now: hold the message (once, whoever is first) and park this
+    delivery with it; `resume` sends what waits."""
+    now = clock.now()
+    code = _snake(refusal.code)
+    text = f"SES refuses to send for the whole account: {refusal.message or refusal.code}"
+    log.error("message %s held: %s", message.id, text)
+    hold = messages.hold_actions(message.id, auto=message.type == "auto", code=code, text=text, now=now)
+    parked = deliveries.park(message.id, user_id, from_status="sending", now=now, hold=hold)
+    if parked is deliveries.Park.PARKED:
+        return f"held:{code}"
+    if parked is deliveries.Park.NOT_HELD:  # held by another worker already, or paused meanwhile
+        parked = deliveries.park(
+            message.id, user_id, from_status="sending", now=now, hold=[messages.hold_check(message.id)]
+        )
+        if parked is deliveries.Park.PARKED:
+            return "parked"
+    if parked is deliveries.Park.NOT_HELD:  # paused or deleted by hand meanwhile: its job decides
+        return _put_back(message, user_id, 0, "put_back")
+    return "moved"
+
+
+def _not_started(message: Message, user_id: str, begin: deliveries.Begin, now: float) -> str:
+    if begin.message_refused:
+        return _message_refused(message, user_id, begin.message, now)
     delivery = begin.delivery
     if delivery is None:
         return "not_claimed"  # never send what was not claimed first
@@ -132,6 +215,20 @@ def _not_started(message: Message, user_id: str, begin: deliveries.Begin, now: f
     if message.channel == "in_app":
         raise errors.Retryable("an interrupted in-app delivery was put back in the queue")
     return "failed:outcome_unknown"
+
+
+def _message_refused(message: Message, user_id: str, item: dict[str, Any] | None, now: float) -> str:
+    """The message cannot send now: held (park the delivery), or paused by hand or deleted (skip)."""
+    if item is not None and item.get("paused_reason") is not None and item.get("state") != "deleted":
+        parked = deliveries.park(
+            message.id, user_id, from_status="queued", now=now, hold=[messages.hold_check(message.id)]
+        )
+        if parked is deliveries.Park.NOT_HELD:
+            raise errors.Retryable("the message was resumed meanwhile")  # the job comes back and sends
+        return "parked" if parked is deliveries.Park.PARKED else "moved"
+    reason = "message_deleted" if item is None or item.get("state") == "deleted" else "message_paused"
+    deliveries.finish(message.id, user_id, from_status="queued", to_status="skipped", reason=reason, now=now)
+    return f"skipped:{reason}"
 
 
 def settle_interrupted(

@@ -7,7 +7,7 @@ from typing import Any
 
 from segmentation import errors
 from segmentation.engine.segments import PREDEFINED_IDS
-from segmentation.jobs import FanoutJob
+from segmentation.jobs import FanoutJob, ParkedJob
 from segmentation.messaging import audience as audiences
 from segmentation.messaging import auto, rendering, templates
 from segmentation.messaging.model import Audience, Message, MessageCreate, PreviewRequest, new_message_id
@@ -110,6 +110,8 @@ def put_live(message_id: str, now: float) -> Message:
         raise _wrong_type(message, "put live (manual messages are sent)", "auto")
     if message.state == "live":
         return message
+    if message.held:
+        raise _held(message)
     # Live, the message depends on the segments its audience names: the same transaction checks
     # that they exist and moves the definitions' version on, so a concurrent delete of one of
     # them either fails here or finds this message live when it checks again (race-free 409s).
@@ -125,6 +127,37 @@ def put_live(message_id: str, now: float) -> Message:
         _refusal(message, refused, "Message '{id}' changed meanwhile; try again.", "concurrent_change")
     auto.invalidate()
     queues.send_fanout_job(FanoutJob(message_id=message_id, kind="auto", at=now))
+    return require(message_id)
+
+
+def _held(message: Message) -> errors.Conflict:
+    code = (message.paused_reason or {}).get("code")
+    return errors.Conflict(
+        f"Message '{message.id}' was paused because SES refused to send ({code}); "
+        f"fix that, then POST /v1/messages/{message.id}/resume.",
+        code="message_held",
+    )
+
+
+def resume(message_id: str, now: float) -> Message:
+    """A message held by an account-wide SES refusal sends again: its hold is cleared (an auto
+    message goes back to live and fans out to everyone who matches now, as /live does), and its
+    parked deliveries are queued again. 409 when it is not held."""
+    message = require(message_id)
+    if not message.held:
+        raise errors.Conflict(
+            f"Message '{message_id}' is not paused by an SES refusal; there is nothing to resume.",
+            code="nothing_to_resume",
+        )
+    auto_message = message.type == "auto"
+    also = [*_audience_checks(message), segment_store.version_bump()] if auto_message else []
+    refused = messages.release_hold(message_id, auto=auto_message, now=now, also=also)
+    if refused is not None:
+        _refusal(message, refused, "Message '{id}' changed meanwhile; try again.", "concurrent_change")
+    if auto_message:
+        auto.invalidate()
+        queues.send_fanout_job(FanoutJob(message_id=message_id, kind="auto", at=now))
+    queues.send_fanout_job(ParkedJob(message_id=message_id, kind="resume"))
     return require(message_id)
 
 
@@ -153,6 +186,9 @@ def delete(message_id: str, now: float) -> None:
     if messages.change_state(message_id, to_state="deleted", from_states=states, now=now, live_set=live_set):
         raise errors.NotFound(f"There is no message '{message_id}'.")
     auto.invalidate()
+    # Deliveries parked while it was held have no job: record them as skipped. (Sent whether or
+    # not it looked held: a hold may have landed since it was read; an empty page costs a Query.)
+    queues.send_fanout_job(ParkedJob(message_id=message_id, kind="drop"))
 
 
 def list_deliveries(

@@ -1,16 +1,27 @@
 """Deliveries table (key `message_id`, `user_id`): one item per (message, user), ever.
 
-`status` moves queued → sending → sent | skipped | failed (or sending → queued when SES throttles,
-queued → skipped when the message was paused or deleted meanwhile). Each move is a conditional
-write on the expected status, in one transaction with the message's counters, so exactly one
-worker makes each move and the counters stay exact. Attributes: `status`, `reason`, `at` (time
-of the last move), `queued_at`, `sending_at`.
+`status` moves queued → sending → sent | skipped | failed (or sending → queued when SES throttles
+or refuses for the whole account, queued → skipped when the message was paused or deleted).
+Each move is a conditional write on the expected status, in one transaction with the message's
+counters, so exactly one worker makes each move and the counters stay exact. Attributes:
+`status`, `reason`, `at` (time of the last move), `queued_at`, `sending_at`, `requeues`.
+
+Until it is settled, a delivery is in the sparse index `by_stage` under `stage`:
+
+- `q#<shard>`: queued, its job on the DeliveryQueue since `stage_since` (the job was queued then);
+- `s#<shard>`: being sent since `stage_since` (= `sending_at`);
+- `p#<message_id>`: parked: queued, its job dropped while the message is held (SES refused for
+  the whole account); `POST /v1/messages/{id}/resume` queues the parked ones again.
+
+So the reconciler reads only what it acts on (a `sending` gone stale, a job older than the
+queue keeps jobs), and a resume reads only its message's parked deliveries.
 """
 
 from __future__ import annotations
 
 import enum
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +29,12 @@ from segmentation.settings import get_settings
 from segmentation.storage import cursors, dynamo, messages
 
 _CURSOR_FIELDS = ("message_id", "user_id")
+BY_STAGE_INDEX = "by_stage"
+STAGE_SHARDS = 8
+QUEUED, SENDING, PARKED = "q", "s", "p"
+# The reconciler's place in each index partition between runs (a reserved key: message ids are
+# generated `msg_…`).
+_RECONCILER_KEY = {"message_id": "#reconciler", "user_id": "#cursors"}
 
 
 def _table_name() -> str:
@@ -28,45 +45,18 @@ def _key(message_id: str, user_id: str) -> dict[str, Any]:
     return {"message_id": message_id, "user_id": user_id}
 
 
-PENDING_SHARDS = 8
-BY_PENDING_INDEX = "by_pending"
+def shard_of(message_id: str, user_id: str) -> int:
+    return zlib.crc32(f"{message_id}\n{user_id}".encode()) % STAGE_SHARDS
 
 
-def pending_shard(message_id: str, user_id: str) -> int:
-    return zlib.crc32(f"{message_id}\n{user_id}".encode()) % PENDING_SHARDS
+def stage_of(kind: str, message_id: str, user_id: str) -> str:
+    if kind == PARKED:
+        return f"{PARKED}#{message_id}"
+    return f"{kind}#{shard_of(message_id, user_id)}"
 
 
-def pending_before(shard: int, before: float) -> list[dict[str, Any]]:
-    """Deliveries of one shard not settled (queued or sending) since before `before`."""
-    return dynamo.query_all(
-        TableName=_table_name(),
-        IndexName=BY_PENDING_INDEX,
-        KeyConditionExpression="pending_shard = :s AND pending_since < :before",
-        ExpressionAttributeValues={":s": shard, ":before": dynamo.number(before)},
-    )
-
-
-def requeued(message_id: str, user_id: str, *, seen_since: Any, now: float) -> bool:
-    """Mark a still-queued delivery as queued again now (its job is sent again). False when it
-    moved meanwhile (a sender took it, or another reconciler run did this)."""
-    try:
-        dynamo.call(
-            "update_item",
-            TableName=_table_name(),
-            Key=_key(message_id, user_id),
-            UpdateExpression="SET pending_since = :now ADD requeues :one",
-            ConditionExpression="#st = :queued AND pending_since = :seen",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues={
-                ":now": dynamo.number(now),
-                ":one": 1,
-                ":queued": "queued",
-                ":seen": seen_since,
-            },
-        )
-        return True
-    except dynamo.ConditionFailed:
-        return False
+def stage_partitions(kind: str) -> list[str]:
+    return [f"{kind}#{shard}" for shard in range(STAGE_SHARDS)]
 
 
 class Claim(enum.Enum):
@@ -78,7 +68,8 @@ class Claim(enum.Enum):
 
 def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> Claim:
     """Record that `user_id` is to get the message, before anything is sent. Conditional on no
-    delivery existing (each user once, ever) and on the message being in `require_state`."""
+    delivery existing (each user once, ever) and on the message being in `require_state`. The
+    caller queues the job at once: its clock (`stage_since`) starts now."""
     at = dynamo.number(now)
     reasons = dynamo.transact(
         [
@@ -86,15 +77,13 @@ def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> C
                 "Put": {
                     "TableName": _table_name(),
                     "Item": {
-                        "message_id": message_id,
-                        "user_id": user_id,
+                        **_key(message_id, user_id),
                         "status": "queued",
                         "reason": None,
                         "at": at,
                         "queued_at": at,
-                        # Sparse index of deliveries not settled yet (the reconciler reads it).
-                        "pending_shard": pending_shard(message_id, user_id),
-                        "pending_since": at,
+                        "stage": stage_of(QUEUED, message_id, user_id),
+                        "stage_since": at,
                     },
                     "ConditionExpression": "attribute_not_exists(user_id)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -115,32 +104,39 @@ def claim(message_id: str, user_id: str, *, now: float, require_state: str) -> C
 @dataclass(frozen=True)
 class Begin:
     started: bool
-    # When not started: the delivery as it is (None if there is none) and, when the message
-    # was not in the required state, the message's state (`deleted`, `paused`, ...).
+    # When not started: the delivery as it is (None if there is none) or, when the message could
+    # not send, the message item as it is (None if it is gone).
     delivery: dict[str, Any] | None = None
-    message_state: str | None = None
+    message: dict[str, Any] | None = None
+    message_refused: bool = False
 
 
 def begin_sending(message_id: str, user_id: str, *, now: float, require_state: str) -> Begin:
-    """queued → sending, while the message is in `require_state`. Only one worker succeeds."""
+    """queued → sending, while the message is in `require_state` and not held. Only one worker
+    succeeds."""
+    at = dynamo.number(now)
     reasons = dynamo.transact(
         [
             {
                 "Update": {
                     "TableName": _table_name(),
                     "Key": _key(message_id, user_id),
-                    "UpdateExpression": "SET #st = :sending, sending_at = :now, #at = :now",
+                    "UpdateExpression": (
+                        "SET #st = :sending, sending_at = :now, #at = :now,"
+                        " stage = :stage, stage_since = :now"
+                    ),
                     "ConditionExpression": "#st = :queued",
                     "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
                     "ExpressionAttributeValues": {
                         ":sending": "sending",
                         ":queued": "queued",
-                        ":now": dynamo.number(now),
+                        ":now": at,
+                        ":stage": stage_of(SENDING, message_id, user_id),
                     },
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
-            messages.state_check(message_id, require_state),
+            messages.sendable_check(message_id, require_state),
         ]
     )
     if reasons is None:
@@ -148,8 +144,27 @@ def begin_sending(message_id: str, user_id: str, *, now: float, require_state: s
     delivery_reason, message_reason = reasons
     if delivery_reason.condition_failed:
         return Begin(started=False, delivery=delivery_reason.item or get(message_id, user_id))
-    message = message_reason.item or messages.get(message_id) or {}
-    return Begin(started=False, delivery=None, message_state=str(message.get("state", "deleted")))
+    return Begin(started=False, message=message_reason.item or messages.get(message_id), message_refused=True)
+
+
+def _settle_update(
+    message_id: str, user_id: str, from_status: str, to_status: str, reason: str | None, now: float
+) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": _key(message_id, user_id),
+            "UpdateExpression": "SET #st = :to, reason = :reason, #at = :now REMOVE stage, stage_since",
+            "ConditionExpression": "#st = :from",
+            "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
+            "ExpressionAttributeValues": {
+                ":from": from_status,
+                ":to": to_status,
+                ":reason": reason,
+                ":now": dynamo.number(now),
+            },
+        }
+    }
 
 
 def finish(
@@ -166,27 +181,11 @@ def finish(
     """from_status (queued or sending) → sent | skipped | failed, moving one count from queued
     to `to_status`, and putting `also_put` ({"table", "item"}, e.g. the inbox entry) in the same
     transaction. False when the delivery was not in `from_status` (someone else moved it)."""
-    condition = "#st = :from"
-    values: dict[str, Any] = {":from": from_status, ":to": to_status, ":reason": reason}
-    values[":now"] = dynamo.number(now)
+    update = _settle_update(message_id, user_id, from_status, to_status, reason, now)
     if expected_sending_at is not None:
-        condition += " AND sending_at = :seen"
-        values[":seen"] = expected_sending_at
-    actions: list[dict[str, Any]] = [
-        {
-            "Update": {
-                "TableName": _table_name(),
-                "Key": _key(message_id, user_id),
-                "UpdateExpression": (
-                    "SET #st = :to, reason = :reason, #at = :now REMOVE pending_shard, pending_since"
-                ),
-                "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
-                "ExpressionAttributeValues": values,
-            }
-        },
-        messages.stats_update(message_id, {"queued": -1, to_status: 1}),
-    ]
+        update["Update"]["ConditionExpression"] += " AND sending_at = :seen"
+        update["Update"]["ExpressionAttributeValues"][":seen"] = expected_sending_at
+    actions: list[dict[str, Any]] = [update, messages.stats_update(message_id, {"queued": -1, to_status: 1})]
     if also_put is not None:
         actions.append(
             {
@@ -200,25 +199,139 @@ def finish(
     return dynamo.transact(actions) is None
 
 
+def _to_queued(message_id: str, user_id: str, *, from_status: str, stage: str, now: float) -> dict[str, Any]:
+    """The update that puts a delivery back to `queued` in `stage` (its job's clock restarts)."""
+    return {
+        "TableName": _table_name(),
+        "Key": _key(message_id, user_id),
+        "UpdateExpression": (
+            "SET #st = :queued, #at = :now, stage = :stage, stage_since = :now REMOVE sending_at"
+        ),
+        "ConditionExpression": "#st = :from",
+        "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
+        "ExpressionAttributeValues": {
+            ":queued": "queued",
+            ":from": from_status,
+            ":now": dynamo.number(now),
+            ":stage": stage,
+        },
+    }
+
+
 def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
-    """sending → queued, when we know nothing went out (throttled, or failed before the send)."""
+    """sending → queued, when nothing went out (throttled, or failed before the send). The
+    caller queues its job again (or the job in hand comes back)."""
+    stage = stage_of(QUEUED, message_id, user_id)
+    try:
+        dynamo.call(
+            "update_item", **_to_queued(message_id, user_id, from_status="sending", stage=stage, now=now)
+        )
+        return True
+    except dynamo.ConditionFailed:
+        return False
+
+
+def job_queued_again(message_id: str, user_id: str, *, now: float, count_requeue: bool = False) -> bool:
+    """A queued delivery's job is queued anew now (deferred by the sender, or sent again by the
+    reconciler after its job was lost: `count_requeue`). False when it is no longer queued and
+    unparked (a sender took it, or it was parked): then no job must be sent."""
+    expression = "SET stage_since = :now"
+    values: dict[str, Any] = {":now": dynamo.number(now), ":queued": "queued", ":q": f"{QUEUED}#"}
+    if count_requeue:
+        expression += " ADD requeues :one"
+        values[":one"] = 1
     try:
         dynamo.call(
             "update_item",
             TableName=_table_name(),
             Key=_key(message_id, user_id),
-            UpdateExpression="SET #st = :queued, #at = :now REMOVE sending_at",
-            ConditionExpression="#st = :sending",
-            ExpressionAttributeNames={"#st": "status", "#at": "at"},
+            UpdateExpression=expression,
+            ConditionExpression="#st = :queued AND begins_with(stage, :q)",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues=values,
+        )
+        return True
+    except dynamo.ConditionFailed:
+        return False
+
+
+class Park(enum.Enum):
+    PARKED = "parked"
+    NOT_HELD = "not_held"  # the message is not held (any more): deliver instead
+    MOVED = "moved"  # the delivery is not in the expected status: another worker has it
+
+
+def park(
+    message_id: str, user_id: str, *, from_status: str, now: float, hold: Sequence[Mapping[str, Any]]
+) -> Park:
+    """Put a delivery aside (queued, parked) while its message is held, in one transaction with
+    `hold`: messages.hold_check (the message is held) or messages.hold_actions (hold it now)."""
+    stage = stage_of(PARKED, message_id, user_id)
+    update = _to_queued(message_id, user_id, from_status=from_status, stage=stage, now=now)
+    reasons = dynamo.transact([{"Update": update}, *hold])
+    if reasons is None:
+        return Park.PARKED
+    return Park.MOVED if reasons[0].condition_failed else Park.NOT_HELD
+
+
+def unpark(message_id: str, user_id: str, *, now: float) -> bool:
+    """parked → queued with a job on its way (the caller has queued it). False when it moved."""
+    try:
+        dynamo.call(
+            "update_item",
+            TableName=_table_name(),
+            Key=_key(message_id, user_id),
+            UpdateExpression="SET stage = :stage, stage_since = :now",
+            ConditionExpression="#st = :queued AND stage = :parked",
+            ExpressionAttributeNames={"#st": "status"},
             ExpressionAttributeValues={
                 ":queued": "queued",
-                ":sending": "sending",
+                ":parked": stage_of(PARKED, message_id, user_id),
+                ":stage": stage_of(QUEUED, message_id, user_id),
                 ":now": dynamo.number(now),
             },
         )
         return True
     except dynamo.ConditionFailed:
         return False
+
+
+def in_stage(
+    stage: str, *, before: float | None, limit: int, cursor: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """One page of the deliveries in `stage` (oldest first), those since before `before` only
+    when given, and where the next page starts (None at the end)."""
+    condition = "stage = :stage"
+    values: dict[str, Any] = {":stage": stage}
+    if before is not None:
+        condition += " AND stage_since < :before"
+        values[":before"] = dynamo.number(before)
+    arguments: dict[str, Any] = {
+        "TableName": _table_name(),
+        "IndexName": BY_STAGE_INDEX,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "Limit": limit,
+    }
+    if cursor:
+        arguments["ExclusiveStartKey"] = cursor
+    response = dynamo.call("query", **arguments)
+    return list(response.get("Items", [])), response.get("LastEvaluatedKey")
+
+
+def reconciler_cursors() -> dict[str, Any]:
+    """Where the reconciler stopped in each index partition ({stage: LastEvaluatedKey})."""
+    item = dynamo.call("get_item", TableName=_table_name(), Key=_RECONCILER_KEY).get("Item") or {}
+    saved = item.get("cursors")
+    return dict(saved) if isinstance(saved, dict) else {}
+
+
+def save_reconciler_cursors(positions: dict[str, Any]) -> None:
+    dynamo.call(
+        "put_item",
+        TableName=_table_name(),
+        Item={**_RECONCILER_KEY, "cursors": {k: v for k, v in positions.items() if v}},
+    )
 
 
 def get(message_id: str, user_id: str) -> dict[str, Any] | None:

@@ -168,19 +168,89 @@ def stats_update(
     }
 
 
-def state_check(message_id: str, state: str) -> dict[str, Any]:
-    """A transaction action that holds only while the message is in `state`; on failure the
-    cancellation reason carries the message item (to tell paused from deleted)."""
+def sendable_check(message_id: str, state: str) -> dict[str, Any]:
+    """A transaction action that holds only while the message is in `state` and not held; on
+    failure the cancellation reason carries the message item (to tell held, paused, deleted)."""
     return {
         "ConditionCheck": {
             "TableName": table_name(),
             "Key": {"message_id": message_id},
-            "ConditionExpression": "#s = :state",
+            "ConditionExpression": "#s = :state AND attribute_not_exists(paused_reason)",
             "ExpressionAttributeNames": {"#s": "state"},
             "ExpressionAttributeValues": {":state": state},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
     }
+
+
+def hold_check(message_id: str) -> dict[str, Any]:
+    """A transaction action that holds only while the message is held (has a paused_reason)."""
+    return {
+        "ConditionCheck": {
+            "TableName": table_name(),
+            "Key": {"message_id": message_id},
+            "ConditionExpression": "attribute_exists(paused_reason)",
+        }
+    }
+
+
+def hold_actions(message_id: str, *, auto: bool, code: str, text: str, now: float) -> list[dict[str, Any]]:
+    """Transaction actions that hold a sending message: `paused_reason` {code, message, at} set
+    (a manual message stays `sent`; an auto one goes live → paused and leaves the live set).
+    They fail when the message is already held, or no longer sending (paused by hand, deleted)."""
+    active = "live" if auto else "sent"
+    expression = "SET paused_reason = :reason, updated_at = :now"
+    at = dynamo.number(now)
+    reason = {"code": code, "message": text, "at": at}
+    values: dict[str, Any] = {":reason": reason, ":now": at, ":active": active}
+    if auto:
+        expression += ", #s = :paused"
+        values[":paused"] = "paused"
+    actions = [
+        {
+            "Update": {
+                "TableName": table_name(),
+                "Key": {"message_id": message_id},
+                "UpdateExpression": expression,
+                "ConditionExpression": "#s = :active AND attribute_not_exists(paused_reason)",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": values,
+            }
+        }
+    ]
+    if auto:
+        actions.append(_live_set_update(message_id, add=False))
+    return actions
+
+
+def release_hold(
+    message_id: str, *, auto: bool, now: float, also: Sequence[Mapping[str, Any]] = ()
+) -> list[dynamo.Reason] | None:
+    """Clear a message's hold (`resume`): an auto message goes back to live and into the live
+    set, with the actions `also` (checks of the segments its audience names). None when it went
+    through; else the reasons, the first the message's own (it was not held)."""
+    expression = "SET updated_at = :now REMOVE paused_reason"
+    values: dict[str, Any] = {":now": dynamo.number(now)}
+    names: dict[str, str] = {}
+    condition = "attribute_exists(paused_reason)"
+    if auto:
+        expression = "SET updated_at = :now, #s = :live REMOVE paused_reason"
+        condition += " AND #s = :paused"
+        names["#s"] = "state"
+        values.update({":live": "live", ":paused": "paused"})
+    update: dict[str, Any] = {
+        "TableName": table_name(),
+        "Key": {"message_id": message_id},
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+    }
+    if names:
+        update["ExpressionAttributeNames"] = names
+    actions: list[Mapping[str, Any]] = [{"Update": update}]
+    if auto:
+        actions.append(_live_set_update(message_id, add=True))
+    return dynamo.transact([*actions, *also])
 
 
 # --- the list, newest first, through by_listing ---------------------------------------------------

@@ -1,4 +1,5 @@
-"""Messages: create, list, read, send, put live, pause, delete, and their deliveries (API.md, Messages)."""
+"""Messages: create, list, read, send, put live, pause, resume, delete, and their deliveries
+(API.md, Messages)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ MESSAGE_LINKS = {
         ("SendMessage", "send_message_v1_messages__message_id__send_post"),
         ("PutMessageLive", "put_live_v1_messages__message_id__live_post"),
         ("PauseMessage", "pause_v1_messages__message_id__pause_post"),
+        ("ResumeMessage", "resume_v1_messages__message_id__resume_post"),
         ("ListDeliveries", "list_deliveries_v1_messages__message_id__deliveries_get"),
         ("DeleteMessage", "delete_message_v1_messages__message_id__delete"),
     )
@@ -119,6 +121,20 @@ def put_live(message_id: MessageId):
 @allow(*WRITERS)
 def pause(message_id: MessageId):
     return respond(service.pause(message_id, clock.now()).to_json())
+
+
+@router.post(
+    "/v1/messages/<message_id>/resume",
+    tags=TAGS,
+    summary="Resume a message that SES's refusal paused",
+    description="When SES refused to send for the whole account, the message was paused with a "
+    "`paused_reason` and its deliveries stayed queued. Once the cause is fixed, this sends what waits "
+    "(an auto message goes back to live). 409 when it is not paused by SES.",
+    responses=documented(202, Message, "Accepted: what waits is queued again", 404, 409),
+)
+@allow(*WRITERS)
+def resume(message_id: MessageId):
+    return respond(service.resume(message_id, clock.now()).to_json(), 202)
 
 
 @router.delete(
