@@ -11,6 +11,7 @@ from tests.e2e.helpers import (
     all_pages,
     create_segment,
     error_code,
+    new_key,
     ok,
     unique,
     upsert_user,
@@ -321,3 +322,50 @@ def test_audiences_with_a_filter_and_company_in_templates(stack: RunningStack) -
     inbox = wait_for(lambda: _inbox(stack, free), lambda found: len(found) == 1)
     assert [m["message_id"] for m in inbox] == [auto["id"]]
     stack.request("DELETE", f"/v1/messages/{auto['id']}", key=stack.admin_key)
+
+
+def test_a_paused_ses_account_holds_the_message_and_resume_sends_what_waited(stack: RunningStack) -> None:
+    prefix = unique("u-held") + "-"
+    domain = prefix.strip("-") + ".example"
+    users = [prefix + name for name in ("ada", "bob", "cy")]
+    for user_id in users:
+        upsert_user(stack, {"user_id": user_id, "email": f"{user_id.rsplit('-', 1)[1]}@{domain}"})
+    message = _message(
+        stack,
+        {
+            "name": "Held",
+            "type": "manual",
+            "channel": "email",
+            "audience": {"filter": {"field": "user_id", "op": "starts_with", "value": prefix}},
+            "subject": "News",
+            "body": "Hello.",
+        },
+    )
+    path = f"/v1/messages/{message['id']}"
+    assert error_code(stack.request("POST", f"{path}/resume", key=stack.admin_key)) == "nothing_to_resume"
+    ok(stack.request("POST", "/_local/ses", {"sending_paused": True}))
+    try:
+        ok(stack.request("POST", f"{path}/send", key=stack.admin_key), 202)
+        held = wait_for(
+            lambda: ok(stack.request("GET", path, key=stack.admin_key)),
+            lambda found: found["paused_reason"] is not None and found["stats"]["queued"] == 3,
+        )
+    finally:
+        ok(stack.request("POST", "/_local/ses", {"sending_paused": False}))
+    assert held["state"] == "sent" and held["paused_reason"]["code"] == "sending_paused"
+    assert held["stats"] == {"queued": 3, "sent": 0, "skipped": 0, "failed": 0}
+    assert {d["status"] for d in _deliveries(stack, message["id"]).values()} == {"queued"}
+    assert _outbox_for(stack, domain) == []
+
+    read_key = new_key(stack, "read")["key"]
+    assert stack.request("POST", f"{path}/resume", key=read_key).status == 403
+    resumed = ok(stack.request("POST", f"{path}/resume", key=stack.admin_key), 202)
+    assert resumed["paused_reason"] is None
+    stats = wait_for(
+        lambda: ok(stack.request("GET", path, key=stack.admin_key))["stats"],
+        lambda found: found["sent"] == 3,
+    )
+    assert stats == {"queued": 0, "sent": 3, "skipped": 0, "failed": 0}
+    assert sorted(a for email in _outbox_for(stack, domain) for a in email["to"]) == sorted(
+        f"{name}@{domain}" for name in ("ada", "bob", "cy")
+    )
