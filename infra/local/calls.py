@@ -36,6 +36,7 @@ _RENAMED = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sesv2", "SendEmail"): "ses:SendEmail",
+    ("sesv2", "GetAccount"): "ses:GetAccount",
 }
 
 # API Gateway operations the functions call: (IAM action, resource path with {param} from the call).
@@ -91,7 +92,8 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
     if service == "secretsmanager" and "SecretId" in params:
         return [(action, _secret_name(str(params["SecretId"])))]
     if service == "sesv2":
-        return [(action, "ses:identity")]
+        # SendEmail is authorized on identities; GetAccount has no resource but the account.
+        return [(action, "ses:account" if operation == "GetAccount" else "ses:identity")]
     if service == "apigateway" and operation in _APIGATEWAY:
         action, path = _APIGATEWAY[operation]
         if "{usagePlanId}" in path:
