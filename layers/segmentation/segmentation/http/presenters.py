@@ -70,7 +70,12 @@ def documented(
             "description": _ERROR_DESCRIPTIONS[code],
             "content": {"application/json": {"model": ErrorBody}},
         }
+        if code == 429:
+            responses[code]["headers"] = {"Retry-After": _RETRY_AFTER}
     return responses
+
+
+_RETRY_AFTER = {"description": "Seconds to wait before retrying", "schema": {"type": "integer", "minimum": 0}}
 
 
 _ERROR_DESCRIPTIONS = {
