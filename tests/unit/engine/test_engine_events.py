@@ -9,9 +9,8 @@ import pytest
 from engine_helpers import ATTRIBUTES, DAY, NOW, both
 from segmentation.engine import SegmentDef, Workspace, validate_filter
 from segmentation.engine.events import (
-    DAY_SLOTS,
+    KEPT_DAYS,
     MAX_WINDOW_DAYS,
-    TIMES_PER_DAY,
     added,
     stat,
     summary_of,
@@ -56,24 +55,61 @@ def test_windows_count_every_event_of_whole_and_cut_days() -> None:
         assert both(count(days, "eq", days), user, NOW), days
 
 
-def test_beyond_the_kept_times_of_a_day_its_events_count_from_the_start_of_that_day() -> None:
+def test_every_time_of_a_busy_day_is_kept_so_its_cut_counts_stay_exact() -> None:
     day_start = (NOW // DAY) * DAY
-    times = [day_start + 3600 + i for i in range(TIMES_PER_DAY + 5)]
+    times = [day_start + 3600 + i for i in range(500)]
     user = user_with(*times, now=day_start + 7200)
     summary = summary_of(user, "uploaded_photo")
-    assert summary is not None and summary.count == TIMES_PER_DAY + 5
-    assert stat(user, "uploaded_photo", "count", day_start + 7200, 1) == TIMES_PER_DAY + 5
-    # Cut by a window starting mid-day: the kept times are exact, the rest counted at the day's start.
+    assert summary is not None and summary.count == 500 and len(summary.days[0].times) == 500
+    assert stat(user, "uploaded_photo", "count", day_start + 7200, 1) == 500
+    # Cut by a window starting mid-day: the 11 events at or before its start are out.
     later = day_start + DAY + 3600 + 10
-    assert stat(user, "uploaded_photo", "count", later, 1) == TIMES_PER_DAY - 11
+    assert stat(user, "uploaded_photo", "count", later, 1) == 500 - 11
+    assert both(count(1, "eq", 489), user, later)
 
 
-def test_day_buckets_are_a_ring_and_old_days_leave_it() -> None:
-    times = [NOW - d * DAY for d in (0, DAY_SLOTS, 200)]
+def test_a_day_whose_times_were_dropped_counts_them_from_its_start_where_a_window_cuts_it() -> None:
+    day_start = (NOW // DAY) * DAY
+    user = user_with(*[day_start + 3600 + i for i in range(5)], now=day_start + 7200)
+    summary = user["events"]["uploaded_photo"]
+    key = str(int(day_start // DAY))
+    user = {"events": {"uploaded_photo": {**summary, "t": {key: summary["t"][key][:2]}}}}  # 3 dropped
+    later = day_start + DAY + 3600 + 0.5  # the window starts just after the first kept time
+    assert stat(user, "uploaded_photo", "count", later, 1) == 1  # the second kept one; not the 3 others
+    assert both(count(1, "eq", 1), user, later)
+    assert stat(user, "uploaded_photo", "count", day_start + 7200, 1) == 5  # whole day inside: exact
+    assert both(count(2, "eq", 5), user, later)
+
+
+def test_a_day_that_gave_up_its_times_keeps_counting_without_them() -> None:
+    day_start = (NOW // DAY) * DAY
+    key = str(int(day_start // DAY))
+    summary = user_with(day_start + 10, day_start + 20)["events"]["uploaded_photo"]
+    without_times = {**summary, "t": {}}
+    later = added(without_times, Decimal(repr(day_start + 15)), NOW)
+    assert later["d"] == {key: 3} and later["t"] == {}  # not a partial list: all of them or none
+    assert added(summary, Decimal(repr(day_start + 15)), NOW)["t"][key] == [
+        Decimal(repr(day_start + t)) for t in (10, 15, 20)
+    ]
+
+
+def test_old_days_leave_the_summary_and_the_all_time_count_stays() -> None:
+    times = [NOW - d * DAY for d in (0, KEPT_DAYS + 1, 200)]
     summary = summary_of(user_with(*times), "uploaded_photo")
     assert summary is not None and summary.count == 3
     assert [b.day for b in summary.days] == [int(NOW // DAY)]  # the others left every window
     assert summary.first_at == times[2] and summary.last_at == times[0]
+
+
+def test_times_of_a_day_stay_sorted_whatever_the_order_they_come_in() -> None:
+    day_start = (NOW // DAY) * DAY
+    order = [5, 1, 9, 3, 7, 0, 8]
+    user = user_with(*[day_start + 100 * i for i in order])
+    (kept,) = user["events"]["uploaded_photo"]["t"].values()
+    assert kept == sorted(kept) and len(kept) == len(order)
+    for cut in range(10):  # a window starting after each of them
+        now = day_start + DAY + 100 * cut + 50
+        assert stat(user, "uploaded_photo", "count", now, 1) == sum(1 for i in order if i > cut), cut
 
 
 @pytest.mark.parametrize(("zone", "hours"), [("UTC", 11.5), ("America/New_York", 7), ("Asia/Kolkata", -6.5)])

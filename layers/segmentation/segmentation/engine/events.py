@@ -3,20 +3,22 @@
 A user item keeps, under `events`, one summary per event name (lower-cased):
 
     {"n": all-time count, "f": first created_at, "l": last created_at, "v": version,
-     "d": {"<slot>": {"day": D, "n": events that day, "t": [their created_at, up to 20]}}}
+     "d": {"<day>": events that day}, "t": {"<day>": [that day's created_at, sorted]}}
 
-`d` is a ring of DAY_SLOTS day buckets (slot = UTC day number % DAY_SLOTS), enough to answer
-"how many in the last N days" for N up to MAX_WINDOW_DAYS at any instant: a window is
-(now - N days, now], so it covers whole days and two partial ones, and the partial ones are
-counted from the exact times kept for each day. A day beyond TIMES_PER_DAY events keeps counting
-(`n`) without the extra times: in the two partial days of a window those events are counted as
-if they happened at the start of their day (exact again once the window moves past that day).
-A bucket of another day than its slot's is stale: it is ignored, and the next write replaces it.
+`<day>` is the UTC day number (epoch seconds // 86400) written in decimal. `d` keeps the days
+from KEPT_DAYS before the writer's day on (every window of up to MAX_WINDOW_DAYS at any instant,
+and the next day for an event stamped up to 5 minutes ahead); older days leave it at the next
+rewrite of the summary. A window is (now - N days, now]: the whole days it covers are read from
+`d`, and the two days it cuts from the times kept in `t`. A day keeps all its times or none:
+times are the detail that a user's bounded event data (engine/event_budget.py) gives up, oldest
+days first, and a day that gave them up counts its events, where a window cuts it, as if they
+happened at the start of that day (exact again once the window has moved past that day).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right, insort
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,9 +26,9 @@ from typing import Any
 
 SECONDS_PER_DAY = 86400
 MAX_WINDOW_DAYS = 90
-# 90 days of window plus the day of now (and 5 minutes ahead of it) fit in 92 slots.
-DAY_SLOTS = 92
-TIMES_PER_DAY = 20
+# A window's oldest day is MAX_WINDOW_DAYS before the reader's; one more day is kept for a reader
+# whose clock is a little behind the writer's across midnight.
+KEPT_DAYS = MAX_WINDOW_DAYS + 1
 EVENT_STATS = ("count", "first_at", "last_at")
 
 
@@ -49,6 +51,15 @@ def day_of(t: float) -> int:
     return math.floor(t / SECONDS_PER_DAY)
 
 
+def day_key(day: int) -> str:
+    return str(day)
+
+
+def _day_of_key(key: Any) -> int | None:
+    """The day a key of `d` or `t` names; None for anything else (junk in the item)."""
+    return int(key) if key.__class__ is str and key.isascii() and key.isdigit() else None
+
+
 def summary_of(record: Mapping[str, Any], name: str) -> Summary | None:
     """The summary of one event for a user record, None when the user never did it (or the
     stored value is not a summary)."""
@@ -56,14 +67,18 @@ def summary_of(record: Mapping[str, Any], name: str) -> Summary | None:
     raw = events.get(name) if isinstance(events, dict) else None
     if not isinstance(raw, dict):
         return None
+    times = raw.get("t")
+    if not isinstance(times, dict):
+        times = {}
     days: list[Day] = []
-    buckets = raw.get("d")
-    if isinstance(buckets, dict):
-        for bucket in buckets.values():
-            if isinstance(bucket, dict) and _is_number(bucket.get("day")) and _is_number(bucket.get("n")):
-                times = bucket.get("t")
-                stamps = tuple(float(t) for t in times if _is_number(t)) if isinstance(times, list) else ()
-                days.append(Day(int(bucket["day"]), int(bucket["n"]), stamps))
+    counts = raw.get("d")
+    for key, n in counts.items() if isinstance(counts, dict) else ():
+        day = _day_of_key(key)
+        if day is None or not _is_number(n):
+            continue
+        kept = times.get(key)
+        stamps = tuple(float(t) for t in kept if _is_number(t)) if isinstance(kept, list) else ()
+        days.append(Day(day, int(n), stamps))
     return Summary(
         count=int(_number_or_zero(raw.get("n"))),
         first_at=float(raw["f"]) if _is_number(raw.get("f")) else None,
@@ -109,72 +124,96 @@ def stat(record: Mapping[str, Any], name: str, which: str, now: float, within_da
         return value if _is_number(value) else None
     if within_days is None:
         return Decimal(int(_number_or_zero(raw.get("n"))))
-    buckets = raw.get("d")
-    if buckets.__class__ is not dict:
+    counts = raw.get("d")
+    if counts.__class__ is not dict:
         return Decimal(0)
     low = now - within_days * SECONDS_PER_DAY
     first_day, last_day = day_of(low), day_of(now)
     total = 0
-    for bucket in buckets.values():
-        if bucket.__class__ is not dict:
+    for key, n in counts.items():
+        day = _day_of_key(key)
+        if day is None or not _is_number(n) or day < first_day or day > last_day:
             continue
-        stored_day: Any = bucket.get("day")
-        n: Any = bucket.get("n")
-        if not (_is_number(stored_day) and _is_number(n)):
-            continue
-        day = int(stored_day)
         if first_day < day < last_day:  # the whole day is inside: no time needs reading
             total += int(n)
-        elif first_day <= day <= last_day:
-            total += _partial_day(day, int(n), bucket.get("t"), low, now)
+        else:
+            times = raw.get("t")
+            total += _partial_day(day, int(n), times.get(key) if times.__class__ is dict else None, low, now)
     return Decimal(total)
 
 
 def _partial_day(day: int, n: int, times: Any, low: float, now: float) -> int:
     """A day at an end of the window (low, now]: its kept times inside the window, and the events
     beyond the kept times counted as if at the start of their day."""
-    stamps = [float(t) for t in times if _is_number(t)] if times.__class__ is list else []
     start, end = day * SECONDS_PER_DAY, (day + 1) * SECONDS_PER_DAY
     if end <= low or start > now:
         return 0
     if low < start and end <= now:
         return n
-    inside = sum(1 for t in stamps if low < t <= now)
-    return inside + (n - len(stamps) if low < start <= now else 0)
+    kept, inside = _times_inside(times, low, now)
+    return inside + (n - kept if low < start <= now else 0)
+
+
+def _times_inside(times: Any, low: float, now: float) -> tuple[int, int]:
+    """(how many times are kept, how many of them are in (low, now]). Writers keep them sorted
+    numbers, so two binary searches answer (comparing as floats, as timing's instants are); a
+    list holding anything else is read one value at a time."""
+    if times.__class__ is not list:
+        return 0, 0
+    try:
+        return len(times), bisect_right(times, now, key=_as_time) - bisect_right(times, low, key=_as_time)
+    except TypeError:
+        stamps = [float(t) for t in times if _is_number(t)]
+        return len(stamps), sum(1 for t in stamps if low < t <= now)
+
+
+def _as_time(value: Any) -> float:
+    if value.__class__ in (Decimal, int, float):
+        return float(value)
+    raise TypeError("not a time")
 
 
 # -- writing ------------------------------------------------------------------------------------
 
 
+def kept(stored: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A copy of a stored summary without the days that left every window (nor anything in `d` or
+    `t` that is not a day's count or times)."""
+    summary = dict(stored)
+    oldest = day_of(now) - KEPT_DAYS
+    counts: dict[str, Any] = {}
+    raw_counts = summary.get("d")
+    for key, n in raw_counts.items() if raw_counts.__class__ is dict else ():
+        day = _day_of_key(key)
+        if day is not None and day >= oldest and _is_number(n):
+            counts[key] = n
+    times: dict[str, Any] = {}
+    raw_times = summary.get("t")
+    for key, stamps in raw_times.items() if raw_times.__class__ is dict else ():
+        if key in counts and stamps.__class__ is list:
+            times[key] = stamps  # shared, not copied: `added` copies the one list it changes
+    summary["d"], summary["t"] = counts, times
+    return summary
+
+
 def added(stored: Mapping[str, Any] | None, at: Decimal, now: float) -> dict[str, Any]:
-    """The stored summary (as the item holds it) after one more event at `at`; buckets of days
-    that left every window are dropped."""
-    summary: dict[str, Any] = dict(stored) if stored else {}
+    """The stored summary (as the item holds it) after one more event at `at`; days that left
+    every window are dropped."""
+    summary = kept(stored or {}, now)
     summary["n"] = _number_or_zero(summary.get("n")) + 1
     if not _is_number(summary.get("f")) or at < summary["f"]:
         summary["f"] = at
     if not _is_number(summary.get("l")) or at > summary["l"]:
         summary["l"] = at
     summary["v"] = _number_or_zero(summary.get("v")) + 1
-    oldest = day_of(now) - MAX_WINDOW_DAYS - 1
-    buckets = summary.get("d") if summary.get("d").__class__ is dict else {}
-    assert isinstance(buckets, dict)
-    kept = {
-        slot: bucket
-        for slot, bucket in buckets.items()
-        if bucket.__class__ is dict and _is_number(bucket.get("day")) and int(bucket["day"]) >= oldest
-    }
     day = day_of(float(at))
-    if day >= oldest:
-        slot = str(day % DAY_SLOTS)
-        bucket = kept.get(slot)
-        if bucket is None or int(bucket["day"]) != day:
-            bucket = {"day": day, "n": 0, "t": []}
-        times = list(bucket.get("t") or [])
-        if len(times) < TIMES_PER_DAY:
-            times.append(at)
-        kept[slot] = {"day": day, "n": int(bucket.get("n", 0)) + 1, "t": times}
-    summary["d"] = kept
+    if day >= day_of(now) - KEPT_DAYS:
+        key = day_key(day)
+        if key not in summary["d"] or key in summary["t"]:  # a day keeps all its times or none
+            times = [t for t in summary["t"].get(key, ()) if _is_number(t)]
+            insort(times, at, key=float)
+            summary["t"][key] = times
+        summary["d"][key] = summary["d"].get(key, 0) + 1
     return summary
 
 

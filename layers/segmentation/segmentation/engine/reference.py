@@ -152,24 +152,25 @@ def _plain_count(summary: Mapping[str, Any], now: float, window: Any) -> float:
         return float(count) if _plain_number(count) else 0.0
     low = now - float(window) * DAY
     total = 0.0
-    buckets = summary.get("d")
-    for bucket in buckets.values() if isinstance(buckets, dict) else []:
-        if not (
-            isinstance(bucket, dict) and _plain_number(bucket.get("day")) and _plain_number(bucket.get("n"))
-        ):
+    counts = summary.get("d")
+    kept_times = summary.get("t")
+    if not isinstance(kept_times, dict):
+        kept_times = {}
+    for key, n in counts.items() if isinstance(counts, dict) else []:
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and _plain_number(n)):
             continue
-        start = float(bucket["day"]) * DAY
+        start = float(key) * DAY
         end = start + DAY
-        kept = bucket.get("t")
+        kept = kept_times.get(key)
         times = [float(t) for t in kept if _plain_number(t)] if isinstance(kept, list) else []
         if end <= low or start > now:
             continue
         if low < start and end <= now:
-            total += float(bucket["n"])
+            total += float(n)
             continue
         total += len([t for t in times if low < t <= now])
         if low < start <= now:
-            total += float(bucket["n"]) - len(times)
+            total += float(n) - len(times)
     return total
 
 

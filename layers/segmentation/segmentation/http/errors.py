@@ -22,6 +22,9 @@ from segmentation.errors import DomainError, Retryable
 
 logger = Logger(child=True)
 
+# What a 429 of the service itself (throttling that outlasted the retries, a lost race) tells the
+# client to wait: such conditions pass within moments.
+RETRY_AFTER_SECONDS = 1
 # Fields a client may read but never write; naming them "read-only" beats "unknown".
 READ_ONLY_FIELDS = frozenset({"session_count", "segments", "created_at", "updated_at", "user_count", "rev"})
 
@@ -114,7 +117,11 @@ def register(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(Retryable)
     def busy(error: Retryable) -> Response:
         logger.warning("retryable error reached the caller", extra={"reason": str(error)})
-        return error_response(429, "throttled", "The service is busy; please retry in a moment.")
+        response = error_response(
+            429, "throttled", f"The service is busy; please retry in {RETRY_AFTER_SECONDS} second."
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(Exception)
     def unexpected(error: Exception) -> Response:

@@ -75,9 +75,9 @@ def documented(
     return responses
 
 
-# API Gateway's THROTTLED answer (the template's gateway response) sends it.
+# Every 429 carries it: the service's own (throttled) and API Gateway's THROTTLED (rate_limited).
 _RETRY_AFTER = {
-    "description": "Seconds to wait before retrying (with the code rate_limited)",
+    "description": "Seconds to wait before retrying",
     "schema": {"type": "integer", "minimum": 1},
 }
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from segmentation.engine.events import summary_of
 from segmentation.engine.fields import MAX_EVENT_NAMES
-from segmentation.errors import Invalid, NotFound
+from segmentation.errors import Forbidden, Invalid, NotFound
 from segmentation.storage import attributes as attribute_store
 from segmentation.storage import events as event_store
 from segmentation.storage import users as user_store
@@ -22,9 +22,19 @@ TARGET = "events"
 MAX_AHEAD_SECONDS = 300
 
 
-def record(user_id: str, name: str, created_at: Decimal | None, event_id: str | None, now: float) -> bool:
+def record(
+    user_id: str,
+    name: str,
+    created_at: Decimal | None,
+    event_id: str | None,
+    now: float,
+    *,
+    may_add_name: bool,
+) -> bool:
     """Count one event (False: its id was recorded before, nothing changed). The name is compared
-    case-insensitively. NotFound for an unknown user, Invalid past the names' cap or too far ahead."""
+    case-insensitively. NotFound for an unknown user, Invalid past the names' cap or too far ahead,
+    Forbidden for a name never recorded when the caller may not add names (an end user's own
+    X-User-Hash: the workspace's names, 120 at most, are the app's to choose)."""
     at = epoch_millis(now) if created_at is None else created_at
     if at > Decimal(str(now + MAX_AHEAD_SECONDS)):
         raise Invalid(
@@ -33,6 +43,12 @@ def record(user_id: str, name: str, created_at: Decimal | None, event_id: str | 
         )
     key = name.lower()
     if not attribute_store.types_of(TARGET, [key]):
+        if not may_add_name:
+            raise Forbidden(
+                f"The event name {key!r} has never been recorded: a new event name needs a server-side "
+                "key (ingest or admin). With X-User-Hash, send only names the app has recorded before.",
+                [{"path": "event_name", "message": "not a known event name"}],
+            )
         attribute_store.register(TARGET, {key: "event"}, limit=MAX_EVENT_NAMES, path=lambda _: "event_name")
     return event_store.record(user_id, key, at, event_id, now)
 

@@ -138,12 +138,15 @@ def decode_cursor(cursor: str | None, *, fields: tuple[str, ...]) -> dict[str, A
     return key
 
 
-def transact(actions: Sequence[Mapping[str, Any]]) -> list[Reason] | None:
+def transact(actions: Sequence[Mapping[str, Any]], *, attempts: int = _ATTEMPTS) -> list[Reason] | None:
     """TransactWriteItems (at most 100 actions). None when it committed; the reasons, one per
-    action, when a condition failed. Transient cancellations are retried with backoff."""
+    action, when a condition failed. Transient cancellations are tried `attempts` times in all,
+    with backoff between them, then errors.Retryable."""
     if len(actions) > TRANSACTION_LIMIT:
         raise ValueError(f"a transaction holds at most {TRANSACTION_LIMIT} actions, not {len(actions)}")
-    for attempt in range(_ATTEMPTS):
+    for attempt in range(attempts):
+        if attempt:
+            backoff(attempt - 1)
         try:
             client().transact_write_items(TransactItems=list(actions))
             return None
@@ -153,7 +156,6 @@ def transact(actions: Sequence[Mapping[str, Any]]) -> list[Reason] | None:
                 failure = _classified(error)
                 if not isinstance(failure, errors.Retryable):
                     raise failure from error
-                backoff(attempt)
                 continue
             reasons = [
                 Reason(str(r.get("Code") or "None"), _plain(r["Item"]) if r.get("Item") else None)
@@ -163,7 +165,6 @@ def transact(actions: Sequence[Mapping[str, Any]]) -> list[Reason] | None:
                 return reasons
             if reasons and not any(reason.code in TRANSIENT_REASONS for reason in reasons):
                 raise
-            backoff(attempt)
     raise errors.Retryable("DynamoDB kept cancelling a transaction (conflicts or throttling)")
 
 

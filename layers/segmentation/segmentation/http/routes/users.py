@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import AfterValidator
 
 from segmentation import clock
-from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow
+from segmentation.http.auth import INGESTERS, READERS, USER_READERS, allow, current_principal
 from segmentation.http.models import (
     Accepted,
     EventBody,
@@ -119,13 +119,16 @@ def user_messages(user_id: UserId):
     "/v1/users/<user_id>/events",
     tags=["Users"],
     summary="Record an event the user did",
-    description="Also open to the user itself with X-User-Hash. An event with an `id` already recorded for "
-    "this user counts once. 422 past 120 event names per workspace or more than 5 minutes ahead.",
+    description="Also open to the user itself with X-User-Hash, for event names already recorded (a new "
+    "name needs a key: 403). An event with an `id` already recorded for this user counts once. 422 past "
+    "120 event names per workspace or more than 5 minutes ahead. 429 (with Retry-After) when other "
+    "writes of the same user keep winning the race: retry after the wait.",
     responses=documented(202, Accepted, "Accepted", 400, 404, 413, 422),
 )
 @allow(*INGESTERS, identity=True)
 def record_event(user_id: UserId, body: EventBody):
-    events.record(user_id, body.event_name, body.created_at, body.id, clock.now())
+    by_key = current_principal().role != "identity"
+    events.record(user_id, body.event_name, body.created_at, body.id, clock.now(), may_add_name=by_key)
     return respond({"accepted": True}, 202)
 
 
