@@ -10,8 +10,58 @@ const STATS = ["queued", "sent", "skipped", "failed"];
 const CHANNELS = { email: "Email", in_app: "In-app" };
 const TYPES = { manual: "Manual", auto: "Auto" };
 
+// A message SES refused to send for the whole account is "held" (`paused_reason`): what fixes
+// each refusal (the API's snake_case code of SES's error); others get the general advice.
+const HOLD_FIXES = {
+  sending_paused: "Sending is paused for the SES account: deal with what made AWS pause it, then re-enable sending in the SES console.",
+  account_sending_paused: "Sending is paused for the SES account: re-enable it in the SES console.",
+  configuration_set_sending_paused: "Sending is paused for the stack's SES configuration set: re-enable it in the SES console.",
+  account_suspended: "AWS suspended SES sending for the account: ask AWS Support to reinstate it.",
+  sender_not_verified: "The sender address is not verified in SES: verify it (or its domain) in the SES console.",
+  mail_from_domain_not_verified: "The MAIL FROM domain is not verified in SES: fix its DNS records.",
+  daily_quota_exceeded: "The account's 24-hour sending quota is used up: wait for it to free up, or ask AWS for a higher quota.",
+  not_found: "The stack's SES configuration set or sender identity is gone: deploy the stack again.",
+  access_denied: "The stack may not send with SES: check its role's ses:SendEmail permission.",
+  no_credentials: "The stack has no AWS credentials to send with: check its role.",
+};
+
 function stateBadge(state) {
   return h("span", { class: `state state-${state}` }, state);
+}
+
+/** The marker next to a held message's state. */
+function heldBadge(message) {
+  if (!message.paused_reason) return null;
+  return [" ", h("span", { class: "state state-held", title: message.paused_reason.code }, "paused by SES")];
+}
+
+/** The warning on a held message's page: why SES refused, since when, and what to do. */
+function holdBox(message, mayResume) {
+  const reason = message.paused_reason;
+  if (!reason) return null;
+  const headingId = uid("h");
+  const fix = HOLD_FIXES[reason.code] || "Fix the cause in SES (the AWS console, Amazon SES).";
+  const next = mayResume
+    ? "Then press Resume: what waits is sent, each user once."
+    : "Then a teammate with a write or admin key resumes it.";
+  const waiting = message.type === "auto" ? "It is paused and sends nothing new" : "It stopped sending";
+  return h(
+    "section",
+    { class: "hold-box", "aria-labelledby": headingId },
+    h("h2", { id: headingId }, "Paused by SES"),
+    h("p", {}, `SES refused to send for the whole account. ${waiting}; its deliveries wait, queued, and nobody was failed.`),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Code"),
+      h("dd", {}, h("code", {}, reason.code)),
+      h("dt", {}, "SES said"),
+      h("dd", {}, reason.message),
+      h("dt", {}, "Since"),
+      h("dd", {}, timeEl(reason.at)),
+    ),
+    h("p", { class: "hold-fix" }, h("strong", {}, "What to do: "), `${fix} ${next}`),
+  );
 }
 
 function field(label, control, extra) {
@@ -141,7 +191,7 @@ export function openComposer(ctx, options) {
       buttons.push(h("button", { type: "submit", class: "button" }, type.value === "manual" ? "Send" : "Put live"));
     } else if (message.type === "auto" && message.state === "live") {
       buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => act("pause") }, "Pause"));
-    } else if (message.type === "auto" && message.state === "paused") {
+    } else if (message.type === "auto" && message.state === "paused" && !message.paused_reason) {
       buttons.push(h("button", { type: "button", class: "button", onclick: () => act("live") }, "Put live"));
     }
     if (message) buttons.push(h("a", { class: "button link", href: `#/messages/${encodeURIComponent(message.id)}`, onclick: () => handle.close() }, "Open its delivery log"));
@@ -237,7 +287,7 @@ function messagesTable(messages) {
       h("th", { scope: "row" }, h("a", { href: `#/messages/${encodeURIComponent(message.id)}` }, message.name)),
       h("td", {}, TYPES[message.type] || message.type),
       h("td", {}, CHANNELS[message.channel] || message.channel),
-      h("td", {}, stateBadge(message.state)),
+      h("td", {}, stateBadge(message.state), heldBadge(message)),
       STATS.map((stat) => h("td", { class: "num" }, String((message.stats || {})[stat] ?? 0))),
       h("td", {}, timeEl(message.created_at)),
     ),
@@ -273,7 +323,8 @@ export async function renderMessage(ctx, main, messageId) {
     const audience = message.audience || {};
     const segment = audience.segment_id ? segments.find((s) => s.id === audience.segment_id) : null;
     summary.replaceChildren(
-      h("p", { class: "message-meta" }, stateBadge(message.state), " ", `${TYPES[message.type] || message.type} · ${CHANNELS[message.channel] || message.channel}`),
+      h("p", { class: "message-meta" }, stateBadge(message.state), heldBadge(message), " ", `${TYPES[message.type] || message.type} · ${CHANNELS[message.channel] || message.channel}`),
+      holdBox(message, can.write(ctx.role)),
       h(
         "dl",
         { class: "facts" },
@@ -302,8 +353,10 @@ export async function renderMessage(ctx, main, messageId) {
     );
     const buttons = [];
     if (can.write(ctx.role)) {
+      // A held message only sends again through Resume (/live on it is a 409 message_held).
+      if (message.paused_reason) buttons.push(h("button", { type: "button", class: "button", onclick: () => act("resume") }, "Resume"));
       if (message.type === "manual" && message.state === "draft") buttons.push(h("button", { type: "button", class: "button", onclick: () => act("send") }, "Send"));
-      if (message.type === "auto" && message.state !== "live") buttons.push(h("button", { type: "button", class: "button", onclick: () => act("live") }, "Put live"));
+      if (message.type === "auto" && message.state !== "live" && !message.paused_reason) buttons.push(h("button", { type: "button", class: "button", onclick: () => act("live") }, "Put live"));
       if (message.type === "auto" && message.state === "live") buttons.push(h("button", { type: "button", class: "button secondary", onclick: () => act("pause") }, "Pause"));
     }
     if (can.admin(ctx.role)) {
@@ -336,18 +389,21 @@ export async function renderMessage(ctx, main, messageId) {
 
   const refresh = async () => {
     try {
+      const wasHeld = Boolean(message.paused_reason);
       message = await api("GET", `v1/messages/${encodeURIComponent(message.id)}`);
       renderSummary();
+      if (message.paused_reason && !wasHeld) announce("SES refused to send: the message is paused by SES.");
     } catch (error) {
       status.replaceChildren(errorBox(error));
     }
     return loadLog();
   };
 
-  // Deliveries go out within seconds of a send: follow them for a short while, then stop.
+  // Deliveries go out within seconds of a send: follow them for a short while, then stop. A held
+  // message waits for a teammate to fix SES and resume it: nothing to follow until then.
   const follow = () => {
     window.clearTimeout(timer);
-    const busy = message.state === "sent" || message.state === "live";
+    const busy = (message.state === "sent" || message.state === "live") && !message.paused_reason;
     const queued = (message.stats || {}).queued || 0;
     const sentRecently = message.sent_at && Date.now() - new Date(message.sent_at).getTime() < 30000;
     if (busy && (queued > 0 || sentRecently) && polls < 20 && container.isConnected) {
@@ -364,14 +420,24 @@ export async function renderMessage(ctx, main, messageId) {
     status.replaceChildren(loadingEl("Working…"));
     try {
       message = await api("POST", `v1/messages/${encodeURIComponent(message.id)}/${action}`);
-      status.replaceChildren(h("p", { class: "ok" }, `The message is ${message.state}.`));
-      announce(`The message is ${message.state}.`);
+      const done =
+        action === "resume"
+          ? `Resumed: the message is ${message.state}, and what waited is being sent.`
+          : `The message is ${message.state}.`;
+      status.replaceChildren(h("p", { class: "ok" }, done));
+      announce(done);
       renderSummary();
       polls = 0;
       await loadLog();
       follow();
     } catch (error) {
       status.replaceChildren(errorBox(error));
+      // A 409: the message changed meanwhile (sent, resumed or held by someone else): show it as it is.
+      if (error.status === 409) {
+        polls = 0;
+        await refresh();
+        follow();
+      }
     }
   }
 
