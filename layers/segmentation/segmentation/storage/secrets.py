@@ -1,5 +1,5 @@
 """Secrets Manager values the functions need: the identity-verification secret, the first admin
-key, and the key that signs page cursors (derived from the identity secret).
+key, and the keys that sign page cursors and unsubscribe links (derived from the identity secret).
 
 Each value is cached for TTL_SECONDS, so a rotated secret is picked up within minutes without a
 cold start. A read that fails (throttling, a network blip, a missing secret) keeps the last good
@@ -117,7 +117,17 @@ def bootstrap_admin_key() -> str | None:
 
 def cursor_key() -> bytes:
     """The HMAC key of page cursors: derived from the identity secret, so nothing more to keep."""
+    return _derived_key(b"segmentation page cursors v1")
+
+
+def unsubscribe_key() -> bytes:
+    """The HMAC key of unsubscribe links (auth.unsubscribe_links), derived like cursor_key under
+    another label: a cursor can never pass for a link, nor a link for a cursor."""
+    return _derived_key(b"segmentation unsubscribe links v1")
+
+
+def _derived_key(label: bytes) -> bytes:
     base = identity_secret()
     if not base:
-        return _process_key
-    return hmac.new(base.encode(), b"segmentation page cursors v1", hashlib.sha256).digest()
+        return hmac.new(_process_key, label, hashlib.sha256).digest()
+    return hmac.new(base.encode(), label, hashlib.sha256).digest()
