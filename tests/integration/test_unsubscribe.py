@@ -314,3 +314,39 @@ def test_the_unsubscribe_routes_are_in_the_openapi_document_without_auth(keys: d
     assert forms == {"application/x-www-form-urlencoded", "multipart/form-data"}
     ref = operations["post"]["responses"]["404"]["content"]["application/json"]["schema"]["$ref"]
     assert ref.rsplit("/", 1)[-1] in document["components"]["schemas"]
+
+
+def test_an_unreadable_identity_secret_holds_the_email_and_the_unsubscribe_instead_of_breaking_links(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deployed, the key comes from Secrets Manager. Were it unreadable, a link signed with
+    anything else would never verify: the email waits (its job comes back), and a provider's
+    POST gets a 429 to retry, not a 404."""
+    import boto3
+    from segmentation.storage import secrets
+
+    from tests.integration.test_sender import make_message, queue_for
+    from tests.support.messaging import jobs_in
+
+    monkeypatch.delenv("IDENTITY_SECRET", raising=False)
+    get_settings.cache_clear()
+    secrets.clear_cache()
+    put_user(stack, "u1", email="a@example.com")
+    token = unsubscribe_links.make("msg_anything", "u1").token  # signed while the secret reads
+    boto3.client("secretsmanager").delete_secret(
+        SecretId=get_settings().identity_secret_arn, ForceDeleteWithoutRecovery=True
+    )
+    secrets.clear_cache()
+    message_id = make_message()
+    queue_for(message_id, "u1")
+
+    run_queue(stack.delivery_queue, handler, rounds=1)
+
+    assert sent_emails() == []
+    assert len(jobs_in(stack.delivery_queue)) == 1  # it comes back
+    from segmentation.storage import deliveries
+
+    assert (deliveries.get(message_id, "u1") or {}).get("status") == "queued"
+    refused = post(token)
+    assert (refused.status, refused.error_code) == (429, "throttled")
+    assert stored("u1")["unsubscribed_from_emails"] is False

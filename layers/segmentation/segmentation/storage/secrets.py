@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from segmentation import clock
+from segmentation import clock, errors
 from segmentation.settings import get_settings
 from segmentation.storage import aws
 
@@ -122,7 +122,11 @@ def cursor_key() -> bytes:
 
 def unsubscribe_key() -> bytes:
     """The HMAC key of unsubscribe links (auth.unsubscribe_links), derived like cursor_key under
-    another label: a cursor can never pass for a link, nor a link for a cursor."""
+    another label: a cursor can never pass for a link, nor a link for a cursor. Links outlive the
+    process, so a configured secret that cannot be read is errors.Retryable (the email waits),
+    never the process key (links that would never verify)."""
+    if get_settings().identity_secret_arn and not identity_secret():
+        raise errors.Retryable("the identity secret, which signs unsubscribe links, could not be read")
     return _derived_key(b"segmentation unsubscribe links v1")
 
 
