@@ -251,6 +251,22 @@ def _operations(bench: _Bench, result: CallCounts, suffix: str, first_user: int)
     bench.settle()
 
 
+def _capped_delivery(bench: _Bench, result: CallCounts, user_id: str) -> None:
+    """The same auto email with a frequency cap in force: the user's email ledger is read first
+    (one GetItem; the slot is taken in the begin transaction). The settings are cached as a busy
+    sender holds them. `user_id` is one the rounds left untouched."""
+    from segmentation.messaging import workspace_settings
+
+    bench.request("PUT", "/v1/settings", {"email_frequency_cap": {"max": 3, "days": 7}}, admin=True)
+    workspace_settings.email_cap(clock.now())
+    with bench.log.counting() as window:
+        bench.upsert(user_id, custom_attributes={"plan": "starter", "photos_uploaded": 95})
+        bench.settle()
+    result.record("delivery_with_frequency_cap", window, SENDER)
+    bench.request("PUT", "/v1/settings", {"email_frequency_cap": None}, admin=True)
+    bench.settle()
+
+
 def _rebuild(bench: _Bench, result: CallCounts, sizes: tuple[int, int], now: float) -> None:
     """Two table sizes, each rebuilt once to settle and once counted; the difference is per user."""
     runs: list[tuple[int, Window]] = []
@@ -291,5 +307,7 @@ def _scenarios(bench: _Bench, result: CallCounts, rebuild_users: tuple[int, int]
         _operations(bench, result, "", first_user=5)
     with _cache_policy(0.0):
         _operations(bench, result, "_with_version_check", first_user=10)
+    with _cache_policy(math.inf):
+        _capped_delivery(bench, result, user_id="u-14")  # the last round's fifth user: untouched
     with _cache_policy(math.inf):  # a worker does hundreds of users a second: its caches stay warm
         _rebuild(bench, result, rebuild_users, now)

@@ -2,7 +2,8 @@
 
 The tables come from template.yaml itself (through the local stack's provisioner), so the keys
 and indexes tested here are the deployed ones. The functions' environment (table names, queue
-URLs, secret ARNs) is set from the template's Globals, as Lambda would set it.
+URLs, secret ARNs) is set from the template's Globals, as Lambda would set it, plus the few
+variables a function sets for itself (the sender's UNSUBSCRIBE_BASE_URL: the stage URL).
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         template = load_template(ROOT / "template.yaml")
         made = provision(template)
         variables = ((template.raw.get("Globals") or {}).get("Function") or {}).get("Environment") or {}
-        for name, raw in (variables.get("Variables") or {}).items():
+        globals_ = variables.get("Variables") or {}
+        for name, raw in globals_.items():
             monkeypatch.setenv(name, str(made.resolver.resolve(raw)))
+        for function in template.functions.values():  # one process runs them all
+            for name, raw in function.environment.items():
+                if globals_.get(name) != raw:
+                    monkeypatch.setenv(name, str(made.resolver.resolve(raw)))
         _forget_process_caches()
         yield made
         _forget_process_caches()

@@ -2,7 +2,8 @@
 
 Environment: PORT, HOST (default 127.0.0.1), ADMIN_API_KEY, INGEST_API_KEY, IDENTITY_SECRET
 (generated and printed when unset; a key the authorizer would refuse stops the start, exit 2),
-SEED_DEMO (0 = empty workspace), SENDER_EMAIL, KEY_RATE_LIMITS (`off` turns the per-key rate
+SEED_DEMO (0 = empty workspace), SENDER_EMAIL, UNSUBSCRIBE_BASE_URL (where emails' unsubscribe links
+point; this stack's own http://HOST:PORT by default), KEY_RATE_LIMITS (`off` turns the per-key rate
 limits off), LOCAL_LOG_LEVEL (the runner's own log level, default INFO), LOCAL_GATEWAY_TIMEOUT
 (seconds before a request gets API Gateway's 504; 29).
 """
@@ -19,7 +20,7 @@ import warnings
 from types import FrameType
 
 from infra.local import rate_limits, seed
-from infra.local.stack import ConfigurationError, Keys, LocalStack
+from infra.local.stack import ConfigurationError, Keys, LocalStack, local_base_url
 
 
 class _StopWhileStarting(BaseException):  # not Exception: handlers must not swallow it
@@ -43,7 +44,11 @@ def main() -> int:
         enforce_rate_limits = rate_limits.enforced_from_environment(dict(os.environ))
         stack = LocalStack(
             keys=keys,
-            parameters={"SenderEmail": os.environ.get("SENDER_EMAIL", "no-reply@example.com")},
+            parameters={
+                "SenderEmail": os.environ.get("SENDER_EMAIL", "no-reply@example.com"),
+                # Unsubscribe links point at this stack (UNSUBSCRIBE_BASE_URL overrides it).
+                "UnsubscribeBaseUrl": local_base_url(host, port),
+            },
             key_rate_limits=enforce_rate_limits,
         )
     except (ConfigurationError, ValueError) as error:

@@ -57,6 +57,12 @@ SECRET_ARN_VARIABLES = {"IDENTITY_SECRET_ARN": "identity_secret", "ADMIN_KEY_SEC
 GATEWAY_TIMEOUT_VARIABLE = "LOCAL_GATEWAY_TIMEOUT"
 
 
+def local_base_url(host: str, port: int) -> str:
+    """The stack's own address, as links it gives out name it (a wildcard host is not one)."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
 class ConfigurationError(ValueError):
     """The environment asks for something the stack cannot do: it refuses to start, saying why."""
 
@@ -175,7 +181,9 @@ class LocalStack:
         outbox.configure(rate=outbox.rate_from_environment() or 0, paused=False)
         clock.set_sleeper(_sleep_letting_others_run)
         moto_speedups.install()
-        for name, value in self.parameter_overrides.items():
+        # The API's own address (API.md's default port) unless given: emails' unsubscribe links.
+        overrides = {"UnsubscribeBaseUrl": local_base_url("127.0.0.1", 3000), **self.parameter_overrides}
+        for name, value in overrides.items():
             self.template.parameters.setdefault(name, {})["Default"] = value
         self.provisioned = provision(self.template)
         self._export_environment()

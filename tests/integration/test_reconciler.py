@@ -49,7 +49,7 @@ def dead_letters(stack: Stack) -> list[Any]:
 def dead_letter_after_max_receives(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every delivery job in the queue fail until SQS moves it to the dead-letter queue."""
 
-    def broken(message: Any, user_id: str) -> Any:
+    def broken(message: Any, user_id: str, *_: Any, **__: Any) -> Any:
         raise RuntimeError("the sender crashes on this job")
 
     with monkeypatch.context() as patched:
@@ -217,7 +217,7 @@ def test_a_busy_delivery_comes_back_after_a_growing_backoff(
     claim(message_id, "u1")
     queues.send_deliveries([(message_id, "u1")])
 
-    def busy(message: Any, user_id: str) -> Any:
+    def busy(message: Any, user_id: str, *_: Any, **__: Any) -> Any:
         raise errors.Retryable("busy")
 
     monkeypatch.setattr(sender, "_prepare", busy)

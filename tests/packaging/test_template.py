@@ -64,7 +64,10 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
         assert route in _api_routes(props), f"{route} is not a route of {logical_id}"
         if route in _public_routes(props):  # Auth NONE: no authorizer context, and GETs carry no body
             assert "authorizer" not in event["requestContext"]
-            assert event["body"] is None or json.loads(event["body"]) is not None
+            if logical_id == "UnsubscribeFunction":  # what a mailbox provider posts (RFC 8058)
+                assert event["body"] == "List-Unsubscribe=One-Click"
+            else:
+                assert event["body"] is None or json.loads(event["body"]) is not None
         else:
             assert event["requestContext"]["authorizer"]["role"]
             json.loads(event["body"])
@@ -170,7 +173,7 @@ def test_the_api_stage_logs_each_request_with_the_callers_key_as_json() -> None:
 
 def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_key() -> None:
     tables = resources_of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 11  # the nine of the contract, EventIds and CountCache
+    assert len(tables) == 12  # the nine of the contract, EventIds, CountCache and WorkspaceSettings
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["DeletionProtectionEnabled"] is True, logical_id
@@ -273,6 +276,7 @@ LARGE_ACCOUNT = {
     "IngestReservedConcurrency": "100",
     "ApiReservedConcurrency": "50",
     "ConsoleReservedConcurrency": "10",
+    "UnsubscribeReservedConcurrency": "10",
     "MembershipStreamReservedConcurrency": "50",
     "ScheduledReservedConcurrency": "1",
     "QueueConsumersReserved": "Yes",

@@ -2,8 +2,9 @@
 
 `call()` runs AuthorizerFunction with a REQUEST authorizer event first (a raised "Unauthorized"
 becomes API Gateway's 401), then the target function with the authorizer's context in
-`requestContext.authorizer` (every value a string, as REST APIs pass it). The public documents
-and the CORS preflights (OPTIONS) have no authorizer in template.yaml.
+`requestContext.authorizer` (every value a string, as REST APIs pass it). The public documents,
+the CORS preflights (OPTIONS) and the unsubscribe links (`/u/{token}`, UnsubscribeFunction) have
+no authorizer in template.yaml.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import unquote
 INGEST = "functions.ingest.app"
 API = "functions.api.app"
 AUTHORIZER = "functions.authorizer.app"
+UNSUBSCRIBE = "functions.unsubscribe.app"
 PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs"}
 STAGE = "prod"
 _INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!(search|count)$)[^/]+(/(logins|messages|events))?)?$")
@@ -47,7 +49,10 @@ class Reply:
 
 
 def function_for(path: str) -> str:
-    """The function template.yaml routes a path to (users/companies → ingest, the rest → api)."""
+    """The function template.yaml routes a path to (users/companies → ingest, /u/ → unsubscribe,
+    the rest → api)."""
+    if path.startswith("/u/"):
+        return UNSUBSCRIBE
     return INGEST if _INGEST_PATHS.match(path) else API
 
 
@@ -71,7 +76,8 @@ def call(
         all_headers["X-User-Hash"] = user_hash
     event = proxy_event(method, path, all_headers, raw_body if raw_body is not None else _json(body), query)
     event["isBase64Encoded"] = base64_encoded
-    if path not in PUBLIC_PATHS and not path.startswith("/v1/docs/") and method.upper() != "OPTIONS":
+    public = path in PUBLIC_PATHS or path.startswith(("/v1/docs/", "/u/")) or method.upper() == "OPTIONS"
+    if not public:
         refusal = authorize(event)
         if refusal is not None:
             return refusal
@@ -120,8 +126,12 @@ def proxy_event(
     method: str, path: str, headers: dict[str, str], body: str | None, query: dict[str, str] | None = None
 ) -> dict[str, Any]:
     user = re.match(r"^/v1/users/([^/]+)/(logins|messages|events)$", path)
+    token = re.match(r"^/u/([^/]+)$", path)
+    parameters = {"user_id": unquote(user.group(1))} if user else None
+    if token:
+        parameters = {"token": unquote(token.group(1))}
     return {
-        "resource": path,
+        "resource": "/u/{token}" if token else path,
         "path": path,
         "httpMethod": method.upper(),
         "headers": headers,
@@ -130,7 +140,7 @@ def proxy_event(
         "multiValueQueryStringParameters": {name: [value] for name, value in query.items()}
         if query
         else None,
-        "pathParameters": {"user_id": unquote(user.group(1))} if user else None,
+        "pathParameters": parameters,
         "stageVariables": None,
         "requestContext": {
             "accountId": "123456789012",

@@ -203,6 +203,7 @@ USES: dict[str, set[Grant]] = {
     # - auth.access: create (a usage key, then PutItem), list (Scan), revoke (Query by_id,
     #   UpdateItem, then delete the usage keys). No GetItem.
     # - storage.cursors: page cursors are signed with a key derived from the identity secret.
+    # - messaging.workspace_settings: GET/PUT /v1/settings (GetItem, UpdateItem).
     "ApiFunction": _merge(
         {"IdentitySecret": "secretsmanager:GetSecretValue"},
         {"DataKey via secretsmanager": "kms:Decrypt"},
@@ -217,6 +218,7 @@ USES: dict[str, set[Grant]] = {
         {"DeliveriesTable": "GetItem Query PutItem"},
         {"DataAttributesTable": "Query"},
         {"CountCacheTable": "GetItem PutItem"},
+        {"WorkspaceSettingsTable": "GetItem UpdateItem"},
         {"ApiKeysTable": "Scan PutItem UpdateItem", "ApiKeysTable/index/by_id": "Query"},
         _USAGE_KEYS,
         {"FanoutQueue": "sqs:SendMessage"},
@@ -269,9 +271,15 @@ USES: dict[str, set[Grant]] = {
     # finish (Update delivery + Update message counters [+ Put inbox entry]), revert_to_queued
     # (UpdateItem) and a new delayed job after throttling, the delivery when begin failed
     # (GetItem); park (Update delivery + hold: Update message and the live set, or a
-    # ConditionCheck that it is held).
+    # ConditionCheck that it is held). The frequency cap: workspace settings (GetItem), the
+    # user's email ledger (GetItem; in begin's transaction an Update, or a ConditionCheck when
+    # full; released by an Update). An unsubscribe link: signed with a key derived from the
+    # identity secret; a long user id's reference (Put in begin's transaction).
     "SenderFunction": _merge(
-        {"DeliveriesTable": "GetItem UpdateItem"},
+        {"DeliveriesTable": "GetItem UpdateItem PutItem ConditionCheckItem"},
+        {"WorkspaceSettingsTable": "GetItem"},
+        {"IdentitySecret": "secretsmanager:GetSecretValue"},
+        {"DataKey via secretsmanager": "kms:Decrypt"},
         {"MessagesTable": "GetItem UpdateItem ConditionCheckItem"},
         {"InboxTable": "PutItem"},
         {"UsersTable": "GetItem"},
@@ -310,4 +318,14 @@ USES: dict[str, set[Grant]] = {
     ),
     # functions/console: serves the files of its own code folder; no AWS call at all.
     "ConsoleFunction": set(),
+    # http.routes.unsubscribe: the token's key (derived from the identity secret), a long user
+    # id's reference (GetItem on Deliveries), then people.users.unsubscribe_from_emails (one
+    # conditional UpdateItem on Users).
+    "UnsubscribeFunction": _merge(
+        {"UsersTable": "UpdateItem"},
+        {"DeliveriesTable": "GetItem"},
+        {"IdentitySecret": "secretsmanager:GetSecretValue"},
+        {"DataKey via secretsmanager": "kms:Decrypt"},
+        _KMS_DYNAMODB,
+    ),
 }

@@ -38,6 +38,7 @@ class Settings:
     inbox_table: str = "Inbox"
     event_ids_table: str = "EventIds"
     count_cache_table: str = "CountCache"
+    workspace_settings_table: str = "WorkspaceSettings"
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""
@@ -63,6 +64,9 @@ class Settings:
     sender_concurrency: int = 2
     # Web origins whose browsers may call the identity routes (CORS); from a comma-separated list.
     allowed_origins: tuple[str, ...] = ()
+    # Where one-click unsubscribe links point: `<this>/u/<token>` (the API's stage URL, or the
+    # custom domain of the UnsubscribeBaseUrl parameter). Empty where no function needs it.
+    unsubscribe_base_url: str = ""
 
     @classmethod
     def names(cls) -> list[str]:

@@ -53,3 +53,13 @@ def make_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
     for router in routers:
         app.include_router(router)
     return app
+
+
+def make_form_resolver(*routers: APIGatewayRouter) -> APIGatewayRestResolver:
+    """A resolver for the routes whose bodies are not JSON and are not read (the one-click
+    unsubscribe, whose body is a form): no body validation, the same error answers."""
+    app = APIGatewayRestResolver()
+    errors.register(app)
+    for router in routers:
+        app.include_router(router)
+    return app

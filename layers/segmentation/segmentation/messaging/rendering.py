@@ -19,13 +19,16 @@ class Rendered:
     html: str  # the text's HTML part: every value escaped, lines kept
 
 
-def render(subject: str | None, body: str, user: Mapping[str, Any]) -> Rendered:
+def render(
+    subject: str | None, body: str, user: Mapping[str, Any], *, unsubscribe_url: str | None = None
+) -> Rendered:
     """Raises templates.TemplateFailed, naming the field, when a template hits its budget or an
-    error. Each of the three renders has a budget of its own."""
+    error. Each of the three renders has a budget of its own. `unsubscribe_url`: what
+    `{{ unsubscribe_url }}` shows (an email's link; None in-app)."""
     reads_company = templates.uses_variable(body, "company") or (
         subject is not None and templates.uses_variable(subject, "company")
     )
-    context = render_context.context(user, _first_company(user) if reads_company else None)
+    context = render_context.context(user, _first_company(user) if reads_company else None, unsubscribe_url)
     rendered_subject = None
     if subject is not None:
         rendered_subject = " ".join(_render(subject, "subject", context).split())  # one line

@@ -1,11 +1,16 @@
 """Deliver one queued (message, user): the sender's whole decision, with at-most-once per user,
 at the pace SES allows, and with every kind of SES refusal put where it belongs.
 
-Steps and AWS calls for an email (the message definition is cached per process):
+Steps and AWS calls for an email (the message definition and the workspace settings are
+cached per process):
 1. queued → sending, in one transaction with a check that the message is still live/sent and
-   not held;
+   not held. When a frequency cap is set, the user's email ledger is read first (one GetItem)
+   and the same transaction takes this email's slot in it, or checks that the window is full
+   (messaging.frequency_cap): two senders never both take the last slot;
 2. read the user (and their first company, only if a template reads `company`);
-3. wait for this instance's next send slot (messaging.pacing), then SES SendEmail;
+3. wait for this instance's next send slot (messaging.pacing), then SES SendEmail, with the
+   one-click unsubscribe headers of RFC 8058 (auth.unsubscribe_links; the same URL is the
+   templates' `{{ unsubscribe_url }}`);
 4. sending → sent, in one transaction with the message's counters.
 
 Only the worker whose step 1 succeeds goes on, so a redelivered job or a second worker never
@@ -21,6 +26,10 @@ sends again. What SES answers decides the rest (storage.email):
 - refused for this recipient: `failed` with `ses_<code>`.
 - no answer after the request went out: `failed` with `outcome_unknown`, never sent again.
 
+A slot taken in the ledger is given back in the transaction of every move that means the email
+did not go out (skipped, failed, back to queued, parked); it stays for `sent` and for
+`outcome_unknown` (SES may have sent it).
+
 If the process dies after SES accepted the email and before step 4, the delivery stays
 `sending`; whoever finds it so for longer than STALE_SENDING_SECONDS (this job coming back, or
 the reconciler) records it as failed with `outcome_unknown` and sends nothing (at most once:
@@ -35,11 +44,14 @@ import logging
 import math
 import re
 import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from segmentation import clock, errors
+from segmentation.auth import unsubscribe_links
 from segmentation.jobs import DeliveryJob
-from segmentation.messaging import rendering, send_rate, templates
+from segmentation.messaging import frequency_cap, rendering, send_rate, templates, workspace_settings
 from segmentation.messaging.model import Message
 from segmentation.messaging.pacing import Pacer
 from segmentation.settings import get_settings
@@ -55,6 +67,12 @@ _FINISH_ATTEMPTS = 3
 # doubling with each such answer in a row, up to the longest delay SQS allows.
 RETRY_DELAY_SECONDS = 2
 MAX_RETRY_DELAY_SECONDS = 900
+# Rereads of a user's email ledger when other sends to that user keep moving it.
+_LEDGER_ATTEMPTS = 5
+# RFC 8058: the provider POSTs this body to the List-Unsubscribe URL.
+ONE_CLICK = ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+
+Actions = Sequence[Mapping[str, Any]]
 
 _definitions: dict[str, Message] = {}
 _lock = threading.Lock()
@@ -74,6 +92,7 @@ def reset_cache() -> None:
         _pacer = Pacer(rate=send_rate.FALLBACK_RATE)
         _refusals_in_a_row = 0
     send_rate.reset_cache()
+    workspace_settings.reset_cache()
 
 
 def _definition(message_id: str) -> Message | None:
@@ -101,21 +120,24 @@ def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> s
     message = _definition(message_id)
     if message is None:
         return "no_such_message"
-    begin = deliveries.begin_sending(message_id, user_id, now=now, require_state=message.active_state)
-    if not begin.started:
-        return _not_started(message, user_id, begin, now)
+    link = unsubscribe_links.make(message_id, user_id) if message.channel == "email" else None
+    start = _begin(message, user_id, link, now)
+    if not start.begin.started:
+        return _not_started(message, user_id, start.begin, now)
+    release = start.release
+    unsubscribe_url = link.url(get_settings().unsubscribe_base_url) if link is not None else None
 
     try:
-        outcome = _prepare(message, user_id)
+        outcome = _prepare(message, user_id, unsubscribe_url, capped=start.capped)
     except templates.TemplateFailed as exc:
-        _finish(message, user_id, "failed", exc.reason, now)
+        _finish(message, user_id, "failed", exc.reason, now, release=release)
         return f"failed:{exc.code}"
     except BaseException:
         # Nothing was sent yet: put it back so a retry can deliver it.
-        deliveries.revert_to_queued(message_id, user_id, now=now)
+        deliveries.revert_to_queued(message_id, user_id, now=now, also=release)
         raise
     if isinstance(outcome, str):
-        _finish(message, user_id, "skipped", outcome, now)
+        _finish(message, user_id, "skipped", outcome, now, release=release)
         return f"skipped:{outcome}"
     subject, body, body_html, address = outcome
 
@@ -125,31 +147,70 @@ def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> s
             message, user_id, "sent", None, now, also_put={"table": get_settings().inbox_table, "item": entry}
         )
         return "sent"
-    return _send_email(message, user_id, address, subject or "", body, body_html, deadline)
+    headers = [("List-Unsubscribe", f"<{unsubscribe_url}>"), ONE_CLICK]
+    email_parts = (address, subject or "", body, body_html, headers)
+    return _send_email(message, user_id, email_parts, deadline, release)
+
+
+@dataclass(frozen=True)
+class _Start:
+    begin: deliveries.Begin
+    capped: bool = False  # the user's window was full: skip with `frequency_cap`
+    release: Actions = ()  # gives back the slot this email took, if it does not go out
+
+
+def _begin(message: Message, user_id: str, link: unsubscribe_links.Link | None, now: float) -> _Start:
+    """Step 1: queued → sending, with the link's reference (a long user id) and, when a cap is
+    set for email, the user's email ledger, both in the same transaction."""
+    also = [link.reference_put] if link is not None and link.reference_put is not None else []
+    cap = workspace_settings.email_cap(now) if message.channel == "email" else None
+    if cap is None:
+        state = message.active_state
+        return _Start(deliveries.begin_sending(message.id, user_id, now=now, require_state=state, also=also))
+    for _ in range(_LEDGER_ATTEMPTS):
+        sends, version = deliveries.email_ledger(user_id)
+        decision = frequency_cap.decide(cap, sends, message.id, now)
+        ledger = (
+            deliveries.ledger_write(user_id, sends=decision.sends, seen_version=version)
+            if decision.allowed
+            else deliveries.ledger_check(user_id, seen_version=version)
+        )
+        begin = deliveries.begin_sending(
+            message.id, user_id, now=now, require_state=message.active_state, also=[*also, ledger]
+        )
+        if not begin.also_refused:  # else another send to this user moved the ledger: again
+            taken = decision.allowed and begin.started
+            release = (deliveries.ledger_release(user_id, message.id),) if taken else ()
+            return _Start(begin, capped=not decision.allowed, release=release)
+    raise errors.Retryable("other sends to this user kept moving their email ledger")
 
 
 def _send_email(
-    message: Message, user_id: str, address: str, subject: str, text: str, html: str, deadline: float | None
+    message: Message,
+    user_id: str,
+    email_parts: tuple[str, str, str, str, Sequence[tuple[str, str]]],
+    deadline: float | None,
+    release: Actions,
 ) -> str:
     global _refusals_in_a_row
     now = clock.now()
     _pacer.set_rate(send_rate.emails_per_second(now), get_settings().sender_concurrency)
     wait = _pacer.reserve(now, deadline)
     if wait is None:  # no slot before this invocation ends: the job comes back when one is due
-        return _put_back(message, user_id, math.ceil(_pacer.next_slot - now), "deferred")
+        return _put_back(message, user_id, math.ceil(_pacer.next_slot - now), "deferred", release)
     clock.sleep(wait)
     try:
-        email.send_email(address, subject, text, html)
+        email.send_email(*email_parts)
     except email.EmailThrottled:
         _pacer.throttled(clock.now())
-        return _put_back(message, user_id, _refusal_delay(), "throttled")
+        return _put_back(message, user_id, _refusal_delay(), "throttled", release)
     except email.EmailNotSent:
-        return _put_back(message, user_id, _refusal_delay(), "not_sent")
+        return _put_back(message, user_id, _refusal_delay(), "not_sent", release)
     except email.EmailAccountRefused as exc:
-        return _hold(message, user_id, exc)
+        return _hold(message, user_id, exc, release)
     except email.EmailRejected as exc:
         reason = "ses_" + _snake(exc.code)
-        _finish(message, user_id, "failed", reason, clock.now())
+        _finish(message, user_id, "failed", reason, clock.now(), release=release)
         return f"failed:{reason}"
     except email.EmailOutcomeUnknown:
         # SES may have sent it: recorded at once, never sent again (at most once: maybe zero).
@@ -167,18 +228,18 @@ def _refusal_delay() -> int:
     return min(RETRY_DELAY_SECONDS * 2 ** (_refusals_in_a_row - 1), MAX_RETRY_DELAY_SECONDS)
 
 
-def _put_back(message: Message, user_id: str, delay: int, outcome: str) -> str:
+def _put_back(message: Message, user_id: str, delay: int, outcome: str, release: Actions = ()) -> str:
     """Nothing went out: back to `queued` with a new job due in `delay` seconds. The job in hand
     is then done, so waiting never spends the receives that send a job to the dead-letter queue.
     Were the new job not queued, the job in hand fails and comes back itself."""
-    if deliveries.revert_to_queued(message.id, user_id, now=clock.now()):
+    if deliveries.revert_to_queued(message.id, user_id, now=clock.now(), also=release):
         queues.send_deliveries(
             [(message.id, user_id)], delay_seconds=min(max(delay, 0), MAX_RETRY_DELAY_SECONDS)
         )
     return outcome
 
 
-def _hold(message: Message, user_id: str, refusal: email.EmailAccountRefused) -> str:
+def _hold(message: Message, user_id: str, refusal: email.EmailAccountRefused, release: Actions) -> str:
     """SES refuses every email for now: hold the message (once, whoever is first) and park this
     delivery with it; `resume` sends what waits."""
     now = clock.now()
@@ -186,17 +247,22 @@ def _hold(message: Message, user_id: str, refusal: email.EmailAccountRefused) ->
     text = f"SES refuses to send for the whole account: {refusal.message or refusal.code}"
     log.error("message %s held: %s", message.id, text)
     hold = messages.hold_actions(message.id, auto=message.type == "auto", code=code, text=text, now=now)
-    parked = deliveries.park(message.id, user_id, from_status="sending", now=now, hold=hold)
+    parked = deliveries.park(message.id, user_id, from_status="sending", now=now, hold=hold, also=release)
     if parked is deliveries.Park.PARKED:
         return f"held:{code}"
     if parked is deliveries.Park.NOT_HELD:  # held by another worker already, or paused meanwhile
         parked = deliveries.park(
-            message.id, user_id, from_status="sending", now=now, hold=[messages.hold_check(message.id)]
+            message.id,
+            user_id,
+            from_status="sending",
+            now=now,
+            hold=[messages.hold_check(message.id)],
+            also=release,
         )
         if parked is deliveries.Park.PARKED:
             return "parked"
     if parked is deliveries.Park.NOT_HELD:  # paused or deleted by hand meanwhile: its job decides
-        return _put_back(message, user_id, 0, "put_back")
+        return _put_back(message, user_id, 0, "put_back", release)
     return "moved"
 
 
@@ -252,9 +318,11 @@ def settle_interrupted(
     )
 
 
-def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str, str]:
+def _prepare(
+    message: Message, user_id: str, unsubscribe_url: str | None, *, capped: bool
+) -> str | tuple[str | None, str, str, str]:
     """A skip reason, or (subject, text body, html body, email address) rendered from the
-    user's data as of now."""
+    user's data as of now. The user's own reasons come before the cap's (`capped`)."""
     user = user_store.get(user_id)
     if user is None:
         return "user_deleted"
@@ -264,14 +332,23 @@ def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str
             return "no_email"
         if user.get("unsubscribed_from_emails") is True:
             return "unsubscribed"
-    rendered = rendering.render(message.subject, message.body, user)
+    if capped:
+        return "frequency_cap"
+    rendered = rendering.render(message.subject, message.body, user, unsubscribe_url=unsubscribe_url)
     return rendered.subject, rendered.text, rendered.html, address
 
 
 def _finish(
-    message: Message, user_id: str, to_status: str, reason: str | None, now: float, also_put: Any = None
+    message: Message,
+    user_id: str,
+    to_status: str,
+    reason: str | None,
+    now: float,
+    also_put: Any = None,
+    release: Actions = (),
 ) -> None:
-    """sending → final. Retried a few times in process: giving up here leaves `sending`."""
+    """sending → final (with `release`, the ledger slot given back, when the email did not go
+    out). Retried a few times in process: giving up here leaves `sending`."""
     for attempt in range(_FINISH_ATTEMPTS):
         try:
             deliveries.finish(
@@ -282,6 +359,7 @@ def _finish(
                 reason=reason,
                 now=now,
                 also_put=also_put,
+                also=release,
             )
             return
         except errors.Retryable:

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation import errors
+from segmentation.auth import unsubscribe_links
 from segmentation.engine.segments import PREDEFINED_IDS
 from segmentation.jobs import FanoutJob, ParkedJob
 from segmentation.messaging import audience as audiences
@@ -229,8 +230,10 @@ def _refusal(message: Message, reasons: list[Any], state_message: str, state_cod
     )
 
 
-def preview(request: PreviewRequest) -> rendering.Rendered:
-    """The subject and body as one user would get them (the sender's rendering and limits)."""
+def preview(request: PreviewRequest, unsubscribe_base: str) -> rendering.Rendered:
+    """The subject and body as one user would get them (the sender's rendering and limits). An
+    email's `{{ unsubscribe_url }}` points at `unsubscribe_base` with the token `preview`, which
+    opens nothing: a preview has no delivery to unsubscribe from."""
     if request.subject is not None:
         templates.check(request.subject, "subject")
     templates.check(request.body, "body")
@@ -238,7 +241,8 @@ def preview(request: PreviewRequest) -> rendering.Rendered:
     if user is None:
         raise errors.NotFound(f"No user has the id {request.user_id!r}.", code="user_not_found")
     try:
-        return rendering.render(request.subject, request.body, user)
+        url = unsubscribe_links.preview_url(unsubscribe_base) if request.channel == "email" else None
+        return rendering.render(request.subject, request.body, user, unsubscribe_url=url)
     except templates.TemplateFailed as error:
         field = error.field or "body"
         raise errors.Invalid(

@@ -29,6 +29,11 @@ def upsert_user(
     return user_store.upsert(user_id, values, changes.sets, changes.removes, now)
 
 
+def unsubscribe_from_emails(user_id: str, now: float) -> bool:
+    """A user's one-click unsubscribe: `unsubscribed_from_emails` true (True when it changed)."""
+    return user_store.unsubscribe(user_id, now)
+
+
 def get_user(user_id: str) -> dict[str, Any]:
     item = user_store.get(user_id)
     if item is None:

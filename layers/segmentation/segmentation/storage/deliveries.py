@@ -15,6 +15,14 @@ Until it is settled, a delivery is in the sparse index `by_stage` under `stage`:
 
 So the reconciler reads only what it acts on (a `sending` gone stale, a job older than the
 queue keeps jobs), and a resume reads only its message's parked deliveries.
+
+Reserved items (partition keys no message id can take: ids are generated `msg_…`), each in a
+partition of its own, so none is a hot key:
+- `#cap#<user_id>` / `#`: the user's email ledger for the frequency cap: `sends` (map message id
+  -> when its send began, epoch seconds) and `version` (+1 on every change, which every write
+  is conditioned on). See messaging.frequency_cap.
+- `#link#<digest>` / `#`: what a reference unsubscribe token stands for (`link_message_id`,
+  `link_user_id`), for user ids too long to travel in the token (auth.unsubscribe_links).
 """
 
 from __future__ import annotations
@@ -109,11 +117,17 @@ class Begin:
     delivery: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
     message_refused: bool = False
+    # The delivery and the message were fine but an action of `also` failed its condition (the
+    # user's email ledger moved since it was read): nothing was written; read it and try again.
+    also_refused: bool = False
 
 
-def begin_sending(message_id: str, user_id: str, *, now: float, require_state: str) -> Begin:
-    """queued → sending, while the message is in `require_state` and not held. Only one worker
-    succeeds."""
+def begin_sending(
+    message_id: str, user_id: str, *, now: float, require_state: str, also: Sequence[Mapping[str, Any]] = ()
+) -> Begin:
+    """queued → sending, while the message is in `require_state` and not held, with the actions
+    `also` (the email ledger's slot, an unsubscribe link's reference) in the same transaction.
+    Only one worker succeeds."""
     at = dynamo.number(now)
     reasons = dynamo.transact(
         [
@@ -137,14 +151,19 @@ def begin_sending(message_id: str, user_id: str, *, now: float, require_state: s
                 }
             },
             messages.sendable_check(message_id, require_state),
+            *also,
         ]
     )
     if reasons is None:
         return Begin(started=True)
-    delivery_reason, message_reason = reasons
+    delivery_reason, message_reason = reasons[:2]
     if delivery_reason.condition_failed:
         return Begin(started=False, delivery=delivery_reason.item or get(message_id, user_id))
-    return Begin(started=False, message=message_reason.item or messages.get(message_id), message_refused=True)
+    if message_reason.condition_failed:
+        return Begin(
+            started=False, message=message_reason.item or messages.get(message_id), message_refused=True
+        )
+    return Begin(started=False, also_refused=True)
 
 
 def _settle_update(
@@ -177,15 +196,20 @@ def finish(
     now: float,
     expected_sending_at: Any = None,
     also_put: dict[str, Any] | None = None,
+    also: Sequence[Mapping[str, Any]] = (),
 ) -> bool:
     """from_status (queued or sending) → sent | skipped | failed, moving one count from queued
-    to `to_status`, and putting `also_put` ({"table", "item"}, e.g. the inbox entry) in the same
-    transaction. False when the delivery was not in `from_status` (someone else moved it)."""
+    to `to_status`, and putting `also_put` ({"table", "item"}, e.g. the inbox entry) and the
+    actions `also` (a ledger release) in the same transaction. False when the delivery was not
+    in `from_status` (someone else moved it)."""
     update = _settle_update(message_id, user_id, from_status, to_status, reason, now)
     if expected_sending_at is not None:
         update["Update"]["ConditionExpression"] += " AND sending_at = :seen"
         update["Update"]["ExpressionAttributeValues"][":seen"] = expected_sending_at
-    actions: list[dict[str, Any]] = [update, messages.stats_update(message_id, {"queued": -1, to_status: 1})]
+    actions: list[Mapping[str, Any]] = [
+        update,
+        messages.stats_update(message_id, {"queued": -1, to_status: 1}),
+    ]
     if also_put is not None:
         actions.append(
             {
@@ -196,6 +220,7 @@ def finish(
                 }
             }
         )
+    actions.extend(also)
     return dynamo.transact(actions) is None
 
 
@@ -218,10 +243,16 @@ def _to_queued(message_id: str, user_id: str, *, from_status: str, stage: str, n
     }
 
 
-def revert_to_queued(message_id: str, user_id: str, *, now: float) -> bool:
-    """sending → queued, when nothing went out (throttled, or failed before the send). The
-    caller queues its job again (or the job in hand comes back)."""
+def revert_to_queued(
+    message_id: str, user_id: str, *, now: float, also: Sequence[Mapping[str, Any]] = ()
+) -> bool:
+    """sending → queued, when nothing went out (throttled, or failed before the send), with the
+    actions `also` (a ledger release) in the same transaction. The caller queues its job again
+    (or the job in hand comes back)."""
     stage = stage_of(QUEUED, message_id, user_id)
+    if also:
+        update = _to_queued(message_id, user_id, from_status="sending", stage=stage, now=now)
+        return dynamo.transact([{"Update": update}, *also]) is None
     try:
         dynamo.call(
             "update_item", **_to_queued(message_id, user_id, from_status="sending", stage=stage, now=now)
@@ -262,13 +293,20 @@ class Park(enum.Enum):
 
 
 def park(
-    message_id: str, user_id: str, *, from_status: str, now: float, hold: Sequence[Mapping[str, Any]]
+    message_id: str,
+    user_id: str,
+    *,
+    from_status: str,
+    now: float,
+    hold: Sequence[Mapping[str, Any]],
+    also: Sequence[Mapping[str, Any]] = (),
 ) -> Park:
     """Put a delivery aside (queued, parked) while its message is held, in one transaction with
-    `hold`: messages.hold_check (the message is held) or messages.hold_actions (hold it now)."""
+    `hold`: messages.hold_check (the message is held) or messages.hold_actions (hold it now), and
+    the actions `also` (a ledger release)."""
     stage = stage_of(PARKED, message_id, user_id)
     update = _to_queued(message_id, user_id, from_status=from_status, stage=stage, now=now)
-    reasons = dynamo.transact([{"Update": update}, *hold])
+    reasons = dynamo.transact([{"Update": update}, *hold, *also])
     if reasons is None:
         return Park.PARKED
     return Park.MOVED if reasons[0].condition_failed else Park.NOT_HELD
@@ -332,6 +370,96 @@ def save_reconciler_cursors(positions: dict[str, Any]) -> None:
         TableName=_table_name(),
         Item={**_RECONCILER_KEY, "cursors": {k: v for k, v in positions.items() if v}},
     )
+
+
+# --- the email ledger of a user (messaging.frequency_cap decides what goes in it) -------------
+
+
+def _ledger_key(user_id: str) -> dict[str, Any]:
+    return {"message_id": f"#cap#{user_id}", "user_id": "#"}
+
+
+def email_ledger(user_id: str) -> tuple[dict[str, Any], int]:
+    """(message id -> when its send began, version) of a user's email ledger; ({}, 0) when none."""
+    item = (
+        dynamo.call("get_item", TableName=_table_name(), Key=_ledger_key(user_id), ConsistentRead=True).get(
+            "Item"
+        )
+        or {}
+    )
+    sends = item.get("sends")
+    return (dict(sends) if isinstance(sends, dict) else {}), int(item.get("version") or 0)
+
+
+def _ledger_unchanged(version: int) -> tuple[str, dict[str, Any]]:
+    if version == 0:
+        return "attribute_not_exists(version)", {}
+    return "version = :seen", {":seen": version}
+
+
+def ledger_write(user_id: str, *, sends: Mapping[str, Any], seen_version: int) -> dict[str, Any]:
+    """The action that replaces the ledger's sends, if it is still at `seen_version`."""
+    condition, values = _ledger_unchanged(seen_version)
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": _ledger_key(user_id),
+            "UpdateExpression": "SET sends = :sends, version = :next",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {**values, ":sends": dict(sends), ":next": seen_version + 1},
+        }
+    }
+
+
+def ledger_check(user_id: str, *, seen_version: int) -> dict[str, Any]:
+    """The check that the ledger is still at `seen_version` (a decision was made on it)."""
+    condition, values = _ledger_unchanged(seen_version)
+    check: dict[str, Any] = {
+        "TableName": _table_name(),
+        "Key": _ledger_key(user_id),
+        "ConditionExpression": condition,
+    }
+    if values:
+        check["ExpressionAttributeValues"] = values
+    return {"ConditionCheck": check}
+
+
+def ledger_release(user_id: str, message_id: str) -> dict[str, Any]:
+    """The action that gives back the slot a send took (it did not go out). It moves the
+    version, so a writer who read the ledger before it writes nothing and reads again."""
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": _ledger_key(user_id),
+            "UpdateExpression": "REMOVE sends.#m ADD version :one",
+            # Always there once a slot was taken; REMOVE from a missing map would be an error.
+            "ConditionExpression": "attribute_exists(sends)",
+            "ExpressionAttributeNames": {"#m": message_id},
+            "ExpressionAttributeValues": {":one": 1},
+        }
+    }
+
+
+# --- unsubscribe links too long to carry their user id (auth.unsubscribe_links) ----------------
+
+
+def _link_key(digest: str) -> dict[str, Any]:
+    return {"message_id": f"#link#{digest}", "user_id": "#"}
+
+
+def link_reference_put(digest: str, message_id: str, user_id: str) -> dict[str, Any]:
+    """The action that stores what a reference token's digest stands for (the same every time)."""
+    item = {**_link_key(digest), "link_message_id": message_id, "link_user_id": user_id}
+    return {"Put": {"TableName": _table_name(), "Item": item}}
+
+
+def link_reference(digest: str) -> tuple[str, str] | None:
+    """(message id, user id) stored for a digest, or None."""
+    item = dynamo.call("get_item", TableName=_table_name(), Key=_link_key(digest)).get("Item") or {}
+    message_id, user_id = item.get("link_message_id"), item.get("link_user_id")
+    if isinstance(message_id, str) and isinstance(user_id, str):
+        return message_id, user_id
+    return None
 
 
 def get(message_id: str, user_id: str) -> dict[str, Any] | None:

@@ -18,6 +18,8 @@ The SES client never retries on its own (storage.aws).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -83,21 +85,23 @@ class EmailAccountRefused(_Refusal):
     """SES refuses every email for now (paused, suspended, unverified sender, quota, credentials)."""
 
 
-def send_email(to: str, subject: str, text: str, html: str) -> str:
-    """Send one email; the SES message id. Raises one of this module's exceptions."""
+def send_email(to: str, subject: str, text: str, html: str, headers: Sequence[tuple[str, str]] = ()) -> str:
+    """Send one email; the SES message id. `headers`: (name, value) pairs SES adds to the message
+    (at most 15; printable ASCII). Raises one of this module's exceptions."""
+    simple: dict[str, object] = {
+        "Subject": {"Data": subject, "Charset": "UTF-8"},
+        "Body": {
+            "Text": {"Data": text, "Charset": "UTF-8"},
+            "Html": {"Data": html, "Charset": "UTF-8"},
+        },
+    }
+    if headers:
+        simple["Headers"] = [{"Name": name, "Value": value} for name, value in headers]
     try:
         response = aws.client("sesv2").send_email(
             FromEmailAddress=get_settings().sender_email,
             Destination={"ToAddresses": [to]},
-            Content={
-                "Simple": {
-                    "Subject": {"Data": subject, "Charset": "UTF-8"},
-                    "Body": {
-                        "Text": {"Data": text, "Charset": "UTF-8"},
-                        "Html": {"Data": html, "Charset": "UTF-8"},
-                    },
-                }
-            },
+            Content={"Simple": simple},
         )
     except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
         raise EmailAccountRefused("NoCredentials", str(exc)) from exc

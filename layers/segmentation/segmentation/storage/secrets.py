@@ -1,5 +1,5 @@
 """Secrets Manager values the functions need: the identity-verification secret, the first admin
-key, and the key that signs page cursors (derived from the identity secret).
+key, and the keys that sign page cursors and unsubscribe links (derived from the identity secret).
 
 Each value is cached for TTL_SECONDS, so a rotated secret is picked up within minutes without a
 cold start. A read that fails (throttling, a network blip, a missing secret) keeps the last good
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from segmentation import clock
+from segmentation import clock, errors
 from segmentation.settings import get_settings
 from segmentation.storage import aws
 
@@ -117,7 +117,21 @@ def bootstrap_admin_key() -> str | None:
 
 def cursor_key() -> bytes:
     """The HMAC key of page cursors: derived from the identity secret, so nothing more to keep."""
+    return _derived_key(b"segmentation page cursors v1")
+
+
+def unsubscribe_key() -> bytes:
+    """The HMAC key of unsubscribe links (auth.unsubscribe_links), derived like cursor_key under
+    another label: a cursor can never pass for a link, nor a link for a cursor. Links outlive the
+    process, so a configured secret that cannot be read is errors.Retryable (the email waits),
+    never the process key (links that would never verify)."""
+    if get_settings().identity_secret_arn and not identity_secret():
+        raise errors.Retryable("the identity secret, which signs unsubscribe links, could not be read")
+    return _derived_key(b"segmentation unsubscribe links v1")
+
+
+def _derived_key(label: bytes) -> bytes:
     base = identity_secret()
     if not base:
-        return _process_key
-    return hmac.new(base.encode(), b"segmentation page cursors v1", hashlib.sha256).digest()
+        return hmac.new(_process_key, label, hashlib.sha256).digest()
+    return hmac.new(base.encode(), label, hashlib.sha256).digest()

@@ -42,6 +42,30 @@ def upsert(
     )
 
 
+def unsubscribe(user_id: str, now: float) -> bool:
+    """Set `unsubscribed_from_emails` true as an API write would (rev +1, updated_at), so the
+    stream updates segments; only if the user exists and is not unsubscribed already (a repeat
+    writes nothing, a deleted user is not created again). True when this call changed it."""
+    try:
+        dynamo.call(
+            "update_item",
+            TableName=_table_name(),
+            Key={"user_id": user_id},
+            UpdateExpression="SET #unsub = :true, #up = :now ADD #rev :one",
+            ConditionExpression="attribute_exists(#id) AND (attribute_not_exists(#unsub) OR #unsub <> :true)",
+            ExpressionAttributeNames={
+                "#id": "user_id",
+                "#unsub": "unsubscribed_from_emails",
+                "#up": "updated_at",
+                "#rev": "rev",
+            },
+            ExpressionAttributeValues={":true": True, ":now": epoch_millis(now), ":one": Decimal(1)},
+        )
+    except dynamo.ConditionFailed:
+        return False
+    return True
+
+
 def delete(user_id: str) -> dict[str, Any]:
     return records.delete(_table_name(), {"user_id": user_id}, "user")
 

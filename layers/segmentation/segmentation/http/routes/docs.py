@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path as FilePath
@@ -19,7 +20,16 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from segmentation import errors
 from segmentation.http.resolver import make_resolver
-from segmentation.http.routes import api_keys, companies, messages, search, segments, users
+from segmentation.http.routes import (
+    api_keys,
+    companies,
+    messages,
+    search,
+    segments,
+    settings,
+    unsubscribe,
+    users,
+)
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
@@ -44,6 +54,7 @@ def openapi_json(base_path: str) -> str:
         segments.router,
         messages.router,
         api_keys.router,
+        settings.router,
     ]
     owners = [router.api_resolver for router in routers]
     try:
@@ -52,7 +63,7 @@ def openapi_json(base_path: str) -> str:
         # include_router points each router at the resolver it joined: give them back to their own.
         for one, owner in zip(routers, owners, strict=True):
             one.api_resolver = owner
-    return documented.get_openapi_json_schema(
+    document = documented.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
         description=DESCRIPTION,
@@ -67,6 +78,10 @@ def openapi_json(base_path: str) -> str:
         },
         security=[{"apiKey": []}],
     )
+    # The unsubscribe routes take forms and answer pages, which route signatures cannot say.
+    parsed = json.loads(document)
+    parsed["paths"].update(unsubscribe.OPENAPI_PATHS)
+    return json.dumps(parsed, indent=2)
 
 
 def _base_path() -> str:

@@ -14,6 +14,7 @@ from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
 from segmentation.http.models import DeliveryPage, Message, MessagePage, MessagePreview
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from segmentation.http.presenters import documented, link, no_content, respond
+from segmentation.http.urls import unsubscribe_base_url
 from segmentation.messaging import service
 from segmentation.messaging.model import MessageCreate, PreviewRequest
 from segmentation.values import one_line
@@ -61,12 +62,13 @@ def create_message(body: MessageCreate):
     summary="Render a subject and body for one user (nothing is sent or recorded)",
     description="The sender's rendering and limits. A template that does not parse is a 422 naming the "
     "field; one that exceeds the render budget while rendering a 422 `template_budget` naming it; an "
-    "unknown user a 404.",
+    "unknown user a 404. In an email, `{{ unsubscribe_url }}` shows where links point, with the token "
+    "`preview` (each email gets its own token when it is sent).",
     responses=documented(200, MessagePreview, "The rendered subject and body", 400, 404, 413, 422),
 )
 @allow(*WRITERS)
 def preview_message(body: PreviewRequest):
-    rendered = service.preview(body)
+    rendered = service.preview(body, unsubscribe_base_url())
     return respond({"subject": rendered.subject, "body": rendered.text})
 
 
