@@ -90,8 +90,12 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         return [(action, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
     if service == "secretsmanager" and "SecretId" in params:
         return [(action, _secret_name(str(params["SecretId"])))]
+    if service == "sesv2" and operation == "GetAccount":
+        return [(action, "ses:account")]  # an account-wide action: no resource to name
     if service == "sesv2":
-        return [(action, "ses:identity")]
+        identity = [(action, "ses:identity")]
+        # SES authorizes a send through a configuration set on it too.
+        return identity + ([(action, "ses:configuration-set")] if params.get("ConfigurationSetName") else [])
     if service == "apigateway" and operation in _APIGATEWAY:
         action, path = _APIGATEWAY[operation]
         if "{usagePlanId}" in path:

@@ -23,7 +23,9 @@ from segmentation.errors import DomainError, Retryable
 logger = Logger(child=True)
 
 # Fields a client may read but never write; naming them "read-only" beats "unknown".
-READ_ONLY_FIELDS = frozenset({"session_count", "segments", "created_at", "updated_at", "user_count", "rev"})
+READ_ONLY_FIELDS = frozenset(
+    {"session_count", "email_status", "segments", "created_at", "updated_at", "user_count", "rev"}
+)
 
 
 def error_response(

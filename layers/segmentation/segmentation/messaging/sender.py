@@ -94,7 +94,8 @@ def _definition(message_id: str) -> Message | None:
 
 
 def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> str:
-    """Process one delivery job; returns what happened (for logs, metrics and tests). Raises
+    """Process one delivery job; returns what happened (for logs, metrics and tests): `sent`
+    (an email SES accepted), `sent:in_app`, `skipped:<reason>`, `failed:<reason>`... Raises
     errors.Retryable when the job must come back later (another worker busy, or a fault before
     anything was decided). `deadline`: the instant by which this invocation must be done."""
     message_id, user_id = job.message_id, job.user_id
@@ -124,7 +125,7 @@ def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> s
         _finish(
             message, user_id, "sent", None, now, also_put={"table": get_settings().inbox_table, "item": entry}
         )
-        return "sent"
+        return "sent:in_app"
     return _send_email(message, user_id, address, subject or "", body, body_html, deadline)
 
 
@@ -139,7 +140,7 @@ def _send_email(
         return _put_back(message, user_id, math.ceil(_pacer.next_slot - now), "deferred")
     clock.sleep(wait)
     try:
-        email.send_email(address, subject, text, html)
+        ses_message_id = email.send_email(address, subject, text, html)
     except email.EmailThrottled:
         _pacer.throttled(clock.now())
         return _put_back(message, user_id, _refusal_delay(), "throttled")
@@ -157,7 +158,8 @@ def _send_email(
         return "failed:outcome_unknown"
     _refusals_in_a_row = 0
     _pacer.accepted()
-    _finish(message, user_id, "sent", None, clock.now())
+    # SES's id goes with `sent`: its bounce, complaint and delivery events name it (feedback.py).
+    _finish(message, user_id, "sent", None, clock.now(), email=deliveries.SentEmail(ses_message_id, address))
     return "sent"
 
 
@@ -264,12 +266,20 @@ def _prepare(message: Message, user_id: str) -> str | tuple[str | None, str, str
             return "no_email"
         if user.get("unsubscribed_from_emails") is True:
             return "unsubscribed"
+        if user.get("email_status") == "bounced":  # until the app sets a new email
+            return "bounced"
     rendered = rendering.render(message.subject, message.body, user)
     return rendered.subject, rendered.text, rendered.html, address
 
 
 def _finish(
-    message: Message, user_id: str, to_status: str, reason: str | None, now: float, also_put: Any = None
+    message: Message,
+    user_id: str,
+    to_status: str,
+    reason: str | None,
+    now: float,
+    also_put: Any = None,
+    email: deliveries.SentEmail | None = None,
 ) -> None:
     """sending → final. Retried a few times in process: giving up here leaves `sending`."""
     for attempt in range(_FINISH_ATTEMPTS):
@@ -282,6 +292,7 @@ def _finish(
                 reason=reason,
                 now=now,
                 also_put=also_put,
+                email=email,
             )
             return
         except errors.Retryable:
