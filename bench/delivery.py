@@ -20,8 +20,7 @@ import os
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -45,6 +44,7 @@ class DeliveryRun:
     aws_calls_per_delivery: float
     cpu_ms_per_delivery: float
     simulated_hours: float
+    simulated_seconds: float
     ses_rate: float
     throttled: int
     sender_outcomes: dict[str, int]
@@ -52,20 +52,6 @@ class DeliveryRun:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@contextmanager
-def _environment(overrides: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def run(
@@ -86,8 +72,14 @@ def run(
         "POWERTOOLS_LOG_LEVEL": "ERROR",
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
     }
-    with _environment(env), time_machine.travel(time.time(), tick=False) as traveller:
-        result = _simulate(audience, traveller, ses_rate, max_simulated_hours)
+    saved = dict(os.environ)  # the local stack exports the functions' environment: put it back after
+    os.environ.update(env)
+    try:
+        with time_machine.travel(time.time(), tick=False) as traveller:
+            result = _simulate(audience, traveller, ses_rate, max_simulated_hours)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     result.wall_seconds = round(time.perf_counter() - started, 1)
     return result
 
@@ -164,6 +156,7 @@ def _simulate(audience: int, traveller: Any, ses_rate: float, max_hours: float) 
             aws_calls_per_delivery=round(len(window.calls) / deliveries, 2),
             cpu_ms_per_delivery=round(cpu["seconds"] * 1000 / deliveries, 2),
             simulated_hours=round((clock.now() - begun) / 3600, 2),
+            simulated_seconds=round(clock.now() - begun, 1),
             ses_rate=ses_rate,
             throttled=outcomes["throttled"],
             sender_outcomes=dict(outcomes),

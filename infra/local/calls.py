@@ -36,6 +36,7 @@ _RENAMED = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sesv2", "SendEmail"): "ses:SendEmail",
+    ("sesv2", "GetAccount"): "ses:GetAccount",
 }
 
 # API Gateway operations the functions call: (IAM action, resource path with {param} from the call).
@@ -90,9 +91,9 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         return [(action, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]
     if service == "secretsmanager" and "SecretId" in params:
         return [(action, _secret_name(str(params["SecretId"])))]
-    if service == "sesv2" and operation == "GetAccount":
-        return [(action, "ses:account")]  # an account-wide action: no resource to name
     if service == "sesv2":
+        if operation == "GetAccount":  # no resource but the account
+            return [(action, "ses:account")]
         identity = [(action, "ses:identity")]
         # SES authorizes a send through a configuration set on it too.
         return identity + ([(action, "ses:configuration-set")] if params.get("ConfigurationSetName") else [])

@@ -57,6 +57,20 @@ class _Recording(UDPEmitter):
         self.documents.append(entity.serialize())
 
 
+def _in_a_segment(handler: Any) -> Any:
+    """As Lambda does, a segment per invocation, in the thread that runs it (the local gateway
+    runs each request in a thread of its own)."""
+
+    def invoke(event: Any, context: Any) -> Any:
+        xray_recorder.begin_segment("invocation")
+        try:
+            return handler(event, context)
+        finally:
+            xray_recorder.end_segment()
+
+    return invoke
+
+
 @pytest.fixture
 def recorded() -> Iterator[tuple[Any, _Recording, io.StringIO]]:
     from segmentation import clock
@@ -92,11 +106,10 @@ def recorded() -> Iterator[tuple[Any, _Recording, io.StringIO]]:
             if name.startswith("local_lambda_") and hasattr(module, "logger"):
                 module.logger.setLevel("DEBUG")
                 module.logger.registered_handler.setStream(logs)
-        xray_recorder.begin_segment("leak-test")
+        for function in stack.functions.values():
+            function.handler = _in_a_segment(function.handler)
         yield stack, emitter, logs
     finally:
-        if xray_recorder.current_segment() if hasattr(xray_recorder, "current_segment") else None:
-            xray_recorder.end_segment()
         global_sdk_config.set_sdk_enabled(False)
         root.removeHandler(handler)
         for logger in ours:
