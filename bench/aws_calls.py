@@ -35,6 +35,7 @@ COORDINATOR = "RebuildCoordinatorFunction"
 SENDER = "SenderFunction"
 AUTHORIZER = "AuthorizerFunction"
 RECHECK = "RecheckFunction"
+FEEDBACK = "EmailFeedbackFunction"
 REBUILD_WORKERS = 1
 USERS = 15  # made through the API: three rounds of five, one user per operation
 
@@ -67,7 +68,9 @@ class _Bench:
             ingest_key="sk_ingest_" + secrets.token_urlsafe(16),
             identity_secret=secrets.token_urlsafe(16),
         )
-        self.stack = LocalStack(keys=self.keys)
+        # A sender address, as `make run` sets one: without it SES refuses every email ("Missing
+        # domain"), and the process's environment would keep the empty one for later sections.
+        self.stack = LocalStack(keys=self.keys, parameters={"SenderEmail": "bench@example.com"})
         self.log = CallLog()
 
     def start(self) -> None:
@@ -228,8 +231,9 @@ def _operations(bench: _Bench, result: CallCounts, suffix: str, first_user: int)
         bench.settle()
     result.record("stream_one_change" + suffix, window, STREAM)
     result.extra["stream_one_change_invocations" + suffix] = window.invocations[STREAM]
+    emailed = next(user)
     with log.counting() as window:  # joins "Hot prospects", which a live auto email targets
-        bench.upsert(next(user), custom_attributes={"plan": "starter", "photos_uploaded": 95})
+        bench.upsert(emailed, custom_attributes={"plan": "starter", "photos_uploaded": 95})
         bench.settle()
     result.record("stream_one_change_with_auto_message" + suffix, window, STREAM)
     result.record("delivery" + suffix, window, SENDER)
@@ -237,6 +241,7 @@ def _operations(bench: _Bench, result: CallCounts, suffix: str, first_user: int)
         result.missing["delivery" + suffix] = (
             f"expected one sender invocation, saw {window.invocations[SENDER]}"
         )
+    _ses_feedback(bench, result, suffix, f"user{emailed.removeprefix('u-')}@example.com")
     with log.counting() as window:
         bench.stack.run_frequent_schedules()
     result.record("recheck_run_nothing_due" + suffix, window, RECHECK)
@@ -265,6 +270,21 @@ def _capped_delivery(bench: _Bench, result: CallCounts, user_id: str) -> None:
     result.record("delivery_with_frequency_cap", window, SENDER)
     bench.request("PUT", "/v1/settings", {"email_frequency_cap": None}, admin=True)
     bench.settle()
+
+
+def _ses_feedback(bench: _Bench, result: CallCounts, suffix: str, address: str) -> None:
+    """SES reports a permanent bounce of the email just delivered: the local SES publishes it to
+    the default bus, the template's rule routes it to EmailFeedbackFunction (counted: its calls)."""
+    from infra.local.ses_events import SesEventRequest
+
+    with bench.log.counting() as window:
+        bench.stack.report_ses_event(SesEventRequest(type="Bounce", email=address, bounce_type="Permanent"))
+        bench.settle()
+    result.record("ses_feedback_event" + suffix, window, FEEDBACK)
+    if window.invocations[FEEDBACK] != 1:
+        result.missing["ses_feedback_event" + suffix] = (
+            f"expected one feedback invocation, saw {window.invocations[FEEDBACK]}"
+        )
 
 
 def _rebuild(bench: _Bench, result: CallCounts, sizes: tuple[int, int], now: float) -> None:

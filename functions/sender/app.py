@@ -49,6 +49,8 @@ def _deliver(record: SQSRecord, lambda_context: LambdaContext) -> str:
     metrics.add_metric(name=f"Delivery_{kind}", unit=MetricUnit.Count, value=1)
     if kind == "held":  # alarmed on: SES refuses to send for the whole account
         metrics.add_metric(name="MessagesHeld", unit=MetricUnit.Count, value=1)
+    if outcome == "sent":  # an email SES accepted: the base of the bounce and complaint rates
+        metrics.add_metric(name="EmailsSent", unit=MetricUnit.Count, value=1)
     return outcome
 
 

@@ -76,8 +76,13 @@ class HttpResponse:
         return json.loads(self.body) if self.body else None
 
 
-def error_response(status: int, code: str, message: str) -> HttpResponse:
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+) -> HttpResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    body = json.dumps({"error": error}).encode()
     return HttpResponse(status, [("Content-Type", "application/json")], body)
 
 

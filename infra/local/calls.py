@@ -92,8 +92,11 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
     if service == "secretsmanager" and "SecretId" in params:
         return [(action, _secret_name(str(params["SecretId"])))]
     if service == "sesv2":
-        # SendEmail is authorized on identities; GetAccount has no resource but the account.
-        return [(action, "ses:account" if operation == "GetAccount" else "ses:identity")]
+        if operation == "GetAccount":  # no resource but the account
+            return [(action, "ses:account")]
+        identity = [(action, "ses:identity")]
+        # SES authorizes a send through a configuration set on it too.
+        return identity + ([(action, "ses:configuration-set")] if params.get("ConfigurationSetName") else [])
     if service == "apigateway" and operation in _APIGATEWAY:
         action, path = _APIGATEWAY[operation]
         if "{usagePlanId}" in path:

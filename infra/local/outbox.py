@@ -1,9 +1,12 @@
 """SES as the local stack runs it: the email it accepted (`GET /_local/outbox`), the rate it
 accepts (`SES_SEND_RATE`) and an account whose sending is paused (`POST /_local/ses`).
 
-moto keeps one `body` per message (the HTML part when there is one) and no send time, so the
-SES v2 SendEmail response handler is wrapped to note each message's text and HTML parts and the
-stack's clock at the moment of sending. Messages sent some other way fall back to what moto kept.
+moto keeps one `body` per message (the HTML part when there is one), no send time, and ignores a
+SendEmail's custom headers, configuration set and tags, so the SES v2 SendEmail response handler
+is wrapped to note each message's text and HTML parts, its `Content.Simple.Headers`, its
+recipients, configuration set and tags (what its events carry: ses_events.py) and the stack's
+clock at the moment of sending. Messages sent some other way fall back to what moto kept.
+A configuration set that does not exist is refused as SES does (`NotFoundException`).
 
 The same wrapper refuses as SES does: beyond `SES_SEND_RATE` emails a second (by the stack's
 clock; unlimited when unset) with `TooManyRequestsException` (429, "Maximum sending rate
@@ -24,7 +27,9 @@ from typing import Any
 from segmentation import clock
 
 _lock = threading.Lock()
-_details: dict[str, dict[str, Any]] = {}  # SES message id -> {"text", "html", "at"}
+# SES message id -> {"text", "html", "headers", "at"} (shown) and, under "sent", the request's
+# From, subject, recipients, configuration set and tags.
+_details: dict[str, dict[str, Any]] = {}
 _first_seen: dict[str, float] = {}
 _installed = False
 # What SES v2 GetAccount reports as MaxSendRate when the local rate is unlimited.
@@ -93,6 +98,31 @@ def _refusal(code: str) -> Exception:
     return error
 
 
+def _no_configuration_set(name: str) -> Exception:
+    from moto.core.exceptions import JsonRESTError
+
+    error = JsonRESTError("NotFoundException", f"Configuration set <{name}> does not exist.")
+    error.code = 404
+    return error
+
+
+def _sent(request: dict[str, Any], content: dict[str, Any]) -> dict[str, Any]:
+    """What SendEmail asked for that SES's events report back."""
+    destination = request.get("Destination") or {}
+    return {
+        "from": request.get("FromEmailAddress"),
+        "subject": (content.get("Subject") or {}).get("Data"),
+        "to": list(destination.get("ToAddresses") or []),
+        "destination": [
+            address
+            for kind in ("ToAddresses", "CcAddresses", "BccAddresses")
+            for address in destination.get(kind) or []
+        ],
+        "configuration_set": request.get("ConfigurationSetName"),
+        "tags": {str(t.get("Name")): str(t.get("Value")) for t in request.get("EmailTags") or []},
+    }
+
+
 def install() -> None:
     """Wrap moto's SES v2 SendEmail handler and add GetAccount (idempotent)."""
     global _installed
@@ -107,14 +137,20 @@ def install() -> None:
             refused = gate.admit(clock.now())
         if refused:
             raise _refusal(refused)
-        content = (json.loads(self.body or "{}").get("Content") or {}).get("Simple") or {}
+        request = json.loads(self.body or "{}")
+        configuration_set = request.get("ConfigurationSetName")
+        if configuration_set and configuration_set not in self.sesv2_backend.core_backend.config_sets:
+            raise _no_configuration_set(configuration_set)
+        content = (request.get("Content") or {}).get("Simple") or {}
         result = original(self)
         body = content.get("Body") or {}
         with _lock:
             _details[json.loads(result)["MessageId"]] = {
                 "text": (body.get("Text") or {}).get("Data"),
                 "html": (body.get("Html") or {}).get("Data"),
+                "headers": {str(h.get("Name")): str(h.get("Value")) for h in content.get("Headers") or []},
                 "at": clock.now(),
+                "sent": _sent(request, content),
             }
         return result
 
@@ -130,7 +166,13 @@ def install() -> None:
 
 
 def messages(account_id: str, region: str) -> list[dict[str, Any]]:
-    """Every accepted email, oldest first, as {"to", "subject", "text", "html", "at" (epoch)}."""
+    """Every accepted email, oldest first, as {"to", "subject", "text", "html", "headers",
+    "ses_message_id", "at" (epoch)}."""
+    return [{k: v for k, v in m.items() if k != "sent"} for m in accepted(account_id, region)]
+
+
+def accepted(account_id: str, region: str) -> list[dict[str, Any]]:
+    """`messages`, each also with "sent": what its SendEmail asked for (see `_sent`), or None."""
     from moto.ses.models import RawMessage, ses_backends
 
     sent = list(ses_backends[account_id][region].sent_messages)
@@ -141,15 +183,28 @@ def messages(account_id: str, region: str) -> list[dict[str, Any]]:
                 continue  # bulk templated sends: not used by this service
             seen = _first_seen.setdefault(message.id, clock.now())
             if isinstance(message, RawMessage):
-                out.append(_raw(message, seen))
+                out.append({**_raw(message, seen), "ses_message_id": message.id, "sent": None})
                 continue
             to = list((message.destinations or {}).get("ToAddresses", []))
             details = _details.get(message.id)
             if details is None:
                 body = str(getattr(message, "body", ""))
                 html = body if body.lstrip().startswith("<") else None
-                details = {"text": None if html else body, "html": html, "at": seen}
-            out.append({"to": to, "subject": getattr(message, "subject", None), **details})
+                details = {
+                    "text": None if html else body,
+                    "html": html,
+                    "headers": {},
+                    "at": seen,
+                    "sent": None,
+                }
+            out.append(
+                {
+                    "to": to,
+                    "subject": getattr(message, "subject", None),
+                    **details,
+                    "ses_message_id": message.id,
+                }
+            )
     return out
 
 
@@ -162,5 +217,6 @@ def _raw(message: Any, seen: float) -> dict[str, Any]:
         "subject": parsed.get("Subject"),
         "text": text.get_content() if text else None,
         "html": html.get_content() if html else None,
+        "headers": {},
         "at": _details.get(message.id, {}).get("at", seen),
     }

@@ -1,5 +1,5 @@
-"""Makes the template's tables, queues, secrets, usage plans and API keys in moto, and the
-Resolver over their names.
+"""Makes the template's tables, queues, secrets, usage plans, API keys and SES configuration
+sets in moto, and the Resolver over their names.
 
 Physical names: a resource's own name property when it has one (TableName, QueueName, Name),
 otherwise its logical id, so that the local tables are easy to find in a debugger. Usage plans
@@ -19,6 +19,7 @@ from infra.local import calls
 from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
 from infra.local.template import (
     API_KEY,
+    CONFIGURATION_SET,
     FUNCTION,
     QUEUE,
     SECRET,
@@ -90,6 +91,11 @@ def provision(template: Template) -> Provisioned:
         aws.client("apigateway").create_usage_plan_key(
             usagePlanId=props["UsagePlanId"], keyId=props["KeyId"], keyType=props.get("KeyType", "API_KEY")
         )
+    for logical_id, resource in template.of_type(CONFIGURATION_SET).items():
+        # Ref gives its name; SendEmail must name one that exists (the local SES checks).
+        name = str(resolver.resolve((resource.get("Properties") or {}).get("Name")) or logical_id)
+        aws.client("sesv2").create_configuration_set(ConfigurationSetName=name)
+        refs[logical_id] = name
     return made
 
 

@@ -12,9 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from pydantic import ValidationError
 from segmentation import clock
 
-from infra.local import outbox
+from infra.local import outbox, ses_events
 from infra.local.apigw import HttpRequest, HttpResponse, error_response
 from infra.local.stack import LocalStack
 
@@ -54,6 +55,8 @@ def local_route(stack: LocalStack, request: HttpRequest) -> HttpResponse:
             return error_response(422, "invalid_request", 'Send {"sending_paused": true|false}.')
         outbox.configure(paused=paused)
         return _json(200, {"sending_paused": paused, "send_rate": outbox.gate.rate})
+    if path == "/_local/ses/events" and method == "POST":
+        return _ses_event(stack, request.body)
     match = _INVOKE.match(path)
     if match and method == "POST":
         logical_id = match.group(1)
@@ -61,9 +64,39 @@ def local_route(stack: LocalStack, request: HttpRequest) -> HttpResponse:
             return error_response(404, "not_found", f"template.yaml has no function {logical_id}.")
         result = stack.invoke(logical_id)
         return _json(200, {"function": logical_id, "result": _jsonable(result)})
-    if path in ("/_local/health", "/_local/clock", "/_local/outbox", "/_local/ses") or match:
+    if (
+        path in ("/_local/health", "/_local/clock", "/_local/outbox", "/_local/ses", "/_local/ses/events")
+        or match
+    ):
         return error_response(405, "method_not_allowed", f"{method} is not allowed on {path}.")
     return error_response(404, "not_found", f"No local route {method} {path}.")
+
+
+def _ses_event(stack: LocalStack, body: bytes) -> HttpResponse:
+    """SES reports a bounce, complaint or delivery of the last email it accepted for an address."""
+    try:
+        payload = json.loads(body or b"null")
+    except ValueError:
+        return error_response(400, "malformed_json", "The body is not JSON.")
+    try:
+        wanted = ses_events.SesEventRequest.model_validate(payload)
+    except ValidationError as error:
+        details = [
+            {"path": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in error.errors()
+        ]
+        return error_response(
+            422,
+            "invalid_request",
+            'Send {"type": "Bounce"|"Complaint"|"Delivery", "email": "<address>", '
+            '"bounce_type": "Permanent"|"Transient"}.',
+            details,
+        )
+    try:
+        reported = stack.report_ses_event(wanted)
+    except LookupError:
+        return error_response(404, "not_found", f"SES accepted no email for {wanted.email}.")
+    return _json(200, reported)
 
 
 def _field(body: bytes, name: str) -> Any:

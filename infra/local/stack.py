@@ -1,4 +1,5 @@
-"""The whole local stack in one object: moto, resources, environment, functions, pollers, schedules.
+"""The whole local stack in one object: moto, resources, environment, functions, pollers, schedules,
+the default event bus and what SES reports back through it.
 
 Order matters: moto starts first, resources are made, the functions' environment is resolved
 and exported, and only then are the function modules imported (settings and clients are read
@@ -22,8 +23,9 @@ from typing import Any
 from segmentation import clock
 from segmentation.auth.keys import KEY_SHAPE
 
-from infra.local import calls, moto_speedups, outbox
+from infra.local import calls, moto_speedups, outbox, ses_events
 from infra.local.apigw import INTEGRATION_TIMEOUT_SECONDS, ApiGateway, HttpRequest, HttpResponse
+from infra.local.eventbridge import DEFAULT_ASYNC_RETRIES, LocalEventBus, Rule, Target, compile_pattern
 from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
@@ -153,6 +155,7 @@ class LocalStack:
         self.functions: dict[str, LocalFunction] = {}
         self.stream_pollers: list[StreamPoller] = []
         self.queue_pollers: list[QueuePoller] = []
+        self.event_bus = LocalEventBus([])
         self.gateway: ApiGateway | None = None
         self.provisioned: Provisioned | None = None
         self.ready = threading.Event()
@@ -200,6 +203,7 @@ class LocalStack:
             timeout_seconds=self.gateway_timeout,
         )
         self._build_pollers()
+        self._build_event_bus()
         self._install_keys()
         self._verify_sender()
 
@@ -276,6 +280,41 @@ class LocalStack:
     def outbox(self) -> list[dict[str, Any]]:
         with invoke_lock:
             return outbox.messages(ACCOUNT_ID, REGION)
+
+    def report_ses_event(self, request: ses_events.SesEventRequest) -> dict[str, Any]:
+        """SES reports `request.type` about the last email it accepted for `request.email`:
+        through each enabled event destination of that email's configuration set that matches
+        the type and publishes to EventBridge, onto the default bus, whose rules route it.
+        LookupError when SES accepted no email for that address."""
+        assert self.provisioned is not None
+        resolve = self.provisioned.resolver.resolve
+        now = clock.now()
+        with invoke_lock:
+            email = ses_events.last_email_to(outbox.accepted(ACCOUNT_ID, REGION), request.email)
+            if email is None:
+                raise LookupError(request.email)
+            configuration_set = (email.get("sent") or {}).get("configuration_set")
+            destinations = [
+                d.logical_id
+                for d in self.template.ses_destinations
+                if d.enabled
+                and configuration_set
+                and str(resolve(d.configuration_set)) == configuration_set
+                and ses_events.matching_type(request) in d.matching_types
+                and str(resolve(d.event_bus)).endswith(":event-bus/default")  # SES's only bus
+            ]
+            detail = ses_events.record(request, email, now)
+            published = (
+                self.event_bus.put_events([ses_events.bus_entry(request, detail, now)])
+                if destinations
+                else []
+            )
+        return {
+            "ses_message_id": email["ses_message_id"],
+            "destinations": destinations,
+            "rules": [rule for event in published for rule in event["rules"]],
+            "event": published[0]["event"] if published else None,
+        }
 
     # --- internals --------------------------------------------------------------------------
 
@@ -370,9 +409,35 @@ class LocalStack:
                 )
             )
 
-    def _pollers(self) -> Iterable[StreamPoller | QueuePoller]:
+    def _build_event_bus(self) -> None:
+        """The template's rules on the default bus, each target a function of the template."""
+        assert self.provisioned is not None
+        resolve = self.provisioned.resolver.resolve
+        rules = []
+        for rule in self.template.rules:
+            if not rule.enabled:
+                continue
+            targets = []
+            for target in rule.targets:
+                function = self.functions[target.function_id]
+                props = function.spec.properties
+                retries = resolve((props.get("EventInvokeConfig") or {}).get("MaximumRetryAttempts"))
+                dead_letter = resolve((props.get("DeadLetterQueue") or {}).get("TargetArn"))
+                targets.append(
+                    Target(
+                        function=function,
+                        retries=DEFAULT_ASYNC_RETRIES if retries in (None, "") else int(retries),
+                        dead_letter_queue_url=self.provisioned.queue_urls.get(str(dead_letter)),
+                    )
+                )
+            pattern = compile_pattern(resolve(rule.pattern))
+            rules.append(Rule(name=rule.logical_id, pattern=pattern, targets=tuple(targets)))
+        self.event_bus = LocalEventBus(rules)
+
+    def _pollers(self) -> Iterable[StreamPoller | QueuePoller | LocalEventBus]:
         yield from self.stream_pollers
         yield from self.queue_pollers
+        yield self.event_bus
 
     def _poll_all(self) -> int:
         handled = 0

@@ -1,8 +1,10 @@
 """Reads a SAM template.yaml into the plain description the local runner serves.
 
 Only what the runner needs is derived: tables, queues, secrets, layers, and each function with its
-code folder, environment and events (Api, DynamoDB, SQS, Schedule). Intrinsic functions stay
-unresolved here (see `infra.local.intrinsics`): physical names only exist once moto has made them.
+code folder, environment and events (Api, DynamoDB, SQS, Schedule); the EventBridge rules of the
+default bus with their Lambda targets, and the SES configuration sets' event destinations.
+Intrinsic functions stay unresolved here (see `infra.local.intrinsics`): physical names only
+exist once moto has made them.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ LAYER = "AWS::Serverless::LayerVersion"
 USAGE_PLAN = "AWS::ApiGateway::UsagePlan"
 API_KEY = "AWS::ApiGateway::ApiKey"
 USAGE_PLAN_KEY = "AWS::ApiGateway::UsagePlanKey"
+CONFIGURATION_SET = "AWS::SES::ConfigurationSet"
+EVENT_DESTINATION = "AWS::SES::ConfigurationSetEventDestination"
+RULE = "AWS::Events::Rule"
 
 # What the local stack does with each resource type of the template. A type in none of these
 # (a new one someone adds) fails `Template.unhandled_types()`, which the stack checks at start:
 # provision it in `resources.py`, serve it, or ignore it here with the reason.
 # Made in moto by resources.py (usage plans and API keys: apigw.py's per-key rate limits read them).
-PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY})
-SERVED_TYPES = frozenset({FUNCTION, API, LAYER})  # run by lambdas.py, apigw.py and pollers.py
+# Configuration sets too: the local SES refuses a send naming one that does not exist.
+PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY, CONFIGURATION_SET})
+# Run by lambdas.py, apigw.py and pollers.py; rules by eventbridge.py; event destinations by the
+# local SES (ses_events.py), which publishes through them.
+SERVED_TYPES = frozenset({FUNCTION, API, LAYER, RULE, EVENT_DESTINATION})
 IGNORED_TYPES: dict[str, str] = {
     "AWS::SES::EmailIdentity": "the stack verifies SENDER_EMAIL in moto's SES at start instead",
     "AWS::SQS::QueuePolicy": "moto enforces no resource policy; locally any caller may send",
@@ -43,6 +51,8 @@ IGNORED_TYPES: dict[str, str] = {
     "AWS::IAM::Policy": "see AWS::IAM::Role (tests/support/permissions.py reads these policies too)",
     "AWS::ApiGateway::Account": "an account setting that lets API Gateway write access logs; the "
     "local gateway writes none",
+    "AWS::Lambda::Permission": "a function's resource policy (who may invoke it); the local "
+    "EventBridge invokes the rules' targets itself",
 }
 
 # Schedules at most this often are fired by the local scheduler every few seconds; rarer ones
@@ -136,6 +146,34 @@ class ScheduleSource:
 
 
 @dataclass(frozen=True)
+class RuleTarget:
+    id: str
+    function_id: str
+    dead_letter_queue: Any  # intrinsic resolving to a queue ARN, or None
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """An AWS::Events::Rule with an EventPattern on the default bus and Lambda targets."""
+
+    logical_id: str
+    pattern: Any  # the EventPattern, intrinsics unresolved
+    enabled: bool
+    targets: tuple[RuleTarget, ...]
+
+
+@dataclass(frozen=True)
+class SesEventDestination:
+    """An AWS::SES::ConfigurationSetEventDestination that publishes to EventBridge."""
+
+    logical_id: str
+    configuration_set: Any  # intrinsic resolving to the configuration set's name
+    enabled: bool
+    matching_types: frozenset[str]  # lower-case: delivery, bounce, complaint...
+    event_bus: Any  # intrinsic resolving to the bus ARN (SES allows only the default bus)
+
+
+@dataclass(frozen=True)
 class Authorizer:
     name: str
     function_arn: Any  # intrinsic, usually !GetAtt <Function>.Arn
@@ -179,6 +217,8 @@ class Template:
     streams: list[StreamSource] = field(default_factory=list)
     queues: list[QueueSource] = field(default_factory=list)
     schedules: list[ScheduleSource] = field(default_factory=list)
+    rules: list[EventRule] = field(default_factory=list)
+    ses_destinations: list[SesEventDestination] = field(default_factory=list)
     ignored_events: list[tuple[str, str, str]] = field(default_factory=list)  # (function, event, type)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
@@ -281,7 +321,53 @@ def load_template(path: Path) -> Template:
         )
         for event_name, event in (props.get("Events") or {}).items():
             _add_event(template, logical_id, event_name, event)
+    for logical_id, resource in template.of_type(RULE).items():
+        template.rules.append(_rule(logical_id, resource.get("Properties") or {}, set(template.functions)))
+    for logical_id, resource in template.of_type(EVENT_DESTINATION).items():
+        destination = _ses_destination(logical_id, resource.get("Properties") or {})
+        if destination is not None:
+            template.ses_destinations.append(destination)
     return template
+
+
+def _rule(logical_id: str, props: dict[str, Any], functions: set[str]) -> EventRule:
+    """A rule the local EventBridge serves; anything else it cannot emulate stops the start."""
+    bus = props.get("EventBusName", "default")
+    if bus != "default" or "EventPattern" not in props or "ScheduleExpression" in props:
+        raise ValueError(
+            f"{logical_id}: only rules with an EventPattern on the default bus are served locally "
+            "(schedules are a function's Schedule event)"
+        )
+    targets = []
+    for target in props.get("Targets") or []:
+        function_id = _function_id_of_arn(target.get("Arn"))
+        if function_id not in functions:
+            raise ValueError(f"{logical_id}: target {target.get('Id')!r} is not a function of the template")
+        dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
+        targets.append(
+            RuleTarget(id=str(target.get("Id")), function_id=function_id, dead_letter_queue=dead_letter)
+        )
+    return EventRule(
+        logical_id=logical_id,
+        pattern=props["EventPattern"],
+        enabled=props.get("State", "ENABLED") == "ENABLED",
+        targets=tuple(targets),
+    )
+
+
+def _ses_destination(logical_id: str, props: dict[str, Any]) -> SesEventDestination | None:
+    """The destination if it publishes to EventBridge (the only kind served locally), else None."""
+    spec = props.get("EventDestination") or {}
+    bridge = spec.get("EventBridgeDestination")
+    if not bridge:
+        return None
+    return SesEventDestination(
+        logical_id=logical_id,
+        configuration_set=props.get("ConfigurationSetName"),
+        enabled=spec.get("Enabled", False) is True,
+        matching_types=frozenset(str(kind).lower() for kind in spec.get("MatchingEventTypes") or ()),
+        event_bus=bridge.get("EventBusArn"),
+    )
 
 
 def _response_types(props: dict[str, Any]) -> bool:

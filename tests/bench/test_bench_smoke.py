@@ -53,7 +53,7 @@ def test_engine_and_growthbook_agree_on_every_user(smoke: dict[str, Any]) -> Non
 
 def test_aws_calls_have_every_operation(smoke: dict[str, Any]) -> None:
     calls = smoke["aws_calls"]
-    for name in ("login", "stream_no_change", "stream_one_change", "delivery"):
+    for name in ("login", "stream_no_change", "stream_one_change", "delivery", "ses_feedback_event"):
         assert isinstance(calls[name], int) and calls[name] >= 0, name
     assert isinstance(calls["rebuild_per_100_users_no_change"], int | float)
     # A login writes the user at least once, and one delivery sends one email.

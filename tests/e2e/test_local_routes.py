@@ -65,7 +65,7 @@ def test_outbox_lists_accepted_email_in_its_shape(stack: RunningStack) -> None:
     body = response.json()
     assert set(body) == {"data"} and isinstance(body["data"], list)
     for message in body["data"]:
-        assert set(message) == {"to", "subject", "text", "html", "at"}
+        assert set(message) == {"to", "subject", "text", "html", "headers", "ses_message_id", "at"}
 
 
 def test_a_route_without_a_key_is_refused_by_the_authorizer_with_401(stack: RunningStack) -> None:

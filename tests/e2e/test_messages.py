@@ -68,6 +68,9 @@ def test_manual_email_goes_once_to_each_member_with_an_email(stack: RunningStack
         "sent": 0,
         "skipped": 0,
         "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
     }
     sent = stack.request("POST", f"/v1/messages/{message['id']}/send", key=stack.admin_key)
     assert ok(sent, 202)["state"] == "sent"
@@ -76,7 +79,15 @@ def test_manual_email_goes_once_to_each_member_with_an_email(stack: RunningStack
         lambda: ok(stack.request("GET", f"/v1/messages/{message['id']}", key=stack.admin_key))["stats"],
         lambda found: found["sent"] + found["skipped"] == 4,
     )
-    assert stats == {"queued": 0, "sent": 2, "skipped": 2, "failed": 0}
+    assert stats == {
+        "queued": 0,
+        "sent": 2,
+        "skipped": 2,
+        "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     outbox = _outbox_for(stack, domain)
     assert sorted(address for email in outbox for address in email["to"]) == [
         f"ada@{domain}",
@@ -193,7 +204,15 @@ def test_auto_in_app_message_reaches_each_matching_user_once(stack: RunningStack
         lambda: ok(stack.request("GET", f"/v1/messages/{message_id}", key=stack.admin_key))["stats"],
         lambda found: found["queued"] == 0,
     )
-    assert stats == {"queued": 0, "sent": 2, "skipped": 0, "failed": 0}
+    assert stats == {
+        "queued": 0,
+        "sent": 2,
+        "skipped": 0,
+        "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     assert len(_inbox(stack, early)) == 1 and len(_inbox(stack, late)) == 1
     assert _inbox(stack, never) == []
     assert set(_deliveries(stack, message_id)) == {early, late}
@@ -353,7 +372,15 @@ def test_a_paused_ses_account_holds_the_message_and_resume_sends_what_waited(sta
     finally:
         ok(stack.request("POST", "/_local/ses", {"sending_paused": False}))
     assert held["state"] == "sent" and held["paused_reason"]["code"] == "sending_paused"
-    assert held["stats"] == {"queued": 3, "sent": 0, "skipped": 0, "failed": 0}
+    assert held["stats"] == {
+        "queued": 3,
+        "sent": 0,
+        "skipped": 0,
+        "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     assert {d["status"] for d in _deliveries(stack, message["id"]).values()} == {"queued"}
     assert _outbox_for(stack, domain) == []
 
@@ -365,7 +392,15 @@ def test_a_paused_ses_account_holds_the_message_and_resume_sends_what_waited(sta
         lambda: ok(stack.request("GET", path, key=stack.admin_key))["stats"],
         lambda found: found["sent"] == 3,
     )
-    assert stats == {"queued": 0, "sent": 3, "skipped": 0, "failed": 0}
+    assert stats == {
+        "queued": 0,
+        "sent": 3,
+        "skipped": 0,
+        "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     assert sorted(a for email in _outbox_for(stack, domain) for a in email["to"]) == sorted(
         f"{name}@{domain}" for name in ("ada", "bob", "cy")
     )

@@ -81,7 +81,15 @@ def test_a_manual_send_pages_through_a_filter_audience_and_reaches_each_user_onc
     expected = sorted(f"u{i}@example.com" for i in range(7) if i % 3)
     assert recipients() == expected
     stats = service.require(message_id).stats
-    assert stats == {"queued": 0, "sent": len(expected), "skipped": 0, "failed": 0}
+    assert stats == {
+        "queued": 0,
+        "sent": len(expected),
+        "skipped": 0,
+        "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
 
     with pytest.raises(errors.Conflict):
         service.send(message_id, clock.now())

@@ -132,7 +132,7 @@ def test_emails_past_the_cap_are_skipped_and_in_app_messages_are_not_capped(stac
     assert stats(third) == {"queued": 0, "sent": 0, "skipped": 1, "failed": 0}
     assert len(sent_emails()) == 2
     assert deliver(email_to("u2"), "u2", now) == "sent"  # per user
-    assert deliver(email_to("u1", channel="in_app"), "u1", now + 5) == "sent"
+    assert deliver(email_to("u1", channel="in_app"), "u1", now + 5) == "sent:in_app"
 
 
 def test_the_window_slides_a_slot_frees_when_the_oldest_email_is_days_old(stack: Stack) -> None:

@@ -31,7 +31,7 @@ def test_a_body_that_is_not_an_object_is_422(keys: dict[str, str]) -> None:
     assert reply.status == 422 and paths_of(reply) == ["body"]
 
 
-@pytest.mark.parametrize("field", ["session_count", "segments", "created_at", "updated_at"])
+@pytest.mark.parametrize("field", ["session_count", "email_status", "segments", "created_at", "updated_at"])
 def test_read_only_fields_are_422_by_name(keys: dict[str, str], field: str) -> None:
     reply = post_user(keys, body={"user_id": "u-1", field: 3})
     assert reply.status == 422 and reply.error_code == "invalid_request"

@@ -596,3 +596,160 @@ def test_keys_of_eight_characters_or_more_are_taken_and_the_rest_generated() -> 
     keys = Keys.from_environment({"ADMIN_API_KEY": "12345678", "IDENTITY_SECRET": "s"})
     assert keys.admin_key == "12345678" and keys.identity_secret == "s"
     assert keys.generated == ["INGEST_API_KEY"] and len(keys.ingest_key) >= 8
+
+
+# --- EventBridge: the default bus, its rules and what SES publishes to it ---
+
+
+def _ses_event(
+    configuration_set: str, *, detail_type: str = "Email Bounced", source: str = "aws.ses"
+) -> dict:
+    detail = {
+        "eventType": "Bounce",
+        "mail": {"messageId": "m-1", "tags": {"ses:configuration-set": [configuration_set]}},
+    }
+    return {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+
+
+def test_every_rule_routes_the_events_its_pattern_matches_to_its_function(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    rules = load_template(TEMPLATE).of_type("AWS::Events::Rule")
+    assert {rule.name for rule in stack.event_bus.rules} == set(rules) == {"EmailEventsRule"}
+    ours = os.environ["SES_CONFIGURATION_SET"]
+    published = stack.event_bus.put_events(
+        [
+            _ses_event(ours),
+            _ses_event("another-senders-set"),  # the account's other configuration sets: not ours
+            _ses_event(ours, detail_type="Email Opened"),  # a type the rule does not route
+            _ses_event(ours, source="my.app"),
+        ]
+    )
+    assert [p["rules"] for p in published] == [["EmailEventsRule"], [], [], []]
+    stack.drain()
+    [event] = recorder.of("EmailFeedbackFunction")
+    # As EventBridge hands it over: the envelope, and SES's record as `detail`.
+    assert event["source"] == "aws.ses" and event["detail-type"] == "Email Bounced"
+    assert event["detail"]["mail"]["messageId"] == "m-1" and event["id"] == published[0]["event"]["id"]
+    assert {"version", "account", "time", "region", "resources"} <= set(event)
+
+
+def test_a_target_that_keeps_failing_is_retried_twice_then_its_event_is_kept(
+    served: tuple[LocalStack, Recorder], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from infra.local import eventbridge
+
+    stack, recorder = served
+    monkeypatch.setattr(eventbridge, "LOCAL_RETRY_DELAY", 0)
+
+    def fail(event: dict[str, Any]) -> Any:
+        raise RuntimeError("throttled")
+
+    recorder.behaviour["EmailFeedbackFunction"] = fail
+    stack.event_bus.put_events([_ses_event(os.environ["SES_CONFIGURATION_SET"])])
+    stack.drain()
+    assert len(recorder.of("EmailFeedbackFunction")) == 3  # Lambda's asynchronous invocation: 1 + 2 retries
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName="EmailFeedbackDeadLetterQueue")["QueueUrl"]
+    [kept] = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"]).get("Messages", [])
+    assert json.loads(kept["Body"])["detail"]["mail"]["messageId"] == "m-1"
+    assert kept["MessageAttributes"]["ErrorMessage"]["StringValue"] == "throttled"
+
+
+def _send(to: list[str], *, configuration_set: str | None, headers: list[dict[str, str]] = ()) -> str:
+    extra = {"ConfigurationSetName": configuration_set} if configuration_set else {}
+    simple: dict[str, Any] = {"Subject": {"Data": "Hi"}, "Body": {"Text": {"Data": "text"}}}
+    if headers:
+        simple["Headers"] = list(headers)
+    answer = aws.client("sesv2").send_email(
+        FromEmailAddress="sender@example.com",
+        Destination={"ToAddresses": to},
+        Content={"Simple": simple},
+        **extra,
+    )
+    return str(answer["MessageId"])
+
+
+def test_ses_reports_through_the_configuration_sets_destination_onto_the_bus_and_the_rule(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    from infra.local.ses_events import SesEventRequest
+
+    stack, recorder = served
+    ours = os.environ["SES_CONFIGURATION_SET"]
+    first = _send(["ada@example.com", "bob@example.com"], configuration_set=ours)
+    last = _send(["Ada@example.com"], configuration_set=ours, headers=[{"Name": "X-Campaign", "Value": "c1"}])
+    outbox = stack.outbox()
+    assert [m["ses_message_id"] for m in outbox] == [first, last]
+    assert outbox[1]["headers"] == {"X-Campaign": "c1"} and outbox[0]["headers"] == {}
+
+    reported = stack.report_ses_event(SesEventRequest(type="Bounce", email="ada@example.com"))
+    assert reported["ses_message_id"] == last  # the last email SES accepted for that address
+    assert reported["destinations"] == ["EmailEventsToEventBridge"] and reported["rules"] == [
+        "EmailEventsRule"
+    ]
+    stack.drain()
+    [event] = recorder.of("EmailFeedbackFunction")
+    detail = event["detail"]
+    assert event["detail-type"] == "Email Bounced" and detail["eventType"] == "Bounce"
+    assert detail["mail"]["messageId"] == last and detail["mail"]["tags"]["ses:configuration-set"] == [ours]
+    assert detail["bounce"]["bounceType"] == "Permanent"
+    assert [r["emailAddress"] for r in detail["bounce"]["bouncedRecipients"]] == ["Ada@example.com"]
+    assert {"name": "X-Campaign", "value": "c1"} in detail["mail"]["headers"]
+
+    recorder.calls.clear()
+    reported = stack.report_ses_event(SesEventRequest(type="Delivery", email="bob@example.com"))
+    assert reported["ses_message_id"] == first
+    stack.drain()
+    [event] = recorder.of("EmailFeedbackFunction")
+    assert event["detail-type"] == "Email Delivered"
+    assert event["detail"]["delivery"]["recipients"] == ["bob@example.com"]
+    assert event["detail"]["mail"]["destination"] == ["ada@example.com", "bob@example.com"]
+
+
+def test_ses_publishes_nothing_for_an_email_sent_without_the_configuration_set(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    from infra.local.ses_events import SesEventRequest
+
+    stack, recorder = served
+    _send(["cy@example.com"], configuration_set=None)
+    reported = stack.report_ses_event(SesEventRequest(type="Complaint", email="cy@example.com"))
+    assert reported["destinations"] == [] and reported["event"] is None
+    stack.drain()
+    assert recorder.of("EmailFeedbackFunction") == []
+    with pytest.raises(LookupError):
+        stack.report_ses_event(SesEventRequest(type="Complaint", email="nobody@example.com"))
+
+
+@pytest.mark.usefixtures("served")
+def test_the_local_ses_refuses_a_configuration_set_that_does_not_exist() -> None:
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as refused:
+        _send(["dee@example.com"], configuration_set="no-such-set")
+    assert refused.value.response["Error"]["Code"] == "NotFoundException"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"EventBusName": "custom-bus"},
+        {"ScheduleExpression": "rate(1 minute)"},
+        {"Targets": [{"Id": "q", "Arn": {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}}]},
+    ],
+)
+def test_a_rule_the_local_event_bus_cannot_serve_stops_the_stack(
+    tmp_path: Any, change: dict[str, Any]
+) -> None:
+    import yaml
+
+    from infra.local.template import load_yaml
+
+    raw = load_yaml(TEMPLATE)
+    raw["Resources"]["EmailEventsRule"]["Properties"].update(change)
+    path = tmp_path / "template.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ValueError, match="EmailEventsRule"):
+        load_template(path)

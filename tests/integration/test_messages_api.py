@@ -53,7 +53,15 @@ def test_create_returns_a_draft_shaped_as_the_contract_says(api: None) -> None:
     message = created()
     assert message["id"].startswith("msg_")
     assert message["state"] == "draft"
-    assert message["stats"] == {"queued": 0, "sent": 0, "skipped": 0, "failed": 0}
+    assert message["stats"] == {
+        "queued": 0,
+        "sent": 0,
+        "skipped": 0,
+        "failed": 0,
+        "delivered": 0,
+        "bounced": 0,
+        "complained": 0,
+    }
     assert message["audience"] == {"filter": TRIAL}
     assert message["sent_at"] is None and message["created_at"].endswith("Z")
     assert message["paused_reason"] is None

@@ -24,6 +24,7 @@ from aws_xray_sdk.core import patch, xray_recorder
 from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
 
 from infra.local.apigw import HttpRequest, HttpResponse
+from infra.local.ses_events import SesEventRequest
 from infra.local.stack import Keys, LocalStack
 
 ADMIN_KEY = "sk_admin_leaktest_SECRET_0123456789abcdef"
@@ -190,6 +191,12 @@ def test_no_secret_or_personal_value_is_traced_or_logged(
     assert _call(stack, "GET", "/v1/users/u-leak-1", None, "sk_wrong_" + ADMIN_KEY).status == 401
     stack.drain()
     assert len(stack.outbox()) == 2  # the flows really ran: both emails went out
+    # SES reports back (its events carry addresses and subjects) through EventBridge.
+    stack.report_ses_event(SesEventRequest(type="Bounce", email=PEOPLE[0]["email"]))
+    stack.report_ses_event(SesEventRequest(type="Complaint", email=PEOPLE[1]["email"]))
+    stack.drain()
+    statuses = [_call(stack, "GET", f"/v1/users/{p['user_id']}", None, keys[2]).json() for p in PEOPLE]
+    assert [user["email_status"] for user in statuses] == ["bounced", "complained"]
     assert (
         _call(stack, "GET", "/v1/users/u-leak-1/messages", None, None, **{"X-User-Hash": user_hash}).status
         == 200

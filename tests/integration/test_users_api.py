@@ -18,6 +18,7 @@ USER_KEYS = {
     "last_seen_at",
     "session_count",
     "unsubscribed_from_emails",
+    "email_status",
     "company_ids",
     "custom_attributes",
     "segments",
@@ -38,6 +39,7 @@ def test_a_new_user_is_201_with_every_key_and_defaults(keys: dict[str, str]) -> 
     assert reply.body["name"] is None and reply.body["phone"] is None and reply.body["last_seen_at"] is None
     assert reply.body["session_count"] == 0
     assert reply.body["unsubscribed_from_emails"] is False
+    assert reply.body["email_status"] == "ok"
     assert reply.body["company_ids"] == []
     assert reply.body["custom_attributes"] == {}
     assert reply.body["created_at"].endswith("Z")

@@ -9,6 +9,7 @@ import pytest
 from sam_template import REPO, function_timeout, functions, load_template, resources_of_type
 from segmentation import jobs
 from segmentation.auth.keys import KEY_ROLES
+from segmentation.messaging import ses_events
 from segmentation.settings import Settings
 
 from infra.local.intrinsics import Resolver
@@ -45,6 +46,17 @@ def _sample_event(logical_id: str) -> Any:
     return json.loads((REPO / "events" / f"{logical_id}.json").read_text())
 
 
+def _rules_targeting(logical_id: str) -> list[dict[str, Any]]:
+    """The properties of the AWS::Events::Rule resources with this function as a target."""
+    return [
+        rule["Properties"]
+        for rule in resources_of_type("AWS::Events::Rule").values()
+        if any(
+            target["Arn"] == {"Fn::GetAtt": [logical_id, "Arn"]} for target in rule["Properties"]["Targets"]
+        )
+    ]
+
+
 def test_every_function_folder_is_in_the_template_and_back() -> None:
     folders = {path.name for path in (REPO / "functions").iterdir() if path.is_dir()}
     code_uris = {props["CodeUri"] for props in FUNCTIONS.values()}
@@ -79,6 +91,10 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
         assert all(isinstance(json.loads(record["body"]), dict) for record in event["Records"])
     elif kinds == {"Schedule"}:
         assert event["detail-type"] == "Scheduled Event"
+    elif not kinds and _rules_targeting(logical_id):
+        [pattern] = [rule["EventPattern"] for rule in _rules_targeting(logical_id)]
+        assert event["source"] in pattern["source"] and event["detail-type"] in pattern["detail-type"]
+        assert ses_events.parse(event) is not None  # what the function reads
     else:
         pytest.fail(f"{logical_id} has triggers {kinds} that this test does not know")
 
@@ -124,11 +140,11 @@ def test_every_dead_letter_queue_has_an_alarm() -> None:
         q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         for q in queues.values()
         if "RedrivePolicy" in q["Properties"]
-    } | {"StreamFailureQueue", "ScheduleDeadLetterQueue"}
+    } | {"StreamFailureQueue", "ScheduleDeadLetterQueue", "EmailFeedbackDeadLetterQueue"}
     alarmed = {
         dimension["Value"]["Fn::GetAtt"][0]
         for alarm in resources_of_type("AWS::CloudWatch::Alarm").values()
-        if alarm["Properties"]["Namespace"] == "AWS/SQS"
+        if alarm["Properties"].get("Namespace") == "AWS/SQS"
         for dimension in alarm["Properties"]["Dimensions"]
     }
     assert dead_letter_ids <= alarmed
@@ -198,8 +214,13 @@ def test_secrets_and_the_alarm_topic_use_the_stacks_key() -> None:
         for statement in key["KeyPolicy"]["Statement"]
         if "Service" in statement["Principal"]
     }
-    # CloudWatch Logs writes the log groups; CloudWatch alarms publish to the encrypted topic.
-    assert services == {str({"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}), "cloudwatch.amazonaws.com"}
+    # CloudWatch Logs writes the log groups; CloudWatch alarms publish to the encrypted topic;
+    # EventBridge keeps the SES events it could not deliver in the encrypted dead-letter queue.
+    assert services == {
+        str({"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}),
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+    }
 
 
 def _alarms() -> list[dict[str, Any]]:
@@ -210,7 +231,7 @@ def _alarmed(namespace: str, metric: str) -> set[str]:
     """Logical ids named by the alarms on one metric (via !Ref or !GetAtt in a dimension)."""
     named = set()
     for alarm in _alarms():
-        if alarm["Namespace"] != namespace or alarm["MetricName"] != metric:
+        if alarm.get("Namespace") != namespace or alarm.get("MetricName") != metric:
             continue
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
         for dimension in alarm["Dimensions"]:
@@ -281,6 +302,7 @@ LARGE_ACCOUNT = {
     "ScheduledReservedConcurrency": "1",
     "QueueConsumersReserved": "Yes",
     "SenderConcurrency": "6",
+    "EmailFeedbackReservedConcurrency": "10",
 }
 
 
@@ -426,3 +448,67 @@ def test_throttled_answers_rate_limited_with_retry_after_and_no_wildcard_origin(
     assert invalid["StatusCode"] == 401
     assert json.loads(invalid["ResponseTemplates"]["application/json"])["error"]["code"] == "unauthorized"
     assert "Access-Control-Allow-Origin" not in invalid["ResponseParameters"]["Headers"]
+
+
+# --- SES's events back: configuration set -> default bus -> rule -> EmailFeedbackFunction ---
+
+
+def test_every_email_goes_through_the_configuration_set_whose_events_reach_the_feedback_function() -> None:
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["SES_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}
+    [destination] = resources_of_type("AWS::SES::ConfigurationSetEventDestination").values()
+    props = destination["Properties"]
+    assert props["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    spec = props["EventDestination"]
+    assert spec["Enabled"] is True
+    assert set(spec["MatchingEventTypes"]) == {"delivery", "bounce", "complaint"}
+    # SES publishes to the account's default bus only.
+    assert spec["EventBridgeDestination"]["EventBusArn"]["Fn::Sub"].endswith(":event-bus/default")
+    [rule] = _rules_targeting("EmailFeedbackFunction")
+    assert rule["EventBusName"] == "default" and rule["State"] == "ENABLED"
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.ses"]
+    assert set(pattern["detail-type"]) == {"Email Delivered", "Email Bounced", "Email Complaint Received"}
+    # Only this stack's emails: another sender's configuration set in the account is not ours.
+    assert pattern["detail"]["mail"]["tags"]["ses:configuration-set"] == [{"Ref": "EmailConfigurationSet"}]
+
+
+def test_the_feedback_rule_and_function_keep_what_failed_in_an_alarmed_encrypted_queue() -> None:
+    [rule] = _rules_targeting("EmailFeedbackFunction")
+    [target] = rule["Targets"]
+    queue = {"Fn::GetAtt": ["EmailFeedbackDeadLetterQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": queue}
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] == 86400
+    assert FUNCTIONS["EmailFeedbackFunction"]["DeadLetterQueue"] == {"Type": "SQS", "TargetArn": queue}
+    dead_letters = resources_of_type("AWS::SQS::Queue")["EmailFeedbackDeadLetterQueue"]["Properties"]
+    assert dead_letters["KmsMasterKeyId"] == {"Ref": "DataKey"}
+    assert "EmailFeedbackDeadLetterQueue" in _alarmed("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    [permission] = resources_of_type("AWS::Lambda::Permission").values()
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["EmailEventsRule", "Arn"]}
+
+
+def _rate_alarm(numerator: str) -> dict[str, Any]:
+    [alarm] = [
+        a
+        for a in _alarms()
+        if any(
+            (m.get("MetricStat") or {}).get("Metric", {}).get("MetricName") == numerator
+            for m in a.get("Metrics", [])
+        )
+    ]
+    return alarm
+
+
+@pytest.mark.parametrize(("numerator", "percent"), [("EmailsBouncedPermanent", 5), ("EmailsComplained", 0.1)])
+def test_bounce_and_complaint_rates_of_the_last_day_are_alarmed_at_ses_review_thresholds(
+    numerator: str, percent: float
+) -> None:
+    alarm = _rate_alarm(numerator)
+    stats = {m["Id"]: m["MetricStat"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert {stat["Metric"]["MetricName"] for stat in stats.values()} == {"EmailsSent", numerator}
+    assert all(stat["Period"] == 86400 and stat["Stat"] == "Sum" for stat in stats.values())
+    assert all(stat["Metric"]["Namespace"] == "Segmentation" for stat in stats.values())
+    [expression] = [m for m in alarm["Metrics"] if "Expression" in m]
+    assert expression["ReturnData"] is True and expression["Expression"].startswith("100 *")
+    assert alarm["Threshold"] == percent and alarm["ComparisonOperator"] == "GreaterThanThreshold"
+    assert alarm["EvaluationPeriods"] == 1 and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]

@@ -56,6 +56,8 @@ def _resource_name(resource: Any) -> str:
             return target + rest
         if ":ses:" in text and text.endswith(":identity/*"):
             return "ses:identity"
+        if ":ses:" in text and ":configuration-set/" in text:
+            return "ses:configuration-set"
         if ":apigateway:" in text:
             path = text.rsplit("::", 1)[1]
             plan_keys = re.fullmatch(r"/usageplans/\$\{(\w+)\}/keys", path)
@@ -267,7 +269,8 @@ USES: dict[str, set[Grant]] = {
     ),
     # messaging.sender.deliver: the definition (GetItem), begin_sending (Update delivery +
     # ConditionCheck message state), the user (GetItem), rendering's first company (GetItem +
-    # user count BatchGet), the account's rate (send_rate: SES GetAccount), SES v2 SendEmail,
+    # user count BatchGet), the account's rate (send_rate: SES GetAccount), SES v2 SendEmail
+    # (through the configuration set, which SES authorizes too),
     # finish (Update delivery + Update message counters [+ Put inbox entry]), revert_to_queued
     # (UpdateItem) and a new delayed job after throttling, the delivery when begin failed
     # (GetItem); park (Update delivery + hold: Update message and the live set, or a
@@ -286,8 +289,21 @@ USES: dict[str, set[Grant]] = {
         {"CompaniesTable": "GetItem"},
         {"MembershipsTable": "BatchGetItem"},
         {"ses:identity": "ses:SendEmail", "ses:account": "ses:GetAccount"},
+        {"ses:configuration-set": "ses:SendEmail"},
         {"DeliveryQueue": "sqs:SendMessage"},
         _KMS_DYNAMODB,
+    ),
+    # messaging.feedback.apply: find_by_ses_message_id (Query on by_ses_message), record_feedback
+    # (Update delivery + Update message counters [+ Update user: bounced_action or
+    # complained_action] in one transaction). Lambda itself writes a failed event to the
+    # function's KMS-encrypted dead-letter queue with the function's role (SAM grants the
+    # SendMessage; the key's use through SQS is ours to grant).
+    "EmailFeedbackFunction": _merge(
+        {"DeliveriesTable": "UpdateItem", "DeliveriesTable/index/by_ses_message": "Query"},
+        {"MessagesTable": "UpdateItem"},
+        {"UsersTable": "UpdateItem"},
+        _KMS_DYNAMODB,
+        {"DataKey via sqs": "kms:Decrypt kms:GenerateDataKey*"},
     ),
     # messaging.reconciler.reconcile: its place in the index (GetItem, PutItem), in_stage (Query
     # on by_stage), the message (GetItem), job_queued_again / revert_to_queued (UpdateItem),

@@ -44,6 +44,9 @@ class Settings:
     fanout_queue_url: str = ""
     delivery_dead_letter_queue_url: str = ""
     sender_email: str = "no-reply@example.com"
+    # The SES configuration set every email is sent through (its events come back through
+    # EventBridge: bounces, complaints, deliveries); empty: none.
+    ses_configuration_set: str = ""
     # Calendar days of `exactly_days_ago` and `on` are counted in this IANA zone.
     timezone: str = "UTC"
     # Deployed: ARNs of Secrets Manager secrets. Locally: the values themselves may be given.

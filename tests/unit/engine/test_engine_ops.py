@@ -406,3 +406,32 @@ def test_exists_means_any_stored_value_and_not_exists_missing_or_null(field, sto
         record = {field: stored}
     assert both(cond(field, "exists"), record) is present
     assert both(cond(field, "not_exists"), record) is not present
+
+
+@pytest.mark.parametrize(
+    ("stored", "ok", "bounced", "exists"),
+    [
+        ("missing", True, False, True),  # stored only once SES reports: absent is `ok`, never unknown
+        ("bounced", False, True, True),
+        ("complained", False, False, True),
+        ("BOUNCED", False, True, True),  # string ops fold case, as for every string field
+    ],
+)
+def test_email_status_absent_is_ok(stored: str, ok: bool, bounced: bool, exists: bool) -> None:
+    record = {} if stored == "missing" else {"email_status": stored}
+    assert both(cond("email_status", "eq", "ok"), record) is ok
+    assert both(cond("email_status", "ne", "ok"), record) is not ok
+    assert both(cond("email_status", "in", ["bounced", "complained"]), record) is (not ok)
+    assert both(cond("email_status", "eq", "bounced"), record) is bounced
+    assert both(cond("email_status", "exists"), record) is exists
+    assert both(cond("email_status", "not_exists"), record) is not exists
+    # Read once for several conditions (a shared local), the default holds too.
+    shared = {"and": [cond("email_status", "exists"), cond("email_status", "starts_with", "o")]}
+    assert both(shared, record) is ok
+
+
+def test_email_status_is_a_user_field_only() -> None:
+    from segmentation.engine.fields import COMPANY_FIELDS, EMAIL_STATUSES, FIELD_DEFAULTS, USER_FIELDS
+
+    assert USER_FIELDS["email_status"] == "string" and FIELD_DEFAULTS["email_status"] in EMAIL_STATUSES
+    assert not set(FIELD_DEFAULTS) & set(COMPANY_FIELDS)  # a company never reads a user's default

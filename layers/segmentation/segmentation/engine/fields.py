@@ -17,6 +17,7 @@ USER_FIELDS: dict[str, str] = {
     "last_seen_at": "timestamp",
     "session_count": "number",
     "unsubscribed_from_emails": "boolean",
+    "email_status": "string",
 }
 
 COMPANY_FIELDS: dict[str, str] = {
@@ -32,6 +33,11 @@ COMPANY_FIELDS: dict[str, str] = {
 }
 
 STANDARD_FIELDS: dict[str, dict[str, str]] = {"users": USER_FIELDS, "companies": COMPANY_FIELDS}
+# Standard fields whose stored absence means a value, not "unknown": a user is `ok` until SES
+# reports a bounce or complaint (the item carries `email_status` only then; a new email removes it).
+# Only user fields; no company field shares these names (tested).
+FIELD_DEFAULTS: dict[str, str] = {"email_status": "ok"}
+EMAIL_STATUSES = ("ok", "bounced", "complained")
 Target = Literal["users", "companies"]
 TARGETS = ("users", "companies")
 VALUE_TYPES = ("string", "number", "boolean", "timestamp")

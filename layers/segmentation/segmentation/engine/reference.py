@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from segmentation.engine.fields import STANDARD_FIELDS
+from segmentation.engine.fields import FIELD_DEFAULTS, STANDARD_FIELDS
 from segmentation.engine.segments import SegmentDef, with_predefined
 from segmentation.engine.timestamps import parse_date, parse_timestamp
 
@@ -91,7 +91,7 @@ class _Context:
             stored = attributes.get(name) if isinstance(attributes, dict) else None
         else:
             kind = STANDARD_FIELDS[target][field]
-            stored = record.get(field)
+            stored = record.get(field, FIELD_DEFAULTS.get(field) if target == "users" else None)
         if op == "exists":
             return stored is not None
         if op == "not_exists":

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence, Set
 
 from segmentation.engine.bounds import Cut, rank
+from segmentation.engine.fields import FIELD_DEFAULTS
 from segmentation.engine.model import Condition, FieldRef
 
 Const = Callable[[object], str]  # the global name bound to a constant value
@@ -191,6 +192,8 @@ class Scope:
         if field.kind == "event":  # a summary's statistic, counted at `now` for a window
             parts = ", ".join(self.const(part) for part in (field.name, field.stat, field.window))
             read = f"_event_stat({record}, {parts}, now)"
+        elif field.kind == "standard" and field.name in FIELD_DEFAULTS and not field.via_company:
+            read = f"{holder}.get({self.const(field.name)}, {self.const(FIELD_DEFAULTS[field.name])})"
         else:
             read = f"{holder}.get({self.const(field.name)})"
         if raw_key(field) in self.shared:  # `email exists or email ends_with …`: one read

@@ -26,7 +26,9 @@ logger = Logger(child=True)
 # client to wait: such conditions pass within moments.
 RETRY_AFTER_SECONDS = 1
 # Fields a client may read but never write; naming them "read-only" beats "unknown".
-READ_ONLY_FIELDS = frozenset({"session_count", "segments", "created_at", "updated_at", "user_count", "rev"})
+READ_ONLY_FIELDS = frozenset(
+    {"session_count", "email_status", "segments", "created_at", "updated_at", "user_count", "rev"}
+)
 
 
 def error_response(

@@ -173,6 +173,10 @@ class User(Shape):
     last_seen_at: str | None
     session_count: int
     unsubscribed_from_emails: bool
+    email_status: Literal["ok", "bounced", "complained"] = Field(
+        description="What SES reported about the current email: bounced (skipped until the email "
+        "changes) or complained (unsubscribed); read-only"
+    )
     company_ids: list[str]
     custom_attributes: JsonAttributes
     segments: list[str]
@@ -257,6 +261,9 @@ class MessageStats(Shape):
     sent: int
     skipped: int
     failed: int
+    delivered: int = Field(description="Emails SES reported delivered")
+    bounced: int = Field(description="Emails SES reported bounced (permanent or transient)")
+    complained: int = Field(description="Emails whose recipient marked them as spam")
 
 
 class PausedReason(Shape):
@@ -299,6 +306,10 @@ class Delivery(Shape):
     status: Literal["queued", "sent", "skipped", "failed"]
     reason: str | None
     at: str
+    feedback: Literal["delivered", "bounced", "complained"] | None = Field(
+        description="The strongest of what SES reported about this email: complained over "
+        "bounced over delivered; null until SES reports"
+    )
 
 
 class DeliveryPage(Shape):

@@ -21,11 +21,12 @@ from pydantic import (
 )
 
 from segmentation.engine.segments import referenced_segment_ids
+from segmentation.storage import messages as message_store
 from segmentation.values import format_timestamp, one_line, text_block
 
 TYPES = ("manual", "auto")
 CHANNELS = ("email", "in_app")
-STATS = ("queued", "sent", "skipped", "failed")
+STATS = message_store.STATS + message_store.FEEDBACK_STATS  # the counters `stats` shows
 MAX_NAME_LENGTH = 255
 _ID_ALPHABET = string.ascii_letters + string.digits
 

@@ -113,7 +113,8 @@ def _definition(message_id: str) -> Message | None:
 
 
 def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> str:
-    """Process one delivery job; returns what happened (for logs, metrics and tests). Raises
+    """Process one delivery job; returns what happened (for logs, metrics and tests): `sent`
+    (an email SES accepted), `sent:in_app`, `skipped:<reason>`, `failed:<reason>`... Raises
     errors.Retryable when the job must come back later (another worker busy, or a fault before
     anything was decided). `deadline`: the instant by which this invocation must be done."""
     message_id, user_id = job.message_id, job.user_id
@@ -146,7 +147,7 @@ def deliver(job: DeliveryJob, now: float, *, deadline: float | None = None) -> s
         _finish(
             message, user_id, "sent", None, now, also_put={"table": get_settings().inbox_table, "item": entry}
         )
-        return "sent"
+        return "sent:in_app"
     headers = [("List-Unsubscribe", f"<{unsubscribe_url}>"), ONE_CLICK]
     email_parts = (address, subject or "", body, body_html, headers)
     return _send_email(message, user_id, email_parts, deadline, release)
@@ -200,7 +201,7 @@ def _send_email(
         return _put_back(message, user_id, math.ceil(_pacer.next_slot - now), "deferred", release)
     clock.sleep(wait)
     try:
-        email.send_email(*email_parts)
+        ses_message_id = email.send_email(*email_parts)
     except email.EmailThrottled:
         _pacer.throttled(clock.now())
         return _put_back(message, user_id, _refusal_delay(), "throttled", release)
@@ -218,7 +219,9 @@ def _send_email(
         return "failed:outcome_unknown"
     _refusals_in_a_row = 0
     _pacer.accepted()
-    _finish(message, user_id, "sent", None, clock.now())
+    # SES's id goes with `sent`: its bounce, complaint and delivery events name it (feedback.py).
+    sent = deliveries.SentEmail(ses_message_id, email_parts[0])
+    _finish(message, user_id, "sent", None, clock.now(), sent_email=sent)
     return "sent"
 
 
@@ -332,6 +335,8 @@ def _prepare(
             return "no_email"
         if user.get("unsubscribed_from_emails") is True:
             return "unsubscribed"
+        if user.get("email_status") == "bounced":  # until the app sets a new email
+            return "bounced"
     if capped:
         return "frequency_cap"
     rendered = rendering.render(message.subject, message.body, user, unsubscribe_url=unsubscribe_url)
@@ -346,6 +351,7 @@ def _finish(
     now: float,
     also_put: Any = None,
     release: Actions = (),
+    sent_email: deliveries.SentEmail | None = None,
 ) -> None:
     """sending → final (with `release`, the ledger slot given back, when the email did not go
     out). Retried a few times in process: giving up here leaves `sending`."""
@@ -360,6 +366,7 @@ def _finish(
                 now=now,
                 also_put=also_put,
                 also=release,
+                email=sent_email,
             )
             return
         except errors.Retryable:

@@ -10,7 +10,7 @@ from segmentation.auth import unsubscribe_links
 from segmentation.engine.segments import PREDEFINED_IDS
 from segmentation.jobs import FanoutJob, ParkedJob
 from segmentation.messaging import audience as audiences
-from segmentation.messaging import auto, rendering, templates
+from segmentation.messaging import auto, feedback, rendering, templates
 from segmentation.messaging.model import Audience, Message, MessageCreate, PreviewRequest, new_message_id
 from segmentation.storage import cursors, deliveries, messages, queues
 from segmentation.storage import segments as segment_store
@@ -203,6 +203,7 @@ def list_deliveries(
             "status": PUBLIC_STATUS.get(str(item.get("status")), "queued"),
             "reason": item.get("reason"),
             "at": format_timestamp(item["at"]),
+            "feedback": feedback.strongest(item.get("feedback_seen")),
         }
         for item in items
     ], next_cursor

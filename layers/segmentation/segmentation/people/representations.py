@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from segmentation.engine.fields import FIELD_DEFAULTS
 from segmentation.values import format_timestamp, json_number
 
 _USER_STRINGS = ("email", "name", "phone")
@@ -20,6 +21,7 @@ def user_json(item: Mapping[str, Any], segments: Iterable[str]) -> dict[str, Any
     body.update({name: time_json(item.get(name)) for name in _USER_TIMES})
     body["session_count"] = int(item.get("session_count", 0))
     body["unsubscribed_from_emails"] = bool(item.get("unsubscribed_from_emails", False))
+    body["email_status"] = str(item.get("email_status") or FIELD_DEFAULTS["email_status"])
     body["company_ids"] = list(item.get("company_ids") or [])
     body["custom_attributes"] = attributes_json(item.get("custom_attributes") or {})
     body["segments"] = sorted(segments)

@@ -4,7 +4,13 @@
 or refuses for the whole account, queued → skipped when the message was paused or deleted).
 Each move is a conditional write on the expected status, in one transaction with the message's
 counters, so exactly one worker makes each move and the counters stay exact. Attributes:
-`status`, `reason`, `at` (time of the last move), `queued_at`, `sending_at`, `requeues`.
+`status`, `reason`, `at` (time of the last move), `queued_at`, `sending_at`, `requeues`; an
+email SES accepted also `ses_message_id` and `sent_to` (the address it went to), written with
+`sent`, and `feedback_seen` (the kinds SES reported back: delivered, bounced, complained; each
+added once, in one transaction with its message counter: `record_feedback`).
+
+The sparse index `by_ses_message` (key `ses_message_id`, projecting `sent_to`) maps an SES event
+back to its delivery: one Query.
 
 Until it is settled, a delivery is in the sparse index `by_stage` under `stage`:
 
@@ -38,6 +44,7 @@ from segmentation.storage import cursors, dynamo, messages
 
 _CURSOR_FIELDS = ("message_id", "user_id")
 BY_STAGE_INDEX = "by_stage"
+BY_SES_MESSAGE_INDEX = "by_ses_message"
 STAGE_SHARDS = 8
 QUEUED, SENDING, PARKED = "q", "s", "p"
 # The reconciler's place in each index partition between runs (a reserved key: message ids are
@@ -167,23 +174,43 @@ def begin_sending(
 
 
 def _settle_update(
-    message_id: str, user_id: str, from_status: str, to_status: str, reason: str | None, now: float
+    message_id: str,
+    user_id: str,
+    from_status: str,
+    to_status: str,
+    reason: str | None,
+    now: float,
+    also_set: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The conditional move to a final status, also setting the attributes `also_set`."""
+    values: dict[str, Any] = {
+        ":from": from_status,
+        ":to": to_status,
+        ":reason": reason,
+        ":now": dynamo.number(now),
+    }
+    sets = "SET #st = :to, reason = :reason, #at = :now"
+    for name, value in (also_set or {}).items():
+        sets += f", {name} = :{name}"
+        values[f":{name}"] = value
     return {
         "Update": {
             "TableName": _table_name(),
             "Key": _key(message_id, user_id),
-            "UpdateExpression": "SET #st = :to, reason = :reason, #at = :now REMOVE stage, stage_since",
+            "UpdateExpression": sets + " REMOVE stage, stage_since",
             "ConditionExpression": "#st = :from",
             "ExpressionAttributeNames": {"#st": "status", "#at": "at"},
-            "ExpressionAttributeValues": {
-                ":from": from_status,
-                ":to": to_status,
-                ":reason": reason,
-                ":now": dynamo.number(now),
-            },
+            "ExpressionAttributeValues": values,
         }
     }
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """What SES accepted: its message id (its events name it) and the address it went to."""
+
+    ses_message_id: str
+    sent_to: str
 
 
 def finish(
@@ -197,12 +224,19 @@ def finish(
     expected_sending_at: Any = None,
     also_put: dict[str, Any] | None = None,
     also: Sequence[Mapping[str, Any]] = (),
+    email: SentEmail | None = None,
 ) -> bool:
     """from_status (queued or sending) → sent | skipped | failed, moving one count from queued
     to `to_status`, and putting `also_put` ({"table", "item"}, e.g. the inbox entry) and the
-    actions `also` (a ledger release) in the same transaction. False when the delivery was not
-    in `from_status` (someone else moved it)."""
-    update = _settle_update(message_id, user_id, from_status, to_status, reason, now)
+    actions `also` (a ledger release) in the same transaction; `email`: what SES accepted, kept
+    for its events. False when the delivery was not in `from_status` (someone else moved it)."""
+    # An empty id cannot key the index (SES always gives one; a missing one just goes unmatched).
+    sent = (
+        {"ses_message_id": email.ses_message_id, "sent_to": email.sent_to}
+        if email is not None and email.ses_message_id
+        else None
+    )
+    update = _settle_update(message_id, user_id, from_status, to_status, reason, now, sent)
     if expected_sending_at is not None:
         update["Update"]["ConditionExpression"] += " AND sending_at = :seen"
         update["Update"]["ExpressionAttributeValues"][":seen"] = expected_sending_at
@@ -460,6 +494,59 @@ def link_reference(digest: str) -> tuple[str, str] | None:
     if isinstance(message_id, str) and isinstance(user_id, str):
         return message_id, user_id
     return None
+
+
+# --- what SES reported back about an email ------------------------------------------------------
+
+
+def find_by_ses_message_id(ses_message_id: str) -> dict[str, Any] | None:
+    """The delivery SES knows by this message id ({message_id, user_id, sent_to}), or None. One
+    Query of by_ses_message (eventually consistent: just after the send it may not show yet)."""
+    rows = dynamo.call(
+        "query",
+        TableName=_table_name(),
+        IndexName=BY_SES_MESSAGE_INDEX,
+        KeyConditionExpression="ses_message_id = :id",
+        ExpressionAttributeValues={":id": ses_message_id},
+        Limit=1,
+    ).get("Items", [])
+    return dict(rows[0]) if rows else None
+
+
+class Feedback(enum.Enum):
+    RECORDED = "recorded"
+    ALREADY_RECORDED = "already_recorded"  # this kind was counted for this delivery before
+    REFUSED = "refused"  # an action of `also` did not hold (its index in `refused_at`)
+
+
+def record_feedback(
+    message_id: str, user_id: str, kind: str, *, also: Sequence[Mapping[str, Any]] = ()
+) -> tuple[Feedback, int | None]:
+    """Add `kind` (delivered, bounced, complained) to the delivery's `feedback_seen` and 1 to
+    the message's counter of that kind, once per delivery whatever the repeats, in one
+    transaction with the actions `also` (the user's email status). (outcome, the index in `also`
+    of the action that refused, when REFUSED)."""
+    reasons = dynamo.transact(
+        [
+            {
+                "Update": {
+                    "TableName": _table_name(),
+                    "Key": _key(message_id, user_id),
+                    "UpdateExpression": "ADD feedback_seen :kinds",
+                    "ConditionExpression": "attribute_exists(user_id) AND NOT contains(feedback_seen, :kind)",
+                    "ExpressionAttributeValues": {":kinds": {kind}, ":kind": kind},
+                }
+            },
+            messages.stats_update(message_id, {kind: 1}),
+            *also,
+        ]
+    )
+    if reasons is None:
+        return Feedback.RECORDED, None
+    if reasons[0].condition_failed or reasons[1].condition_failed:
+        return Feedback.ALREADY_RECORDED, None  # counted before (or the delivery or message is gone)
+    refused = next(index for index, reason in enumerate(reasons[2:]) if reason.condition_failed)
+    return Feedback.REFUSED, refused
 
 
 def get(message_id: str, user_id: str) -> dict[str, Any] | None:

@@ -101,6 +101,7 @@ def send_email(to: str, subject: str, text: str, html: str, headers: Sequence[tu
         response = aws.client("sesv2").send_email(
             FromEmailAddress=get_settings().sender_email,
             Destination={"ToAddresses": [to]},
+            **_configuration_set(),
             Content={"Simple": simple},
         )
     except (NoCredentialsError, PartialCredentialsError, CredentialRetrievalError) as exc:
@@ -112,6 +113,13 @@ def send_email(to: str, subject: str, text: str, html: str, headers: Sequence[tu
     except ClientError as exc:
         raise classify(exc) from exc
     return str(response.get("MessageId", ""))
+
+
+def _configuration_set() -> dict[str, str]:
+    """The stack's configuration set, whose event destination reports bounces, complaints and
+    deliveries back (messaging.feedback)."""
+    name = get_settings().ses_configuration_set
+    return {"ConfigurationSetName": name} if name else {}
 
 
 def classify(exc: ClientError) -> Exception:

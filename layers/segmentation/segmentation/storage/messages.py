@@ -5,7 +5,9 @@ Items:
   text), `audience_segment_id`, `subject`, `body`, `state`,
   `created_at`, `updated_at`, `sent_at`, `fanned_out_at` (a manual message's audience was read
   whole; epoch seconds), counters `stat_queued`, `stat_sent`,
-  `stat_skipped`, `stat_failed` (ADDed in the same transactions as the delivery transitions).
+  `stat_skipped`, `stat_failed` (ADDed in the same transactions as the delivery transitions) and
+  `stat_delivered`, `stat_bounced`, `stat_complained` (ADDed in the same transaction as the
+  delivery's feedback: storage.deliveries.record_feedback; missing on older messages: 0).
   A deleted message keeps its item with state `deleted` so in-flight deliveries can be
   recorded as skipped; the API no longer shows it.
 - `#auto_live`: `live_ids` (string set of the live auto messages) and `version` (+1 on every
@@ -31,6 +33,8 @@ from segmentation.storage import aws, dynamo
 
 LIVE_META_ID = "#auto_live"
 STATS = ("queued", "sent", "skipped", "failed")
+# What SES reported back about the emails sent (each delivery counted once per kind).
+FEEDBACK_STATS = ("delivered", "bounced", "complained")
 LISTING = "messages"
 LISTING_INDEX = "by_listing"
 
@@ -42,7 +46,7 @@ def table_name() -> str:
 def put_new(item: dict[str, Any]) -> None:
     item = {
         **item,
-        **{f"stat_{name}": 0 for name in STATS},
+        **{f"stat_{name}": 0 for name in STATS + FEEDBACK_STATS},
         **_listing(item["message_id"], item["created_at"]),
     }
     dynamo.call(

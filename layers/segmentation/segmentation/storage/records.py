@@ -76,11 +76,14 @@ def upsert(
     attribute_removes: Iterable[str],
     now: float,
     defaults: Mapping[str, Any] | None = None,
+    resets: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Apply sent fields (None removes) and custom attribute changes; return (new item, created)."""
+    """Apply sent fields (None removes) and custom attribute changes; return (new item, created).
+    `resets` {field: dependent}: a sent field whose value differs from the stored one removes
+    its dependent attribute in the same write (users: a new `email` clears `email_status`)."""
     removes = list(attribute_removes)
     for _ in range(3):
-        updated = _update_existing(table_name, key, fields, attribute_sets, removes, now)
+        updated = _update_existing(table_name, key, fields, attribute_sets, removes, now, resets or {})
         if updated is not None:
             return updated, False
         created = _create(table_name, key, fields, attribute_sets, now, defaults or {})
@@ -97,42 +100,88 @@ def _update_existing(
     attribute_sets: Mapping[str, Any],
     attribute_removes: list[str],
     now: float,
+    resets: Mapping[str, str],
 ) -> dict[str, Any] | None:
-    expression = _Expression()
-    for attribute, value in fields.items():
-        if value is None:
-            expression.removes.append(expression.name(attribute))
-        else:
-            expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
-    custom = expression.name("custom_attributes") if attribute_sets or attribute_removes else ""
-    for attribute, value in attribute_sets.items():
-        expression.sets.append(f"{custom}.{expression.name(attribute)} = {expression.value(value)}")
-    for attribute in attribute_removes:
-        expression.removes.append(f"{custom}.{expression.name(attribute)}")
-    expression.sets.append(f"{expression.name('updated_at')} = {expression.value(_epoch(now))}")
-    expression.adds.append(f"{expression.name('rev')} {expression.value(_ONE)}")
-    (key_name,) = key
-    condition = f"attribute_exists({expression.name(key_name)})"
-    if attribute_sets or attribute_removes:
-        # Nested SETs need the map to exist; every item this module creates has one.
-        condition += f" AND attribute_type({custom}, {expression.value('M')})"
-    try:
-        response = dynamo.call(
-            "update_item",
-            TableName=table_name,
-            Key=dict(key),
-            ReturnValues="ALL_NEW",
-            ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            **expression.arguments(condition),
+    """The update of an existing item, or None when there is none. One call in the usual case;
+    a second when the item lacks a custom_attributes map, or holds a dependent of `resets` that
+    the sent value makes stale (the first call's condition says so, with the old item)."""
+    changed: dict[str, Any] = {}  # field -> the stored value it replaces, for each reset due
+    for _ in range(3):
+        expression = _Expression()
+        for attribute, value in fields.items():
+            if value is None:
+                expression.removes.append(expression.name(attribute))
+            else:
+                expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
+        custom = expression.name("custom_attributes") if attribute_sets or attribute_removes else ""
+        for attribute, value in attribute_sets.items():
+            expression.sets.append(f"{custom}.{expression.name(attribute)} = {expression.value(value)}")
+        for attribute in attribute_removes:
+            expression.removes.append(f"{custom}.{expression.name(attribute)}")
+        expression.sets.append(f"{expression.name('updated_at')} = {expression.value(_epoch(now))}")
+        expression.adds.append(f"{expression.name('rev')} {expression.value(_ONE)}")
+        (key_name,) = key
+        condition = f"attribute_exists({expression.name(key_name)})"
+        if attribute_sets or attribute_removes:
+            # Nested SETs need the map to exist; every item this module creates has one.
+            condition += f" AND attribute_type({custom}, {expression.value('M')})"
+        condition += _reset_clauses(expression, fields, resets, changed)
+        try:
+            response = dynamo.call(
+                "update_item",
+                TableName=table_name,
+                Key=dict(key),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **expression.arguments(condition),
+            )
+        except dynamo.ConditionFailed as failed:
+            old = failed.item
+            if old is None:
+                return None
+            if (attribute_sets or attribute_removes) and not isinstance(old.get("custom_attributes"), dict):
+                # The item exists without a custom_attributes map (written by something else): give it one.
+                fields = {**fields, "custom_attributes": dict(attribute_sets)}
+                attribute_sets, attribute_removes = {}, []
+            changed = {
+                field: old.get(field)
+                for field, dependent in resets.items()
+                if field in fields and dependent in old and old.get(field) != fields[field]
+            }
+            continue
+        item: dict[str, Any] = response["Attributes"]
+        return item
+    raise Retryable(f"update of {dict(key)} kept racing")
+
+
+def _reset_clauses(
+    expression: _Expression, fields: Mapping[str, Any], resets: Mapping[str, str], changed: Mapping[str, Any]
+) -> str:
+    """Conditions (and removals) of `resets`: with no reset known due, the write goes through only
+    while no dependent is stale (absent, or its field already holds the sent value); a reset
+    known due removes the dependent while its field still holds the value seen."""
+    clauses = ""
+    for field, dependent in resets.items():
+        if field not in fields:
+            continue
+        field_name, dependent_name = expression.name(field), expression.name(dependent)
+        if field in changed:
+            expression.removes.append(dependent_name)
+            seen = changed[field]
+            clauses += (
+                f" AND attribute_not_exists({field_name})"
+                if seen is None
+                else f" AND {field_name} = {expression.value(seen)}"
+            )
+            continue
+        sent = fields[field]
+        same = (
+            f"attribute_not_exists({field_name})"
+            if sent is None
+            else f"{field_name} = {expression.value(sent)}"
         )
-    except dynamo.ConditionFailed as failed:
-        if failed.item is None:
-            return None
-        # The item exists without a custom_attributes map (written by something else): give it one.
-        merged = {name: value for name, value in attribute_sets.items()}
-        return _update_existing(table_name, key, {**fields, "custom_attributes": merged}, {}, [], now)
-    item: dict[str, Any] = response["Attributes"]
-    return item
+        clauses += f" AND (attribute_not_exists({dependent_name}) OR {same})"
+    return clauses
 
 
 def _create(

@@ -13,6 +13,10 @@ from segmentation.values import epoch_millis
 
 # Written on creation so filters see a real 0 / false rather than an unknown value.
 _NEW_USER_DEFAULTS = {"session_count": Decimal(0), "unsubscribed_from_emails": False, "events": {}}
+# `email_status` is stored only when SES reported the address bad (absent: ok); it concerns the
+# address the user had then, so a new `email` removes it in the same write.
+_RESETS = {"email": "email_status"}
+BOUNCED, COMPLAINED = "bounced", "complained"
 
 
 def _table_name() -> str:
@@ -39,6 +43,7 @@ def upsert(
         attribute_removes,
         now,
         _NEW_USER_DEFAULTS,
+        _RESETS,
     )
 
 
@@ -64,6 +69,61 @@ def unsubscribe(user_id: str, now: float) -> bool:
     except dynamo.ConditionFailed:
         return False
     return True
+
+
+def bounced_action(user_id: str, address: str, now: float) -> dict[str, Any]:
+    """A transaction action: the user's `email_status` becomes bounced, if their email is still
+    `address` (a bounce of an address they no longer have says nothing about them) and no
+    complaint was recorded (the stronger status stays)."""
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": {"user_id": user_id},
+            "UpdateExpression": "SET #status = :bounced, #up = :now ADD #rev :one",
+            "ConditionExpression": (
+                "#email = :address AND (attribute_not_exists(#status) OR #status <> :complained)"
+            ),
+            "ExpressionAttributeNames": {
+                "#status": "email_status",
+                "#email": "email",
+                "#up": "updated_at",
+                "#rev": "rev",
+            },
+            "ExpressionAttributeValues": {
+                ":bounced": BOUNCED,
+                ":complained": COMPLAINED,
+                ":address": address,
+                ":now": epoch_millis(now),
+                ":one": Decimal(1),
+            },
+        }
+    }
+
+
+def complained_action(user_id: str, now: float) -> dict[str, Any]:
+    """A transaction action: the user complained: `email_status` complained and unsubscribed
+    from emails (until an app sets it back), whichever address they have now."""
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": {"user_id": user_id},
+            "UpdateExpression": "SET #status = :complained, #unsubscribed = :yes, #up = :now ADD #rev :one",
+            "ConditionExpression": "attribute_exists(#id)",
+            "ExpressionAttributeNames": {
+                "#id": "user_id",
+                "#status": "email_status",
+                "#unsubscribed": "unsubscribed_from_emails",
+                "#up": "updated_at",
+                "#rev": "rev",
+            },
+            "ExpressionAttributeValues": {
+                ":complained": COMPLAINED,
+                ":yes": True,
+                ":now": epoch_millis(now),
+                ":one": Decimal(1),
+            },
+        }
+    }
 
 
 def delete(user_id: str) -> dict[str, Any]:
