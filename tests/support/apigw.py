@@ -19,7 +19,10 @@ from urllib.parse import unquote
 INGEST = "functions.ingest.app"
 API = "functions.api.app"
 AUTHORIZER = "functions.authorizer.app"
-PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs"}
+SOURCES = "functions.sources.app"
+# The Segment routes: no authorizer (the key may be in the body); SourcesFunction checks it.
+SOURCES_PATHS = {f"/v1/{kind}" for kind in ("batch", "identify", "track", "group", "page", "screen", "alias")}
+PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs", *SOURCES_PATHS}
 STAGE = "prod"
 _INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!(search|count)$)[^/]+(/(logins|messages|events))?)?$")
 
@@ -47,7 +50,10 @@ class Reply:
 
 
 def function_for(path: str) -> str:
-    """The function template.yaml routes a path to (users/companies → ingest, the rest → api)."""
+    """The function template.yaml routes a path to (users/companies → ingest, the Segment routes
+    → sources, the rest → api)."""
+    if path in SOURCES_PATHS:
+        return SOURCES
     return INGEST if _INGEST_PATHS.match(path) else API
 
 

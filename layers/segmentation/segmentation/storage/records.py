@@ -27,7 +27,7 @@ KEY_ATTRIBUTE: dict[str, str] = {"users": "user_id", "companies": "company_id"}
 INCARNATION = "incarnation"
 
 
-class _Expression:
+class Expression:
     """Builds SET/REMOVE/ADD clauses with placeholder names, so reserved words never matter."""
 
     def __init__(self) -> None:
@@ -98,7 +98,7 @@ def _update_existing(
     attribute_removes: list[str],
     now: float,
 ) -> dict[str, Any] | None:
-    expression = _Expression()
+    expression = Expression()
     for attribute, value in fields.items():
         if value is None:
             expression.removes.append(expression.name(attribute))
@@ -143,7 +143,7 @@ def _create(
     now: float,
     defaults: Mapping[str, Any],
 ) -> dict[str, Any] | None:
-    expression = _Expression()
+    expression = Expression()
     values = {**defaults, **{name: value for name, value in fields.items() if value is not None}}
     values.setdefault("custom_attributes", {})
     values["custom_attributes"] = {**values["custom_attributes"], **attribute_sets}

@@ -12,7 +12,7 @@ from segmentation.storage import dynamo, records
 from segmentation.values import epoch_millis
 
 # Written on creation so filters see a real 0 / false rather than an unknown value.
-_NEW_USER_DEFAULTS = {"session_count": Decimal(0), "unsubscribed_from_emails": False, "events": {}}
+NEW_USER_DEFAULTS = {"session_count": Decimal(0), "unsubscribed_from_emails": False, "events": {}}
 
 
 def _table_name() -> str:
@@ -38,7 +38,7 @@ def upsert(
         attribute_sets,
         attribute_removes,
         now,
-        _NEW_USER_DEFAULTS,
+        NEW_USER_DEFAULTS,
     )
 
 
