@@ -175,7 +175,8 @@ def _message(
         return dataclasses.replace(
             base, company_id=company_id, company=_company_traits(_object(message.get("traits")))
         )
-    at = _time_of(message, message.get("sentAt", batch_sent_at), received_at)
+    sent_at = message.get("sentAt")
+    at = _time_of(message, batch_sent_at if sent_at is None else sent_at, received_at)
     properties = _object(message.get("properties"))
     if kind == "track":
         name = _event_name(message.get("event"))

@@ -223,24 +223,24 @@ def _set_changes(expression: Expression, item: Mapping[str, Any], merged: _Merge
             expression.removes.append(expression.name(name))
         else:
             expression.sets.append(f"{expression.name(name)} = {expression.value(value)}")
-    if isinstance(item.get("custom_attributes"), dict):
+    if isinstance(item.get("custom_attributes"), dict) and (merged.sets or merged.removes):
         custom = expression.name("custom_attributes")
         for name, value in merged.sets.items():
             expression.sets.append(f"{custom}.{expression.name(name)} = {expression.value(value)}")
         for name in merged.removes:
             expression.removes.append(f"{custom}.{expression.name(name)}")
-    elif merged.sets:  # an item written without the map: give it one
+    elif merged.sets and not isinstance(item.get("custom_attributes"), dict):  # give the item the map
         expression.sets.append(f"{expression.name('custom_attributes')} = {expression.value(merged.sets)}")
     stored = item.get("company_ids")
     current = list(stored) if isinstance(stored, list) else []
     linked = current + [company for company in merged.companies if company not in current]
     if linked != current:
         expression.sets.append(f"{expression.name('company_ids')} = {expression.value(linked)}")
-    if isinstance(item.get("events"), dict):
+    if isinstance(item.get("events"), dict) and merged.summaries:
         events = expression.name("events")
         for name, summary in merged.summaries.items():
             expression.sets.append(f"{events}.{expression.name(name)} = {expression.value(summary)}")
-    elif merged.summaries:
+    elif merged.summaries and not isinstance(item.get("events"), dict):
         expression.sets.append(f"{expression.name('events')} = {expression.value(merged.summaries)}")
 
 
