@@ -530,3 +530,46 @@ def test_events_keep_the_summaries_the_rest_api_keeps(keys: dict[str, str]) -> N
     assert stored is not None
     summary = summary_of(stored, "uploaded_photo")
     assert summary is not None and summary.count == 2
+
+
+def test_many_companies_are_upserted_in_transactions_not_one_call_each(keys: dict[str, str]) -> None:
+    send(
+        "/v1/group",
+        {"userId": "warm", "groupId": "warm", "traits": {"tier": "x"}},
+        headers=basic(keys["ingest"]),
+    )
+    messages = [
+        {"type": "group", "userId": f"g-{n}", "groupId": f"co-{n}", "traits": {"plan": "pro", "tier": "a"}}
+        for n in range(150)
+    ]
+    with counted_calls() as counts:
+        reply = send("/v1/batch", {"batch": messages}, headers=basic(keys["ingest"]))
+    assert reply.body["accepted"] == 150
+    # Companies: 2 reads, 2 transactions; users: 2 reads, 2 transactions; the key: 1 read.
+    assert counts == Counter({"BatchGetItem": 4, "TransactWriteItems": 4, "GetItem": 1}), counts
+    company = call("GET", "/v1/companies/co-149", key=keys["read"]).body
+    assert (company["plan"], company["custom_attributes"]) == ("pro", {"tier": "a"})
+    assert user(keys, "g-149")["company_ids"] == ["co-149"]  # type: ignore[index]
+
+
+def test_a_company_created_between_read_and_write_keeps_both_writes(
+    keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from segmentation.storage import records
+
+    real = records.get_many
+
+    def read_then_someone_creates(table: str, key_name: str, ids: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        found = real(table, key_name, ids, **kwargs)
+        if key_name == "company_id":
+            body = {"company_id": "raced", "industry": "retail"}
+            assert call("POST", "/v1/companies", key=keys["ingest"], body=body).status == 201
+        return found
+
+    monkeypatch.setattr(records, "get_many", read_then_someone_creates)
+    reply = batch(
+        keys["ingest"], {"type": "group", "userId": "u-25", "groupId": "raced", "traits": {"plan": "pro"}}
+    )
+    assert reply.body["accepted"] == 1
+    company = call("GET", "/v1/companies/raced", key=keys["read"]).body
+    assert (company["industry"], company["plan"]) == ("retail", "pro")

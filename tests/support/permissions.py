@@ -190,8 +190,9 @@ USES: dict[str, set[Grant]] = {
     # http.routes.sources (the Segment routes, no authorizer): auth.access.authenticate_key
     # (find_by_hash: GetItem; an unknown key is compared with the first admin key's secret, never
     # stored here); people.segment_ingest: message ids recorded before (BatchGet on EventIds), the
-    # attribute types and names first seen (as IngestFunction), one upsert per company
-    # (records.upsert: UpdateItem), the users read (BatchGet) and written by
+    # attribute types and names first seen (as IngestFunction), the companies read (BatchGet)
+    # and upserted in transactions (records.upsert_many: Update; a lost race falls back to
+    # records.upsert: UpdateItem), the users read (BatchGet) and written by
     # storage.user_batches (transactions: Update of each user with the conditional Put of its
     # message ids).
     "SourcesFunction": _merge(
@@ -200,7 +201,7 @@ USES: dict[str, set[Grant]] = {
         {"DataKey via secretsmanager": "kms:Decrypt"},
         {"UsersTable": "BatchGetItem UpdateItem"},
         {"EventIdsTable": "BatchGetItem PutItem"},
-        {"CompaniesTable": "UpdateItem"},
+        {"CompaniesTable": "BatchGetItem UpdateItem"},
         {"DataAttributesTable": "BatchGetItem PutItem UpdateItem"},
         _KMS_DYNAMODB,
     ),

@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from segmentation.engine.fields import MAX_EVENT_NAMES
 from segmentation.errors import Invalid
 from segmentation.people.attributes import AttributeChanges, plan_attribute_changes
@@ -28,6 +26,7 @@ from segmentation.people.segment_messages import Message, Read, Rejection
 from segmentation.storage import attributes as attribute_store
 from segmentation.storage import companies as company_store
 from segmentation.storage import user_batches
+from segmentation.storage.records import Upsert
 from segmentation.storage.user_batches import MAX_KEYS_PER_WRITE, Change
 
 # Message ids are recorded in EventIds beside the REST API's event ids, in a namespace of their own.
@@ -174,13 +173,13 @@ def _unregistered_event_names(messages: Iterable[Message]) -> set[str]:
 
 
 def _upsert_companies(groups: Sequence[Message], typed: dict[int, AttributeChanges], now: float) -> set[int]:
-    """One upsert per company, its group messages' traits merged in order; the indexes of the
-    messages whose company could not be written."""
+    """Each company once, its group messages' traits merged in order, all of them in a few calls
+    (storage.records.upsert_many); the indexes of the messages whose company could not be written."""
     by_company: dict[str, list[Message]] = defaultdict(list)
     for message in groups:
         assert message.company_id is not None
         by_company[message.company_id].append(message)
-    failed: set[int] = set()
+    upserts: dict[str, Upsert] = {}
     for company_id, found in by_company.items():
         fields: dict[str, Any] = {}
         sets: dict[str, Any] = {}
@@ -194,13 +193,9 @@ def _upsert_companies(groups: Sequence[Message], typed: dict[int, AttributeChang
             for name in changes.removes:
                 sets.pop(name, None)
                 removes[name] = None
-        try:
-            company_store.upsert(company_id, fields, sets, list(removes), now)
-        except ClientError as error:
-            if "size" not in str(error).lower():
-                raise
-            failed.update(message.index for message in found)
-    return failed
+        upserts[company_id] = Upsert(fields, sets, tuple(removes))
+    failed = company_store.upsert_many(upserts, now) if upserts else set()
+    return {message.index for company_id in failed for message in by_company[company_id]}
 
 
 def _write_users(messages: Sequence[Message], typed: dict[int, AttributeChanges], now: float) -> set[int]:

@@ -31,7 +31,7 @@ from segmentation.engine.events import added
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
 from segmentation.storage.events import ID_TTL_SECONDS
-from segmentation.storage.records import INCARNATION, Expression
+from segmentation.storage.records import INCARNATION, Expression, too_large
 from segmentation.storage.users import NEW_USER_DEFAULTS
 from segmentation.values import epoch_millis
 
@@ -294,7 +294,7 @@ def _commit(chunk: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
     try:
         reasons = dynamo.transact(actions)
     except ClientError as error:
-        if not _too_large(error):
+        if not too_large(error):
             raise
         if len(chunk) > 1:  # which user's item would be too large? Each alone says.
             return {
@@ -316,8 +316,3 @@ def _commit(chunk: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
         stale = mine[-1].condition_failed
         verdicts[user_id] = _Refused(duplicates, stale, mine[-1].item if stale else None)
     return verdicts
-
-
-def _too_large(error: ClientError) -> bool:
-    message = str(error.response.get("Error", {}).get("Message", "")).lower()
-    return dynamo.error_code(error) == "ValidationException" and "size" in message
