@@ -48,21 +48,15 @@ def ingest(read: Read, now: float) -> Outcome:
     total = len(read.messages) + len(read.rejected)
     rejected = list(read.rejected)
     reject = rejected.append
-    messages = _not_sent_before(read.messages)
-    users = _typed(
-        "users",
-        [(m.index, m.user.custom) for m in messages if m.user and m.user.custom],
-        reject,
-    )
+    messages = [m for m in _not_sent_before(read.messages) if m.kind != "alias"]  # alias: nothing to do
+    users = _typed("users", [(m.index, m.user.custom) for m in messages if m.user and m.user.custom], reject)
     companies = _typed(
-        "companies",
-        [(m.index, m.company.custom) for m in messages if m.company and m.company.custom],
-        reject,
+        "companies", [(m.index, m.company.custom) for m in messages if m.company and m.company.custom], reject
     )
-    refused = {r.index for r in rejected}
-    unnamed = _unregistered_event_names([m for m in messages if m.event and m.index not in refused])
+    messages = _not_rejected(messages, rejected)
+    unnamed = _unregistered_event_names(messages)
     for message in messages:
-        if message.event and message.event.name in unnamed and message.index not in refused:
+        if message.event and message.event.name in unnamed:
             reject(
                 Rejection(
                     message.index,
@@ -71,14 +65,17 @@ def ingest(read: Read, now: float) -> Outcome:
                     f"{message.event.name!r} would be one more.",
                 )
             )
-    refused = {r.index for r in rejected}
-    kept = [m for m in messages if m.index not in refused and m.kind != "alias"]
-    for index in _upsert_companies([m for m in kept if m.company_id], companies, now):
+    messages = _not_rejected(messages, rejected)
+    for index in _upsert_companies([m for m in messages if m.company_id], companies, now):
         reject(Rejection(index, "record_full", "The company's record is full (DynamoDB's 400 KB per item)."))
-    refused = {r.index for r in rejected}
-    for index in _write_users([m for m in kept if m.index not in refused], users, now):
+    for index in _write_users(_not_rejected(messages, rejected), users, now):
         reject(Rejection(index, "record_full", "The user's record is full (DynamoDB's 400 KB per item)."))
     return Outcome(total - len(rejected), rejected)
+
+
+def _not_rejected(messages: Sequence[Message], rejected: Iterable[Rejection]) -> list[Message]:
+    refused = {rejection.index for rejection in rejected}
+    return [message for message in messages if message.index not in refused]
 
 
 def _key(message: Message) -> str | None:
