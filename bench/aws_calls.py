@@ -36,6 +36,7 @@ SENDER = "SenderFunction"
 AUTHORIZER = "AuthorizerFunction"
 RECHECK = "RecheckFunction"
 FEEDBACK = "EmailFeedbackFunction"
+SOURCES = "SourcesFunction"
 REBUILD_WORKERS = 1
 USERS = 15  # made through the API: three rounds of five, one user per operation
 
@@ -287,6 +288,50 @@ def _ses_feedback(bench: _Bench, result: CallCounts, suffix: str, address: str) 
         )
 
 
+def _segment_batch(prefix: str) -> list[dict[str, Any]]:
+    """A Segment library's batch as an app sends it: 50 users, each identified, then 7 tracks, a
+    page and, for every fifth, a group (5 companies); every message with its messageId."""
+    messages: list[dict[str, Any]] = []
+    for n in range(50):
+        user_id = f"{prefix}-{n}"
+        messages.append(
+            {
+                "type": "identify",
+                "userId": user_id,
+                "traits": {"email": f"{user_id}@example.com", "plan": "pro"},
+            }
+        )
+        messages += [
+            {"type": "track", "userId": user_id, "event": "Order Completed", "properties": {"revenue": t}}
+            for t in range(7)
+        ]
+        messages.append({"type": "page", "userId": user_id, "name": "Pricing"})
+        if n % 5 == 0:
+            messages.append({"type": "group", "userId": user_id, "groupId": f"{prefix}-co-{n // 5}"})
+    for number, message in enumerate(messages):
+        message.update(messageId=f"{prefix}-m-{number}", timestamp="2026-11-28T10:00:00Z")
+    return messages
+
+
+def _segment_ingest(bench: _Bench, result: CallCounts, round_name: str) -> None:
+    """POST /v1/batch through the local API Gateway (no authorizer: SourcesFunction checks the key),
+    counted per 100 messages, the names known (a warm function)."""
+    from infra.local.apigw import HttpRequest
+
+    messages = _segment_batch(round_name)
+    body = json.dumps({"batch": messages, "writeKey": bench.keys.ingest_key}).encode()
+    with bench.log.counting() as window:
+        response = bench.stack.handle(HttpRequest(method="POST", path="/v1/batch", body=body))
+    answer = response.json()
+    if response.status != 200 or answer["accepted"] != len(messages):
+        result.missing["segment_batch_per_100_messages"] = f"{response.status}: {response.body[:300]!r}"
+        return
+    result.counts["segment_batch_per_100_messages"] = round(window.count(SOURCES) / len(messages) * 100, 2)
+    result.breakdown["segment_batch_per_100_messages"] = window.operations(SOURCES)
+    result.extra["segment_batch_messages"] = len(messages)
+    bench.settle()
+
+
 def _rebuild(bench: _Bench, result: CallCounts, sizes: tuple[int, int], now: float) -> None:
     """Two table sizes, each rebuilt once to settle and once counted; the difference is per user."""
     runs: list[tuple[int, Window]] = []
@@ -331,3 +376,6 @@ def _scenarios(bench: _Bench, result: CallCounts, rebuild_users: tuple[int, int]
         _capped_delivery(bench, result, user_id="u-14")  # the last round's fifth user: untouched
     with _cache_policy(math.inf):  # a worker does hundreds of users a second: its caches stay warm
         _rebuild(bench, result, rebuild_users, now)
+    with _cache_policy(math.inf):  # after the rebuild, whose table sizes it would change
+        _segment_ingest(bench, CallCounts(), "segment-warm")  # the names first seen
+        _segment_ingest(bench, result, "segment")

@@ -27,7 +27,7 @@ from segmentation import clock
 
 from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.lambdas import LocalFunction
-from infra.local.rate_limits import KeyRateLimits
+from infra.local.rate_limits import KeyRateLimits, MethodThrottles
 from infra.local.template import ApiRoute, RestApi, Template
 
 log = logging.getLogger("infra.local.apigw")
@@ -128,9 +128,11 @@ class ApiGateway:
         rate_limits: KeyRateLimits | None = None,
         *,
         timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
+        method_throttles: MethodThrottles | None = None,
     ) -> None:
         self.functions = functions
         self.rate_limits = rate_limits or KeyRateLimits()
+        self.method_throttles = method_throttles or MethodThrottles({})
         self.timeout_seconds = timeout_seconds
         self.rest_apis = template.rest_apis
         grouped: dict[str, dict[str, ApiRoute]] = {}
@@ -197,6 +199,10 @@ class ApiGateway:
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return self._gateway_response(api, "REQUEST_TOO_LARGE")
         event = self._proxy_event(request, route, api, resource_path or route.path, params)
+        throttled = self.method_throttles.check(resource_path or route.path, request.method)
+        if throttled.outcome == "throttled":
+            wait = [("Retry-After", str(max(1, math.ceil(throttled.retry_after))))]
+            return self._gateway_response(api, "THROTTLED", default_headers=wait)
         usage_key = None
         if route.authorizer:
             denied, usage_key = self._authorize(api, route.authorizer, event)

@@ -91,6 +91,31 @@ class KeyRateLimits:
         return Verdict("throttled", api_key_id, wait) if wait else Verdict("allowed", api_key_id)
 
 
+class MethodThrottles:
+    """The stage's per-method throttles (MethodSettings with a ResourcePath): one token bucket per
+    method, every caller together, as API Gateway applies them to a route that no usage key meters
+    (the Segment routes). `throttles`: (path, METHOD) -> (rate, burst); KEY_RATE_LIMITS=off turns
+    them off too (scripts loading data)."""
+
+    def __init__(self, throttles: dict[tuple[str, str], tuple[float, int]], *, enforce: bool = True) -> None:
+        self.throttles = throttles
+        self.enforce = enforce
+        self._buckets: dict[tuple[str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def check(self, path: str, method: str) -> Verdict:
+        key = (path, method.upper())
+        throttle = self.throttles.get(key) or self.throttles.get((path, "*"))
+        if throttle is None or not self.enforce:
+            return Verdict("allowed")
+        rate, burst = throttle
+        now = clock.now()
+        with self._lock:
+            bucket = self._buckets.setdefault(key, TokenBucket(rate, burst, float(burst), now))
+            wait = bucket.take(now)
+        return Verdict("throttled", retry_after=wait) if wait else Verdict("allowed")
+
+
 def _enabled(api_key_id: str) -> bool:
     try:
         return bool(aws.client("apigateway").get_api_key(apiKey=api_key_id).get("enabled"))

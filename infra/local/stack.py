@@ -29,7 +29,7 @@ from infra.local.eventbridge import DEFAULT_ASYNC_RETRIES, LocalEventBus, Rule, 
 from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
-from infra.local.rate_limits import KeyRateLimits
+from infra.local.rate_limits import KeyRateLimits, MethodThrottles
 from infra.local.resources import Provisioned, initial_secret_value, provision
 from infra.local.template import Function, Template, load_template
 
@@ -201,6 +201,7 @@ class LocalStack:
             self.functions,
             KeyRateLimits(enforce=self.key_rate_limits),
             timeout_seconds=self.gateway_timeout,
+            method_throttles=MethodThrottles(self._method_throttles(), enforce=self.key_rate_limits),
         )
         self._build_pollers()
         self._build_event_bus()
@@ -380,6 +381,19 @@ class LocalStack:
         from segmentation.storage import aws
 
         aws.client("ses").verify_email_identity(EmailAddress=get_settings().sender_email)
+
+    def _method_throttles(self) -> dict[tuple[str, str], tuple[float, int]]:
+        """The REST APIs' per-method throttles, with the template's parameters resolved."""
+        assert self.provisioned is not None
+        resolve = self.provisioned.resolver.resolve
+        return {
+            route: (
+                float(resolve(setting["ThrottlingRateLimit"])),
+                int(resolve(setting["ThrottlingBurstLimit"])),
+            )
+            for api in self.template.rest_apis.values()
+            for route, setting in api.method_throttles.items()
+        }
 
     def _build_pollers(self) -> None:
         assert self.provisioned is not None

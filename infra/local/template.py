@@ -191,6 +191,9 @@ class RestApi:
     gateway_responses: dict[str, Any]
     api_key_source: str = "HEADER"  # ApiKeySourceType: HEADER (X-API-Key) or AUTHORIZER
     api_key_required: bool = False  # Auth.ApiKeyRequired: the default of every route
+    # The stage's MethodSettings that throttle one method ((path, METHOD) -> the setting, with
+    # ThrottlingRateLimit and ThrottlingBurstLimit unresolved); the stage-wide "/*" is not served.
+    method_throttles: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,21 @@ def _rest_api(logical_id: str, props: dict[str, Any]) -> RestApi:
         gateway_responses=props.get("GatewayResponses") or {},
         api_key_source=str(props.get("ApiKeySourceType") or "HEADER"),
         api_key_required=auth.get("ApiKeyRequired") is True,
+        method_throttles=_method_throttles(props.get("MethodSettings") or []),
     )
+
+
+def _method_throttles(settings: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """MethodSettings naming one method's path (`/~1v1~1batch`: "/" written "~1") with a throttle."""
+    found = {}
+    for setting in settings:
+        path = str(setting.get("ResourcePath") or "")
+        if path in ("", "/*") or "ThrottlingRateLimit" not in setting:
+            continue
+        found[(path.removeprefix("/").replace("~1", "/"), str(setting.get("HttpMethod", "*")).upper())] = (
+            setting
+        )
+    return found
 
 
 def _merged(globals_props: dict[str, Any], props: dict[str, Any], key: str, default: Any) -> Any:

@@ -58,6 +58,9 @@ def test_aws_calls_have_every_operation(smoke: dict[str, Any]) -> None:
     assert isinstance(calls["rebuild_per_100_users_no_change"], int | float)
     # A login writes the user at least once, and one delivery sends one email.
     assert calls["breakdown"]["login"].get("dynamodb.UpdateItem", 0) >= 1
+    # A Segment batch is written in batches: fewer calls than messages, transactions among them.
+    assert 0 < calls["segment_batch_per_100_messages"] < 100
+    assert calls["breakdown"]["segment_batch_per_100_messages"].get("dynamodb.TransactWriteItems", 0) >= 1
     assert calls["breakdown"]["delivery"].get("sesv2.SendEmail") == 1
     assert calls["details"]["moto_failed_transactions"] == 0
 

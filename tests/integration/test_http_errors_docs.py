@@ -30,6 +30,8 @@ def test_the_openapi_document_lists_every_route(aws: object) -> None:
         ("/v1/users/search", "post"),
         ("/v1/segments", "post"),
         ("/v1/messages", "post"),
+        ("/v1/batch", "post"),
+        ("/v1/track", "post"),
     ]:
         assert method in paths.get(path, {}), f"{method.upper()} {path} is not documented"
     assert "UserUpsert" in reply.body["components"]["schemas"]

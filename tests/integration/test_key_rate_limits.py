@@ -38,6 +38,9 @@ LIMITS = {
     "IngestBurstLimit": "6",
     "IdentityRateLimit": "1",
     "IdentityBurstLimit": "2",
+    # The Segment routes: no usage key meters them, each has a throttle of its own.
+    "SourcesRateLimit": "2",
+    "SourcesBurstLimit": "3",
     # Admin makes the other keys in every test: out of the way.
     "AdminRateLimit": "1000",
     "AdminBurstLimit": "1000",
@@ -242,3 +245,23 @@ def test_a_bucket_refills_at_its_rate_up_to_its_burst() -> None:
     assert bucket.take(100.5) == 0.0
     assert [bucket.take(1000.0) for _ in range(4)][-1] > 0  # never more than the burst
     assert bucket.take(10.0) > 0  # a clock moved back refills nothing
+
+
+def test_each_segment_route_has_one_throttle_for_every_key_together(stack: LocalStack, frozen: Any) -> None:
+    # No authorizer runs there (the key may be in the body): API Gateway meters the method, not the key.
+    other_ingest = new_key(stack, "ingest")["key"]
+    body = b'{"userId": "u-throttled", "event": "tapped"}'
+    answers = [send(stack, "POST", "/v1/track", key=key, body=body) for key in (INGEST_KEY, other_ingest) * 2]
+    assert [a.status for a in answers] == [200, 200, 200, 429]  # SourcesBurstLimit 3, shared
+    assert_rate_limited(answers[-1])
+    # Another Segment route has a bucket of its own; the per-key routes are not touched.
+    assert (
+        send(stack, "POST", "/v1/identify", key=INGEST_KEY, body=b'{"userId": "u-throttled"}').status == 200
+    )
+    assert send(stack, "GET", "/v1/users/u-throttled", key=other_ingest).status == 200
+    frozen.advance(1)  # SourcesRateLimit 2 a second
+    assert [send(stack, "POST", "/v1/track", key=INGEST_KEY, body=body).status for _ in range(3)] == [
+        200,
+        200,
+        429,
+    ]

@@ -8,6 +8,7 @@ of the test data's secrets or personal values may appear in what was recorded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import io
@@ -45,6 +46,7 @@ PEOPLE = [
     },
 ]
 ATTRIBUTE_VALUE = "plan-value-SECRET"
+SEGMENT_PERSON = {"email": "linus.sourced@example.com", "name": "Linus Sourcename", "phone": "+46 8 555 0100"}
 
 
 class _Recording(UDPEmitter):
@@ -189,6 +191,30 @@ def test_no_secret_or_personal_value_is_traced_or_logged(
     too_long = {"user_id": "u-leak-3", "email": "x" * 300 + PEOPLE[0]["email"]}
     assert _call(stack, "POST", "/v1/users", too_long, INGEST_KEY).status == 422
     assert _call(stack, "GET", "/v1/users/u-leak-1", None, "sk_wrong_" + ADMIN_KEY).status == 401
+    # The Segment routes: the key in the body and as Basic auth, traits, a rejected message, a bad key.
+    segment_batch = {
+        "writeKey": INGEST_KEY,
+        "batch": [
+            {"type": "identify", "userId": "u-leak-4", "traits": SEGMENT_PERSON},
+            {"type": "identify", "userId": "u-leak-4", "traits": {"plan": 7}},  # plan holds strings
+            {
+                "type": "track",
+                "userId": "u-leak-4",
+                "event": "Paid",
+                "properties": {"card": SEGMENT_PERSON["phone"]},
+            },
+        ],
+    }
+    answer = _call(stack, "POST", "/v1/batch", segment_batch)
+    assert answer.status == 200 and answer.json()["accepted"] == 2
+    basic = "Basic " + base64.b64encode(f"{INGEST_KEY}:".encode()).decode()
+    assert (
+        _call(stack, "POST", "/v1/identify", {"userId": "u-leak-4"}, None, Authorization=basic).status == 200
+    )
+    assert (
+        _call(stack, "POST", "/v1/track", {**segment_batch, "writeKey": "sk_wrong_" + INGEST_KEY}).status
+        == 401
+    )
     stack.drain()
     assert len(stack.outbox()) == 2  # the flows really ran: both emails went out
     # SES reports back (its events carry addresses and subjects) through EventBridge.
@@ -207,7 +233,8 @@ def test_no_secret_or_personal_value_is_traced_or_logged(
     logged = logs.getvalue()
     assert traces and "dynamodb" in traces.lower()  # the recording works: AWS calls are traced
     secrets = [*keys, IDENTITY_SECRET, ATTRIBUTE_VALUE, "Acme Secretcorp", user_hash]
-    secrets += [person[field] for person in PEOPLE for field in ("email", "name", "phone")]
+    secrets += [person[field] for person in [*PEOPLE, SEGMENT_PERSON] for field in ("email", "name", "phone")]
+    secrets.append(basic.split()[1])
     found = {
         secret: where
         for secret in secrets

@@ -295,6 +295,7 @@ def _queue_concurrency(resolver: Resolver) -> dict[str, int]:
 LARGE_ACCOUNT = {
     "AuthorizerReservedConcurrency": "50",
     "IngestReservedConcurrency": "100",
+    "SourcesReservedConcurrency": "20",
     "ApiReservedConcurrency": "50",
     "ConsoleReservedConcurrency": "10",
     "UnsubscribeReservedConcurrency": "10",
@@ -426,7 +427,7 @@ def test_routes_with_an_authorizer_are_metered_by_the_usage_key_it_names_and_no_
 def test_every_limit_is_at_least_one_a_second_and_the_stage_admits_an_ingest_key() -> None:
     parameters = load_template()["Parameters"]
     limits = [name for name in parameters if name.endswith(("RateLimit", "BurstLimit"))]
-    assert len(limits) == 12
+    assert len(limits) == 14
     for name in limits:
         # THROTTLED's Retry-After is a fixed 1 s: at 1 a second or more, a token is back by then.
         assert parameters[name]["Type"] == "Number" and parameters[name]["MinValue"] >= 1, name
@@ -512,3 +513,27 @@ def test_bounce_and_complaint_rates_of_the_last_day_are_alarmed_at_ses_review_th
     assert expression["ReturnData"] is True and expression["Expression"].startswith("100 *")
     assert alarm["Threshold"] == percent and alarm["ComparisonOperator"] == "GreaterThanThreshold"
     assert alarm["EvaluationPeriods"] == 1 and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_segment_routes_without_an_authorizer_each_have_a_throttle_of_their_own() -> None:
+    # No authorizer names a usage key on them (the key may be in the body): per-key limits cannot
+    # apply, so each is bounded by a method throttle (docs/api-notes.md, Sources).
+    routes = {
+        path
+        for method, path in _public_routes(FUNCTIONS["SourcesFunction"])
+        if method == "POST" and path.startswith("/v1/")
+    }
+    assert routes == {
+        f"/v1/{kind}" for kind in ("batch", "identify", "track", "group", "page", "screen", "alias")
+    }
+    settings = resources_of_type("AWS::Serverless::Api")["RestApi"]["Properties"]["MethodSettings"]
+    throttled = {
+        setting["ResourcePath"].removeprefix("/").replace("~1", "/"): setting
+        for setting in settings
+        if setting["ResourcePath"] != "/*"
+    }
+    assert set(throttled) == routes
+    for setting in throttled.values():
+        assert setting["HttpMethod"] == "POST"
+        assert setting["ThrottlingRateLimit"] == {"Ref": "SourcesRateLimit"}
+        assert setting["ThrottlingBurstLimit"] == {"Ref": "SourcesBurstLimit"}

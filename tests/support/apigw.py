@@ -21,7 +21,10 @@ INGEST = "functions.ingest.app"
 API = "functions.api.app"
 AUTHORIZER = "functions.authorizer.app"
 UNSUBSCRIBE = "functions.unsubscribe.app"
-PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs"}
+SOURCES = "functions.sources.app"
+# The Segment routes: no authorizer (the key may be in the body); SourcesFunction checks it.
+SOURCES_PATHS = {f"/v1/{kind}" for kind in ("batch", "identify", "track", "group", "page", "screen", "alias")}
+PUBLIC_PATHS = {"/v1/openapi.json", "/v1/docs", *SOURCES_PATHS}
 STAGE = "prod"
 _INGEST_PATHS = re.compile(r"^/v1/(users|companies)(/(?!(search|count)$)[^/]+(/(logins|messages|events))?)?$")
 
@@ -50,9 +53,11 @@ class Reply:
 
 def function_for(path: str) -> str:
     """The function template.yaml routes a path to (users/companies → ingest, /u/ → unsubscribe,
-    the rest → api)."""
+    the Segment routes → sources, the rest → api)."""
     if path.startswith("/u/"):
         return UNSUBSCRIBE
+    if path in SOURCES_PATHS:
+        return SOURCES
     return INGEST if _INGEST_PATHS.match(path) else API
 
 

@@ -189,6 +189,24 @@ USES: dict[str, set[Grant]] = {
         _RECORDS,
         _KMS_DYNAMODB,
     ),
+    # http.routes.sources (the Segment routes, no authorizer): auth.access.authenticate_key
+    # (find_by_hash: GetItem; an unknown key is compared with the first admin key's secret, never
+    # stored here); people.segment_ingest: message ids recorded before (BatchGet on EventIds), the
+    # attribute types and names first seen (as IngestFunction), the companies read (BatchGet)
+    # and upserted in transactions (records.upsert_many: Update; a lost race falls back to
+    # records.upsert: UpdateItem), the users read (BatchGet) and written by
+    # storage.user_batches (transactions: Update of each user with the conditional Put of its
+    # message ids).
+    "SourcesFunction": _merge(
+        {"ApiKeysTable": "GetItem"},
+        {"FirstAdminKeySecret": "secretsmanager:GetSecretValue"},
+        {"DataKey via secretsmanager": "kms:Decrypt"},
+        {"UsersTable": "BatchGetItem UpdateItem"},
+        {"EventIdsTable": "BatchGetItem PutItem"},
+        {"CompaniesTable": "BatchGetItem UpdateItem"},
+        {"DataAttributesTable": "BatchGetItem PutItem UpdateItem"},
+        _KMS_DYNAMODB,
+    ),
     # http.routes.search/segments/messages/api_keys/docs:
     # - segments.search / count: scan_slice (Scan), approximate_count (DescribeTable),
     #   members_page (Query), get_records (BatchGet), counts (GetItem, BatchGet), attribute

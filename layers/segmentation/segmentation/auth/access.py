@@ -103,3 +103,29 @@ def revoke_key(key_id: str, now: float) -> None:
     a failure between the two leaves a revoked key, and revoking again finishes the job."""
     for usage_key_id in key_store.revoke(key_id, now):
         usage_keys.delete(usage_key_id)
+
+
+def authenticate_key(raw_key: str | None) -> Principal | None:
+    """The caller of a route that checks its key itself (the Segment sources: a key may come in
+    the body, which no API Gateway authorizer sees): the same hashed lookup as the authorizer,
+    or None (401). A key never seen before gets no usage key here (these routes are not metered
+    per key); the stack's first admin key is accepted as the authorizer would store it."""
+    if not raw_key:
+        return None
+    return authenticate(
+        authorization=f"Bearer {raw_key}",
+        user_hash=None,
+        identity_user_id=None,
+        find_key=key_store.find_by_hash,
+        bootstrap_admin_key=secrets.bootstrap_admin_key,
+        install_bootstrap_key=_unstored_bootstrap_key,
+        identity_secret=secrets.identity_secret,
+        attach_usage_key=lambda _key_hash, key: key,
+        identity_usage_key="",
+    )
+
+
+def _unstored_bootstrap_key(key_hash: str) -> ApiKey:
+    """The first admin key as the authorizer would store it on its first use: a key not stored
+    yet cannot have been revoked (revoking needs it listed, and listing needs it stored)."""
+    return ApiKey(key_id_for_hash(key_hash), "admin", "first admin key", clock.now(), revoked=False)

@@ -36,3 +36,8 @@ def upsert(
 
 def delete(company_id: str) -> dict[str, Any]:
     return records.delete(_table_name(), {"company_id": company_id}, "company")
+
+
+def upsert_many(upserts: Mapping[str, records.Upsert], now: float) -> set[str]:
+    """Many companies in few calls (records.upsert_many); the ids too large to write."""
+    return records.upsert_many(_table_name(), "company_id", upserts, now)

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from segmentation.errors import NotFound, Retryable
 from segmentation.storage import dynamo
@@ -27,7 +30,7 @@ KEY_ATTRIBUTE: dict[str, str] = {"users": "user_id", "companies": "company_id"}
 INCARNATION = "incarnation"
 
 
-class _Expression:
+class Expression:
     """Builds SET/REMOVE/ADD clauses with placeholder names, so reserved words never matter."""
 
     def __init__(self) -> None:
@@ -107,25 +110,6 @@ def _update_existing(
     the sent value makes stale (the first call's condition says so, with the old item)."""
     changed: dict[str, Any] = {}  # field -> the stored value it replaces, for each reset due
     for _ in range(3):
-        expression = _Expression()
-        for attribute, value in fields.items():
-            if value is None:
-                expression.removes.append(expression.name(attribute))
-            else:
-                expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
-        custom = expression.name("custom_attributes") if attribute_sets or attribute_removes else ""
-        for attribute, value in attribute_sets.items():
-            expression.sets.append(f"{custom}.{expression.name(attribute)} = {expression.value(value)}")
-        for attribute in attribute_removes:
-            expression.removes.append(f"{custom}.{expression.name(attribute)}")
-        expression.sets.append(f"{expression.name('updated_at')} = {expression.value(_epoch(now))}")
-        expression.adds.append(f"{expression.name('rev')} {expression.value(_ONE)}")
-        (key_name,) = key
-        condition = f"attribute_exists({expression.name(key_name)})"
-        if attribute_sets or attribute_removes:
-            # Nested SETs need the map to exist; every item this module creates has one.
-            condition += f" AND attribute_type({custom}, {expression.value('M')})"
-        condition += _reset_clauses(expression, fields, resets, changed)
         try:
             response = dynamo.call(
                 "update_item",
@@ -133,7 +117,7 @@ def _update_existing(
                 Key=dict(key),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **expression.arguments(condition),
+                **_update_arguments(key, fields, attribute_sets, attribute_removes, now, resets, changed),
             )
         except dynamo.ConditionFailed as failed:
             old = failed.item
@@ -143,19 +127,27 @@ def _update_existing(
                 # The item exists without a custom_attributes map (written by something else): give it one.
                 fields = {**fields, "custom_attributes": dict(attribute_sets)}
                 attribute_sets, attribute_removes = {}, []
-            changed = {
-                field: old.get(field)
-                for field, dependent in resets.items()
-                if field in fields and dependent in old and old.get(field) != fields[field]
-            }
+            changed = resets_due(old, fields, resets)
             continue
         item: dict[str, Any] = response["Attributes"]
         return item
     raise Retryable(f"update of {dict(key)} kept racing")
 
 
+def resets_due(
+    old: Mapping[str, Any], fields: Mapping[str, Any], resets: Mapping[str, str]
+) -> dict[str, Any]:
+    """field -> its stored value, for each field of `resets` whose sent value replaces a stored
+    one that has a dependent to remove."""
+    return {
+        field: old.get(field)
+        for field, dependent in resets.items()
+        if field in fields and dependent in old and old.get(field) != fields[field]
+    }
+
+
 def _reset_clauses(
-    expression: _Expression, fields: Mapping[str, Any], resets: Mapping[str, str], changed: Mapping[str, Any]
+    expression: Expression, fields: Mapping[str, Any], resets: Mapping[str, str], changed: Mapping[str, Any]
 ) -> str:
     """Conditions (and removals) of `resets`: with no reset known due, the write goes through only
     while no dependent is stale (absent, or its field already holds the sent value); a reset
@@ -192,7 +184,63 @@ def _create(
     now: float,
     defaults: Mapping[str, Any],
 ) -> dict[str, Any] | None:
-    expression = _Expression()
+    try:
+        response = dynamo.call(
+            "update_item",
+            TableName=table_name,
+            Key=dict(key),
+            ReturnValues="ALL_NEW",
+            **_create_arguments(key, fields, attribute_sets, now, defaults),
+        )
+    except dynamo.ConditionFailed:
+        return None
+    item: dict[str, Any] = response["Attributes"]
+    return item
+
+
+def _update_arguments(
+    key: Mapping[str, str],
+    fields: Mapping[str, Any],
+    attribute_sets: Mapping[str, Any],
+    attribute_removes: Iterable[str],
+    now: float,
+    resets: Mapping[str, str] | None = None,
+    changed: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The update of an existing record: sent fields (None removes), custom attributes by name,
+    and `resets` (see `upsert`; `changed`: the resets known due, from `resets_due`)."""
+    removes = list(attribute_removes)
+    expression = Expression()
+    for attribute, value in fields.items():
+        if value is None:
+            expression.removes.append(expression.name(attribute))
+        else:
+            expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
+    custom = expression.name("custom_attributes") if attribute_sets or removes else ""
+    for attribute, value in attribute_sets.items():
+        expression.sets.append(f"{custom}.{expression.name(attribute)} = {expression.value(value)}")
+    for attribute in removes:
+        expression.removes.append(f"{custom}.{expression.name(attribute)}")
+    expression.sets.append(f"{expression.name('updated_at')} = {expression.value(_epoch(now))}")
+    expression.adds.append(f"{expression.name('rev')} {expression.value(_ONE)}")
+    (key_name,) = key
+    condition = f"attribute_exists({expression.name(key_name)})"
+    if attribute_sets or removes:
+        # Nested SETs need the map to exist; every item this module creates has one.
+        condition += f" AND attribute_type({custom}, {expression.value('M')})"
+    condition += _reset_clauses(expression, fields, resets or {}, changed or {})
+    return expression.arguments(condition)
+
+
+def _create_arguments(
+    key: Mapping[str, str],
+    fields: Mapping[str, Any],
+    attribute_sets: Mapping[str, Any],
+    now: float,
+    defaults: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The write of a record that does not exist yet (conditioned on that)."""
+    expression = Expression()
     values = {**defaults, **{name: value for name, value in fields.items() if value is not None}}
     values.setdefault("custom_attributes", {})
     values["custom_attributes"] = {**values["custom_attributes"], **attribute_sets}
@@ -201,19 +249,96 @@ def _create(
     for attribute, value in values.items():
         expression.sets.append(f"{expression.name(attribute)} = {expression.value(value)}")
     (key_name,) = key
-    condition = f"attribute_not_exists({expression.name(key_name)})"
-    try:
-        response = dynamo.call(
-            "update_item",
-            TableName=table_name,
-            Key=dict(key),
-            ReturnValues="ALL_NEW",
-            **expression.arguments(condition),
-        )
-    except dynamo.ConditionFailed:
-        return None
-    item: dict[str, Any] = response["Attributes"]
-    return item
+    return expression.arguments(f"attribute_not_exists({expression.name(key_name)})")
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """One record's sent fields (None removes) and custom attribute changes."""
+
+    fields: Mapping[str, Any]
+    attribute_sets: Mapping[str, Any]
+    attribute_removes: tuple[str, ...] = ()
+
+
+def upsert_many(
+    table_name: str,
+    key_name: str,
+    upserts: Mapping[str, Upsert],
+    now: float,
+    defaults: Mapping[str, Any] | None = None,
+) -> set[str]:
+    """Upsert many records in few calls: one consistent BatchGetItem per 100 tells which exist,
+    then each record's update (or creation) goes in TransactWriteItems of up to 100, conditioned
+    as `upsert` conditions them. A record whose condition failed (created, deleted or given
+    another shape meanwhile) falls back to `upsert`, which settles its race. Returns the ids that
+    could not be written (DynamoDB's 400 KB per item)."""
+    found = {item[key_name]: item for item in get_many(table_name, key_name, upserts, consistent=True)}
+    actions: dict[str, dict[str, Any]] = {}
+    for record_id, one in upserts.items():
+        key = {key_name: record_id}
+        item = found.get(record_id)
+        if item is None:
+            arguments = _create_arguments(key, one.fields, one.attribute_sets, now, defaults or {})
+        elif isinstance(item.get("custom_attributes"), dict) or not one.attribute_sets:
+            arguments = _update_arguments(key, one.fields, one.attribute_sets, one.attribute_removes, now)
+        else:  # an item without the map (written by something else): give it one
+            fields = {**one.fields, "custom_attributes": dict(one.attribute_sets)}
+            arguments = _update_arguments(key, fields, {}, (), now)
+        actions[record_id] = {"Update": {"TableName": table_name, "Key": key, **arguments}}
+    failed: set[str] = set()
+    pending = list(actions)
+    while pending:
+        chunk, pending = pending[: dynamo.TRANSACTION_LIMIT], pending[dynamo.TRANSACTION_LIMIT :]
+        try:
+            reasons = dynamo.transact([actions[record_id] for record_id in chunk])
+        except ClientError as error:
+            if not too_large(error):
+                raise
+            reasons = None
+            failed |= _one_by_one(table_name, key_name, chunk, upserts, now, defaults)
+        if reasons is None:
+            continue
+        lost = [
+            record_id for record_id, reason in zip(chunk, reasons, strict=True) if reason.condition_failed
+        ]
+        pending = [record_id for record_id in chunk if record_id not in lost] + pending
+        failed |= _one_by_one(table_name, key_name, lost, upserts, now, defaults)
+    return failed
+
+
+def _one_by_one(
+    table_name: str,
+    key_name: str,
+    record_ids: Iterable[str],
+    upserts: Mapping[str, Upsert],
+    now: float,
+    defaults: Mapping[str, Any] | None,
+) -> set[str]:
+    failed = set()
+    for record_id in record_ids:
+        one = upserts[record_id]
+        try:
+            upsert(
+                table_name,
+                {key_name: record_id},
+                one.fields,
+                one.attribute_sets,
+                one.attribute_removes,
+                now,
+                defaults,
+            )
+        except ClientError as error:
+            if not too_large(error):
+                raise
+            failed.add(record_id)
+    return failed
+
+
+def too_large(error: ClientError) -> bool:
+    """DynamoDB refused a write because an item would pass 400 KB."""
+    message = str(error.response.get("Error", {}).get("Message", "")).lower()
+    return dynamo.error_code(error) == "ValidationException" and "size" in message
 
 
 def get(table_name: str, key: Mapping[str, str]) -> dict[str, Any] | None:

@@ -12,10 +12,10 @@ from segmentation.storage import dynamo, records
 from segmentation.values import epoch_millis
 
 # Written on creation so filters see a real 0 / false rather than an unknown value.
-_NEW_USER_DEFAULTS = {"session_count": Decimal(0), "unsubscribed_from_emails": False, "events": {}}
+NEW_USER_DEFAULTS = {"session_count": Decimal(0), "unsubscribed_from_emails": False, "events": {}}
 # `email_status` is stored only when SES reported the address bad (absent: ok); it concerns the
 # address the user had then, so a new `email` removes it in the same write.
-_RESETS = {"email": "email_status"}
+RESETS = {"email": "email_status"}
 BOUNCED, COMPLAINED = "bounced", "complained"
 
 
@@ -42,8 +42,8 @@ def upsert(
         attribute_sets,
         attribute_removes,
         now,
-        _NEW_USER_DEFAULTS,
-        _RESETS,
+        NEW_USER_DEFAULTS,
+        RESETS,
     )
 
 

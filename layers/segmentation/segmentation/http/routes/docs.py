@@ -27,6 +27,7 @@ from segmentation.http.routes import (
     search,
     segments,
     settings,
+    sources,
     unsubscribe,
     users,
 )
@@ -37,7 +38,9 @@ TITLE = "Segmentation and messaging API"
 VERSION = "1.0.0"
 DESCRIPTION = (
     "Send `Authorization: Bearer <api key>`. `POST /v1/users/{user_id}/logins` and "
-    "`GET /v1/users/{user_id}/messages` also take `X-User-Hash: hex HMAC-SHA256(identity secret, user_id)`."
+    "`GET /v1/users/{user_id}/messages` also take `X-User-Hash: hex HMAC-SHA256(identity secret, user_id)`. "
+    "The Segment routes (`/v1/batch`, `/v1/track`...) take an ingest or admin key as a Bearer token, as "
+    "HTTP Basic auth (the key as user name, no password) or as `writeKey` in the body."
 )
 
 
@@ -45,7 +48,7 @@ DESCRIPTION = (
 def openapi_json(base_path: str) -> str:
     """The document, built from a resolver holding every router (imports only when asked: the
     OpenAPI models alone cost about half a boto3 import)."""
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBase, Server
 
     routers = [
         users.router,
@@ -55,6 +58,7 @@ def openapi_json(base_path: str) -> str:
         messages.router,
         api_keys.router,
         settings.router,
+        sources.router,
     ]
     owners = [router.api_resolver for router in routers]
     try:
@@ -74,6 +78,9 @@ def openapi_json(base_path: str) -> str:
             ),
             "userHash": APIKey.model_validate(
                 {"name": "X-User-Hash", "in": APIKeyIn.header, "description": "Identity hash"}
+            ),
+            "writeKeyBasic": HTTPBase.model_validate(
+                {"scheme": "basic", "description": "The Segment routes' write key as user name, no password"}
             ),
         },
         security=[{"apiKey": []}],
