@@ -9,12 +9,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.http.resolver import make_resolver
-from segmentation.http.routes import api_keys, docs, messages, search, segments
+from segmentation.http.routes import api_keys, changes, docs, messages, search, segments, webhooks
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 metrics = Metrics(namespace="Segmentation")
-app = make_resolver(search.router, segments.router, messages.router, api_keys.router, docs.router)
+app = make_resolver(
+    search.router,
+    segments.router,
+    messages.router,
+    api_keys.router,
+    changes.router,
+    webhooks.router,
+    docs.router,
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

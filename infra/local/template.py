@@ -23,12 +23,14 @@ LAYER = "AWS::Serverless::LayerVersion"
 USAGE_PLAN = "AWS::ApiGateway::UsagePlan"
 API_KEY = "AWS::ApiGateway::ApiKey"
 USAGE_PLAN_KEY = "AWS::ApiGateway::UsagePlanKey"
+EVENT_BUS = "AWS::Events::EventBus"
 
 # What the local stack does with each resource type of the template. A type in none of these
 # (a new one someone adds) fails `Template.unhandled_types()`, which the stack checks at start:
 # provision it in `resources.py`, serve it, or ignore it here with the reason.
-# Made in moto by resources.py (usage plans and API keys: apigw.py's per-key rate limits read them).
-PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY})
+# Made in moto by resources.py (usage plans and API keys: apigw.py's per-key rate limits read them;
+# the changes' event bus takes PutEvents as deployed, with no rule consuming it).
+PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY, EVENT_BUS})
 SERVED_TYPES = frozenset({FUNCTION, API, LAYER})  # run by lambdas.py, apigw.py and pollers.py
 IGNORED_TYPES: dict[str, str] = {
     "AWS::SES::EmailIdentity": "the stack verifies SENDER_EMAIL in moto's SES at start instead",

@@ -38,6 +38,11 @@ class Settings:
     inbox_table: str = "Inbox"
     event_ids_table: str = "EventIds"
     count_cache_table: str = "CountCache"
+    # Membership changes (kept 90 days), webhooks with their deliveries, and the bus changes go to.
+    changes_table: str = "Changes"
+    webhooks_table: str = "Webhooks"
+    webhook_queue_url: str = ""
+    changes_event_bus: str = ""
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""
@@ -63,6 +68,8 @@ class Settings:
     sender_concurrency: int = 2
     # Web origins whose browsers may call the identity routes (CORS); from a comma-separated list.
     allowed_origins: tuple[str, ...] = ()
+    # Webhook URLs may also be http://127.0.0.1 and http://localhost (the local stack; never deployed).
+    webhook_allow_local: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -71,7 +78,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict[str, str | int | tuple[str, ...]] = {}
+        values: dict[str, str | int | bool | tuple[str, ...]] = {}
         for name in cls.names():
             if name.upper() not in env:
                 continue
@@ -80,9 +87,21 @@ class Settings:
                 values[name] = _integer(name, text)
             elif name == "allowed_origins":
                 values[name] = _origins(name, text)
+            elif name in _FLAGS:
+                values[name] = _flag(name, text)
             else:
                 values[name] = text
         return cls(**values)  # type: ignore[arg-type]
+
+
+_FLAGS = {"webhook_allow_local"}
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", ""):
+        raise ValueError(f"setting {name.upper()} must be true or false; got {text!r}")
+    return value in ("true", "1")
 
 
 def _integer(name: str, text: str) -> int:

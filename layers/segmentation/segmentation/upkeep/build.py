@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from segmentation import jobs
 from segmentation.engine import Workspace
@@ -14,6 +14,7 @@ from segmentation.storage import memberships, queues, upkeep_records
 from segmentation.upkeep.refresh import current_workspace, refresh_many
 
 logger = logging.getLogger(__name__)
+BuildCause = Literal["segment_created", "segment_edited"]
 
 
 class SegmentLike(Protocol):
@@ -48,6 +49,7 @@ def build_segment(
     if previous is not None and previous.filter == segment.filter:
         return BuildResult("unchanged")
     workspace = workspace or current_workspace()
+    cause: BuildCause = "segment_created" if previous is None else "segment_edited"
     target: Target = "companies" if segment.target == "companies" else "users"
     settings = get_settings()
     limit = settings.inline_build_limit
@@ -55,12 +57,12 @@ def build_segment(
         scanned, cursor = 0, None
         while scanned <= limit:
             records, cursor = upkeep_records.scan_slice(target, 0, 1, cursor, jobs.SCAN_PAGE_LIMIT)
-            refresh_many(workspace, target, records, now)
+            refresh_many(workspace, target, records, now, cause)
             scanned += len(records)
             if cursor is None:
                 return BuildResult("inline", scanned=scanned)
         logger.info("segment build outgrew the inline limit; fanning out", extra={"segment": segment.id})
-    build_jobs = jobs.scan_jobs(f"build:{segment.id}:{now:.3f}", settings.rebuild_workers, (target,))
+    build_jobs = jobs.scan_jobs(f"build:{segment.id}:{now:.3f}", settings.rebuild_workers, (target,), cause)
     queues.send_rebuild_jobs(build_jobs)
     return BuildResult("queued", jobs=len(build_jobs))
 

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from segmentation import errors
 from segmentation.http.resolver import make_resolver
-from segmentation.http.routes import api_keys, companies, messages, search, segments, users
+from segmentation.http.routes import api_keys, changes, companies, messages, search, segments, users, webhooks
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()
@@ -44,6 +44,8 @@ def openapi_json(base_path: str) -> str:
         segments.router,
         messages.router,
         api_keys.router,
+        changes.router,
+        webhooks.router,
     ]
     owners = [router.api_resolver for router in routers]
     try:
