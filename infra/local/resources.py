@@ -181,6 +181,7 @@ def _create_event_bus(
 ) -> None:
     name = str(props.get("Name") or logical_id)
     arn = aws.client("events").create_event_bus(Name=name)["EventBusArn"]
+    calls.name_resource(name, logical_id)
     refs[logical_id] = name
     attrs[(logical_id, "Arn")] = arn
     attrs[(logical_id, "Name")] = name

@@ -232,7 +232,7 @@ def failed_since(webhook_id: str, now: Decimal) -> Decimal | None:
             ConditionExpression="attribute_exists(#k)",
             ExpressionAttributeNames={"#f": "failing_since", "#k": "webhook_id"},
             ExpressionAttributeValues={":now": now},
-            ReturnValues="UPDATED_NEW",
+            ReturnValues="ALL_NEW",
         )
     except dynamo.ConditionFailed:
         return None
