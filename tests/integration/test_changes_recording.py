@@ -199,15 +199,41 @@ def test_segment_builds_record_segment_created_and_segment_edited(stack, stream)
     assert_history_agrees_with_membership(["seg_pro"])
 
 
-def test_the_rebuild_records_what_was_out_of_date_with_cause_rebuild(stack):
+def test_a_write_upkeep_has_not_seen_yet_is_the_cause_of_what_a_rebuild_finds(stack):
     make_segment("pro", PRO)
     upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")  # its record is lost
     stack.skip_stream(stack.tables["UsersTable"])
     rebuild = Pass()
     rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
     rebuild.finish()
-    assert story("pro", "u1") == [(1, "entered", "rebuild")]
-    assert story("slipping_away", "u1") == [(1, "entered", "rebuild")]
+    assert story("pro", "u1") == [(1, "entered", "attributes")]
+    assert story("slipping_away", "u1") == [(1, "entered", "attributes")]
+
+
+def test_the_rebuild_records_a_correction_no_write_explains_with_cause_rebuild(stack, stream):
+    make_segment("at_pro", {"field": "company.plan", "op": "eq", "value": "pro"})
+    companies.upsert("acme", {"plan": "free"}, {}, [], clock.now())
+    stream(stack, "CompaniesTable")
+    upsert_user("u1", {"company_ids": ["acme"]})
+    stream(stack)
+    stack.skip_stream(stack.tables["CompaniesTable"])
+    companies.upsert("acme", {"plan": "pro"}, {}, [], clock.now())
+    stack.skip_stream(stack.tables["CompaniesTable"])  # the company's record is lost
+    rebuild = Pass()
+    rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
+    rebuild.finish()
+    assert story("at_pro", "u1") == [(1, "entered", "rebuild")]
+
+
+def test_a_build_names_only_its_own_segments_and_those_referring_to_it(stack, stream):
+    make_segment("pro", PRO)
+    upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")  # not seen by upkeep yet
+    record = make_segment("seg_pro2", PRO)
+    make_segment("seg_wraps", {"field": "segment", "op": "in_segment", "value": "seg_pro2"})
+    build_segment(record.definition(), None, clock.now())
+    assert story("seg_pro2", "u1") == [(1, "entered", "segment_created")]
+    assert story("seg_wraps", "u1") == [(1, "entered", "segment_created")]
+    assert story("pro", "u1") == [(1, "entered", "attributes")]  # the user's own write did that
 
 
 def test_deleting_a_member_or_a_segment_records_exits_with_cause_deleted(stack, stream):
@@ -270,7 +296,7 @@ def test_the_rebuild_running_twice_records_nothing_the_second_time(stack):
         rebuild = Pass()
         rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
         rebuild.finish()
-    assert story("pro", "u1") == [(1, "entered", "rebuild")]
+    assert story("pro", "u1") == [(1, "entered", "attributes")]
 
 
 def test_a_deleted_and_created_again_member_keeps_its_history_and_sequence(stack, stream):
@@ -306,7 +332,7 @@ def test_a_delete_seen_after_the_new_incarnation_was_evaluated_still_records_exi
     assert story("pro", "u1") == [
         (1, "entered", "attributes"),
         (2, "exited", "deleted"),
-        (3, "entered", "rebuild"),
+        (3, "entered", "attributes"),  # the re-creation did it, though the rebuild found it
     ]
     assert members("pro") == ["u1"] and memberships.count("segment#pro") == 1
     assert_history_agrees_with_membership(["pro"])

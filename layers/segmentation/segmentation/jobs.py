@@ -40,6 +40,8 @@ class ScanJob(Job):
     cursor: dict[str, Any] | None = None  # the slice's LastEvaluatedKey
     # Why the changes it finds happen (storage.changes.Cause): the nightly rebuild, or a build.
     cause: Literal["rebuild", "segment_created", "segment_edited"] = "rebuild"
+    # The segments `cause` is about (a build: the segment and those referring to it); None: all.
+    scope: list[str] | None = None
 
 
 class CompanyUsersJob(Job):
@@ -120,10 +122,11 @@ def scan_jobs(
     workers: int,
     targets: tuple[Target, ...] = ("users", "companies"),
     cause: Literal["rebuild", "segment_created", "segment_edited"] = "rebuild",
+    scope: list[str] | None = None,
 ) -> list[ScanJob]:
     """One job per parallel-scan segment of each target table."""
     return [
-        ScanJob(run_id=run_id, target=target, segment=i, total_segments=workers, cause=cause)
+        ScanJob(run_id=run_id, target=target, segment=i, total_segments=workers, cause=cause, scope=scope)
         for target in targets
         for i in range(workers)
     ]

@@ -119,6 +119,14 @@ def write_cause(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> Cause:
     return "attributes"
 
 
+def written_since_evaluated(record: Mapping[str, Any]) -> bool:
+    """The record holds a write upkeep has not evaluated yet (its stream record is still on its
+    way, or was lost): written after its last evaluation, or never evaluated by upkeep."""
+    evaluated = record.get(EVALUATED_AT)
+    written = record.get("updated_at")
+    return evaluated is None or (written is not None and Decimal(str(written)) > Decimal(str(evaluated)))
+
+
 def cause_of_changes(
     changed: frozenset[str],
     stored: frozenset[str],
@@ -126,8 +134,11 @@ def cause_of_changes(
     then: frozenset[str] | None,
     before_now: frozenset[str],
     cause: Cause,
+    scope: frozenset[str] | None = None,
+    otherwise: Cause | None = None,
 ) -> dict[str, Cause]:
-    """Why each changed segment changes: `time` when the clock alone moved it, else `cause`.
+    """Why each changed segment changes: `time` when the clock alone moved it, else `cause`
+    (for a segment outside `scope`, when given: `otherwise`).
 
     The clock alone moved a segment when the data before this write (the same record, for a
     writer with no write of its own: recheck, rebuild, builds) gave the stored answer at the
@@ -139,7 +150,12 @@ def cause_of_changes(
     for segment_id in changed:
         was = segment_id in stored
         by_clock = then is not None and (segment_id in then) == was and (segment_id in before_now) != was
-        causes[segment_id] = "time" if by_clock else cause
+        if by_clock:
+            causes[segment_id] = "time"
+        elif scope is not None and segment_id not in scope and otherwise is not None:
+            causes[segment_id] = otherwise
+        else:
+            causes[segment_id] = cause
     return causes
 
 

@@ -49,7 +49,8 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
             job.target, job.segment, job.total_segments, cursor, SCAN_PAGE_LIMIT
         )
         upkeep = Pass()
-        upkeep.refresh_many(job.target, records, now, job.cause)
+        scope = None if job.scope is None else frozenset(job.scope)
+        upkeep.refresh_many(job.target, records, now, job.cause, scope)
         upkeep.finish()
         for outcome, n in upkeep.tally.items():
             tally[outcome] += n

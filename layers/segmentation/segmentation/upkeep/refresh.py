@@ -31,7 +31,14 @@ from segmentation.storage.changes import Cause
 from segmentation.storage.memberships import MemberUpdate
 from segmentation.storage.records import INCARNATION
 from segmentation.storage.segments import load_workspace, version_guard
-from segmentation.upkeep.diff import cause_of_changes, evaluated_at, plan_update, record_rev, stored_segments
+from segmentation.upkeep.diff import (
+    cause_of_changes,
+    evaluated_at,
+    plan_update,
+    record_rev,
+    stored_segments,
+    written_since_evaluated,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +90,23 @@ class Pass:
     ) -> Outcome:
         """`cause`: what moved the record (a change the clock alone explains is `time` anyway);
         `previous`: the record's data before the write that triggered this (a stream's OldImage)."""
-        why = _Why(cause, previous)
+        why = _Why(cause, previous, None)
         outcome = self._guarded(target, record, now, Records(self.workspace), current_links, why)
         self.tally[outcome] += 1
         return outcome
 
     def refresh_many(
-        self, target: Target, items: list[dict[str, Any]], now: float, cause: Cause = "rebuild"
+        self,
+        target: Target,
+        items: list[dict[str, Any]],
+        now: float,
+        cause: Cause = "rebuild",
+        scope: frozenset[str] | None = None,
     ) -> None:
-        """A page of items, their companies (or user counts) read in one batch."""
+        """A page of items, their companies (or user counts) read in one batch. `scope`: the
+        segments `cause` is about (a build: the segment and those referring to it)."""
         records = Records(self.workspace)
-        why = _Why(cause, None)
+        why = _Why(cause, None, scope)
         for item, evaluable in zip(items, records.of(target, items), strict=True):
             try:
                 outcome = dynamo.retried(
@@ -155,10 +168,12 @@ class Pass:
 
 @dataclasses.dataclass(frozen=True)
 class _Why:
-    """What set a refresh off: the writer's cause, and the data before the write that did."""
+    """What set a refresh off: the writer's cause, the data before the write that did, and the
+    segments the cause is about (None: all)."""
 
     cause: Cause
     previous: Mapping[str, Any] | None
+    scope: frozenset[str] | None
 
 
 def _refresh(
@@ -168,7 +183,7 @@ def _refresh(
     now: float,
     records: Records | None,
     current_links: frozenset[str] | None,
-    why: _Why = _Why("rebuild", None),
+    why: _Why = _Why("rebuild", None, None),
     *,
     evaluable: dict[str, Any] | None = None,
 ) -> Outcome:
@@ -237,9 +252,17 @@ def _with_causes(
     before_now = (
         update.segments if why.previous is None else frozenset(workspace.segments_of(basis, now, target))
     )
-    changed = update.added | update.removed
+    # A re-evaluation of its own (recheck, rebuild, a build's other segments) that the clock does not
+    # explain: a write upkeep has not seen yet did it (`attributes`), else it is a correction.
+    otherwise: Cause = "attributes" if written_since_evaluated(record) else "rebuild"
     causes = cause_of_changes(
-        changed, update.stored_segments, then=then, before_now=before_now, cause=why.cause
+        update.added | update.removed,
+        update.stored_segments,
+        then=then,
+        before_now=before_now,
+        cause=otherwise if why.cause == "rebuild" else why.cause,
+        scope=why.scope,
+        otherwise=otherwise,
     )
     return dataclasses.replace(update, causes=causes)
 
@@ -257,11 +280,16 @@ def _evaluate(workspace: Workspace, target: Target, record: Mapping[str, Any], n
 
 
 def refresh_many(
-    workspace: Workspace, target: Target, items: list[dict[str, Any]], now: float, cause: Cause = "rebuild"
+    workspace: Workspace,
+    target: Target,
+    items: list[dict[str, Any]],
+    now: float,
+    cause: Cause = "rebuild",
+    scope: frozenset[str] | None = None,
 ) -> dict[Outcome, int]:
     """Refresh a page of items in a pass of its own, finished before returning."""
     upkeep = Pass(workspace)
-    upkeep.refresh_many(target, items, now, cause)
+    upkeep.refresh_many(target, items, now, cause, scope)
     upkeep.finish()
     return upkeep.tally
 
