@@ -230,24 +230,17 @@ def _pair(
     op: Action
     if add:
         item: dict[str, Any] = {**key, "target": target}
+        put: dict[str, Any] = {
+            "TableName": table,
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(member_id)",
+        }
         if entry_sequence is not None:
             item["seq"] = entry_sequence
-            op = {
-                "Put": {
-                    "TableName": table,
-                    "Item": item | ({"incarnation": incarnation} if incarnation else {}),
-                    "ConditionExpression": "attribute_not_exists(member_id)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                }
-            }
-        else:
-            op = {
-                "Put": {
-                    "TableName": table,
-                    "Item": item,
-                    "ConditionExpression": "attribute_not_exists(member_id)",
-                }
-            }
+            if incarnation:
+                item["incarnation"] = incarnation
+            put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        op = {"Put": put}
     else:
         op = {
             "Delete": {"TableName": table, "Key": key, "ConditionExpression": "attribute_exists(member_id)"}
