@@ -15,10 +15,13 @@ import math
 import os
 import secrets
 import sys
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from segmentation import clock
@@ -37,6 +40,9 @@ AUTHORIZER = "AuthorizerFunction"
 RECHECK = "RecheckFunction"
 FEEDBACK = "EmailFeedbackFunction"
 SOURCES = "SourcesFunction"
+PUBLISHER = "ChangesPublisherFunction"
+WEBHOOK_SENDER = "WebhookSenderFunction"
+WEBHOOK_CHANGES = 100  # one webhook POST's worth
 REBUILD_WORKERS = 1
 USERS = 15  # made through the API: three rounds of five, one user per operation
 
@@ -360,6 +366,99 @@ def _rebuild(bench: _Bench, result: CallCounts, sizes: tuple[int, int], now: flo
     result.extra["rebuild_jobs_per_run"] = second.invocations[WORKER]
 
 
+@contextmanager
+def _receiver() -> Iterator[tuple[str, list[bytes]]]:
+    """A webhook endpoint on this machine answering 200: its URL and the bodies it got."""
+    bodies: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def _changes_not_recorded() -> Iterator[None]:
+    """The membership write as it was before changes were recorded: the change's Put left out of
+    its transaction (only to measure what recording adds)."""
+    from segmentation.storage import changes, memberships
+
+    real = memberships._SegmentChange.group
+
+    def without_record(self: Any, sequence: int, *, counted: bool = True) -> list[dict[str, Any]]:
+        return [a for a in real(self, sequence, counted=counted) if not changes.is_put_of_change(a)]
+
+    memberships._SegmentChange.group = without_record  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        memberships._SegmentChange.group = real  # type: ignore[method-assign]
+
+
+def _changes(bench: _Bench, result: CallCounts) -> None:
+    """change_recorded: the calls a recorded change adds to the stream's write that makes it (the
+    same one-change upsert, with and without the change's Put in the transaction); webhook_batch:
+    the publisher's and the webhook sender's calls per 100 changes delivered (EventBridge apart)."""
+    log = bench.log
+    body = {
+        "name": "Bench changes",
+        "filter": {"field": "custom_attributes.plan", "op": "eq", "value": "bench"},
+    }
+    segment_id = bench.request("POST", "/v1/segments", body, admin=True)["id"]
+    for name in ("chg-a", "chg-b"):
+        bench.upsert(name, custom_attributes={"plan": "free trial"})
+    bench.settle()
+    with log.counting() as window:
+        bench.upsert("chg-a", custom_attributes={"plan": "bench"})
+        bench.settle()
+    recorded = window.count(STREAM)
+    with _changes_not_recorded(), log.counting() as window:
+        bench.upsert("chg-b", custom_attributes={"plan": "bench"})
+        bench.settle()
+    result.counts["change_recorded"] = recorded - window.count(STREAM)
+    result.breakdown["change_recorded"] = {
+        "stream_calls_with": recorded,
+        "stream_calls_without": window.count(STREAM),
+    }
+
+    with _receiver() as (url, bodies):
+        bench.request("POST", "/v1/webhooks", {"url": url, "segment_ids": [segment_id]}, admin=True)
+        for index in range(WEBHOOK_CHANGES):
+            bench.upsert(f"hook-{index:03d}", custom_attributes={"plan": "free trial"})
+        bench.settle()
+        with log.counting() as window:
+            for index in range(WEBHOOK_CHANGES):
+                bench.upsert(f"hook-{index:03d}", custom_attributes={"plan": "bench"})
+            bench.settle()
+        delivered = sum(len(json.loads(b)["data"]["changes"]) for b in bodies)
+    publisher = window.operations(PUBLISHER)
+    put_events = publisher.pop("events.PutEvents", 0)
+    webhook_calls = sum(publisher.values()) + window.count(WEBHOOK_SENDER)
+    result.counts["webhook_batch"] = round(webhook_calls / delivered * 100, 2) if delivered else None
+    result.breakdown["webhook_batch"] = dict(Counter(publisher) + Counter(window.operations(WEBHOOK_SENDER)))
+    result.extra["webhook_batch_posts"] = len(bodies)
+    result.extra["webhook_batch_changes_delivered"] = delivered
+    result.extra["eventbridge_put_events_per_100_changes"] = (
+        round(put_events / delivered * 100, 2) if delivered else None
+    )
+    if delivered != WEBHOOK_CHANGES:
+        result.missing["webhook_batch"] = f"expected {WEBHOOK_CHANGES} changes delivered, got {delivered}"
+
+
 def _scenarios(bench: _Bench, result: CallCounts, rebuild_users: tuple[int, int]) -> None:
     now = clock.now()
     _setup(bench, now)
@@ -379,3 +478,4 @@ def _scenarios(bench: _Bench, result: CallCounts, rebuild_users: tuple[int, int]
     with _cache_policy(math.inf):  # after the rebuild, whose table sizes it would change
         _segment_ingest(bench, CallCounts(), "segment-warm")  # the names first seen
         _segment_ingest(bench, result, "segment")
+        _changes(bench, result)

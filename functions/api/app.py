@@ -9,13 +9,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.http.resolver import make_resolver
-from segmentation.http.routes import api_keys, docs, messages, search, segments, settings
+from segmentation.http.routes import api_keys, changes, docs, messages, search, segments, settings, webhooks
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 metrics = Metrics(namespace="Segmentation")
 app = make_resolver(
-    search.router, segments.router, messages.router, api_keys.router, settings.router, docs.router
+    search.router,
+    segments.router,
+    messages.router,
+    api_keys.router,
+    settings.router,
+    changes.router,
+    webhooks.router,
+    docs.router,
 )
 
 

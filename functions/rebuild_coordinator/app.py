@@ -1,7 +1,9 @@
-"""RebuildCoordinatorFunction (nightly schedule): one RebuildQueue job per parallel-scan slice.
+"""RebuildCoordinatorFunction (nightly schedule): one RebuildQueue job per parallel-scan slice,
+and the finished days of every segment's changes settled into their stats rows.
 
 The run id is the schedule's `time`, so a retried or repeated invocation queues the same run;
-workers only write differences, so doing a slice twice costs reads, never a wrong count.
+workers only write differences, so doing a slice twice costs reads, never a wrong count. A
+settled day leaves the count item in the same transaction that adds it to its row: twice is once.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
+from segmentation.changes.history import settle_days
 from segmentation.jobs import scan_jobs
 from segmentation.settings import get_settings
 from segmentation.storage import queues
@@ -26,5 +29,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     run_id = str(event.get("time") or clock.now_datetime().isoformat())
     planned = scan_jobs(run_id, get_settings().rebuild_workers)
     queues.send_rebuild_jobs(planned)
-    logger.info("nightly rebuild queued", extra={"run_id": run_id, "jobs": len(planned)})
-    return {"run_id": run_id, "jobs": len(planned)}
+    settled = settle_days(clock.now())
+    extra = {"run_id": run_id, "jobs": len(planned), "days_settled": settled}
+    logger.info("nightly rebuild queued", extra=extra)
+    return {"run_id": run_id, "jobs": len(planned), "days_settled": settled}

@@ -8,7 +8,7 @@ template.yaml (moto enforces no IAM, so a missing permission would otherwise pas
 Resources are named as the template names them: locally a table, queue or secret is called by
 its logical id, so `UsersTable`, `UsersTable/index/by_recheck`, `DeliveryQueue`, `IdentitySecret`;
 API Gateway's management paths as `apigateway:/apikeys`, and a usage plan's keys by the plan's
-logical id (`IngestUsagePlan/keys`, through `name_resource`).
+logical id (`IngestUsagePlan/keys`, through `name_resource`), an event bus by its logical id too.
 """
 
 from __future__ import annotations
@@ -97,6 +97,10 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         identity = [(action, "ses:identity")]
         # SES authorizes a send through a configuration set on it too.
         return identity + ([(action, "ses:configuration-set")] if params.get("ConfigurationSetName") else [])
+    if service == "events" and operation == "PutEvents":
+        # Authorized on each entry's bus; a bus is named by its logical id (through `name_resource`).
+        buses = {str(entry.get("EventBusName", "default")) for entry in params.get("Entries", [])}
+        return [(action, _logical_names.get(bus, bus)) for bus in sorted(buses)]
     if service == "apigateway" and operation in _APIGATEWAY:
         action, path = _APIGATEWAY[operation]
         if "{usagePlanId}" in path:

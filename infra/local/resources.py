@@ -1,5 +1,5 @@
-"""Makes the template's tables, queues, secrets, usage plans, API keys and SES configuration
-sets in moto, and the Resolver over their names.
+"""Makes the template's tables, queues, secrets, usage plans, API keys, SES configuration sets and
+event buses in moto, and the Resolver over their names.
 
 Physical names: a resource's own name property when it has one (TableName, QueueName, Name),
 otherwise its logical id, so that the local tables are easy to find in a debugger. Usage plans
@@ -20,6 +20,7 @@ from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
 from infra.local.template import (
     API_KEY,
     CONFIGURATION_SET,
+    EVENT_BUS,
     FUNCTION,
     QUEUE,
     SECRET,
@@ -86,6 +87,8 @@ def provision(template: Template) -> Provisioned:
         _create_usage_plan(logical_id, resource.get("Properties") or {}, resolver, refs)
     for logical_id, resource in template.of_type(API_KEY).items():
         _create_api_key(logical_id, resolver.resolve(resource.get("Properties") or {}), refs)
+    for logical_id, resource in template.of_type(EVENT_BUS).items():
+        _create_event_bus(logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
     for resource in template.of_type(USAGE_PLAN_KEY).values():
         props = resolver.resolve(resource.get("Properties") or {})
         aws.client("apigateway").create_usage_plan_key(
@@ -177,6 +180,17 @@ def _create_secret(
     attrs[(logical_id, "Id")] = arn
     made.secret_arns[logical_id] = arn
     made.secret_specs[logical_id] = props
+
+
+def _create_event_bus(
+    logical_id: str, props: dict[str, Any], refs: dict[str, str], attrs: dict[tuple[str, str], str]
+) -> None:
+    name = str(props.get("Name") or logical_id)
+    arn = aws.client("events").create_event_bus(Name=name)["EventBusArn"]
+    calls.name_resource(name, logical_id)
+    refs[logical_id] = name
+    attrs[(logical_id, "Arn")] = arn
+    attrs[(logical_id, "Name")] = name
 
 
 def _create_usage_plan(

@@ -348,6 +348,8 @@ class LocalStack:
         os.environ.setdefault("LOG_LEVEL", "WARNING")
         # One sender runs at a time here (one process, one poller): it has the whole SES rate.
         os.environ.setdefault("SENDER_CONCURRENCY", "1")
+        # Webhooks may call a receiver on this machine (http://127.0.0.1, localhost): never deployed.
+        os.environ.setdefault("WEBHOOK_ALLOW_LOCAL", "true")
         for name, value in merged.items():
             os.environ.setdefault(name, value)
         # IDENTITY_SECRET is left out of the template on purpose; locally it comes from here.

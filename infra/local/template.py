@@ -28,13 +28,17 @@ USAGE_PLAN_KEY = "AWS::ApiGateway::UsagePlanKey"
 CONFIGURATION_SET = "AWS::SES::ConfigurationSet"
 EVENT_DESTINATION = "AWS::SES::ConfigurationSetEventDestination"
 RULE = "AWS::Events::Rule"
+EVENT_BUS = "AWS::Events::EventBus"
 
 # What the local stack does with each resource type of the template. A type in none of these
 # (a new one someone adds) fails `Template.unhandled_types()`, which the stack checks at start:
 # provision it in `resources.py`, serve it, or ignore it here with the reason.
 # Made in moto by resources.py (usage plans and API keys: apigw.py's per-key rate limits read them).
-# Configuration sets too: the local SES refuses a send naming one that does not exist.
-PROVISIONED_TYPES = frozenset({TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY, CONFIGURATION_SET})
+# Configuration sets too: the local SES refuses a send naming one that does not exist. The
+# changes' event bus takes PutEvents as deployed, with no rule consuming it.
+PROVISIONED_TYPES = frozenset(
+    {TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY, CONFIGURATION_SET, EVENT_BUS}
+)
 # Run by lambdas.py, apigw.py and pollers.py; rules by eventbridge.py; event destinations by the
 # local SES (ses_events.py), which publishes through them.
 SERVED_TYPES = frozenset({FUNCTION, API, LAYER, RULE, EVENT_DESTINATION})

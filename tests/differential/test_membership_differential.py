@@ -780,6 +780,9 @@ class Run:
             compare(f"{target} search in_segment {sid}", expected[sid], found)
             item_segments(f"{target} search in_segment {sid}", items, key, target)
 
+        for sid in user_segments + company_segments:
+            self._check_changes(sid, expected[sid], compare)
+
         for index in range(N_USERS):
             user_id = self.uid(index)
             response = api.call("GET", f"/v1/users/{user_id}", role="read")
@@ -842,6 +845,30 @@ class Run:
             wanted = {sid for sid in user_segments if self.matches(sid, "users", record, login_now)}
             compare(f"segments of the login of {user_id}", wanted, set(answer["segments"]))
         return problems
+
+    def _check_changes(self, segment_id: str, members: frozenset[str], compare: Any) -> None:
+        """The segment's recorded changes, read as a feed to its end, tell its membership: for each
+        member of this run, sequences 1, 2, 3... with no gap or repeat, entries and exits in turn
+        from an entry, the last one an entry exactly for the members now."""
+        history: dict[str, list[tuple[int, str]]] = {}
+        cursor: str | None = None
+        for _ in range(1000):
+            query = [("limit", "100")] + ([("cursor", cursor)] if cursor else [])
+            page = self.api.ok("GET", f"/v1/segments/{segment_id}/changes", role="read", query=query)
+            for change in page["data"]:
+                if change["member_id"].startswith(self.prefix):
+                    history.setdefault(change["member_id"], []).append((change["sequence"], change["change"]))
+            cursor = page["next_cursor"]
+            if not page["data"]:
+                break
+        for member_id in sorted(set(history) | {m for m in members if m.startswith(self.prefix)}):
+            changes = sorted(history.get(member_id, []))
+            alternating = [(n + 1, ("entered", "exited")[n % 2]) for n in range(len(changes))]
+            compare(f"recorded changes of {member_id} in {segment_id}", alternating, changes)
+            last_entered = bool(changes) and changes[-1][1] == "entered"
+            compare(
+                f"last change of {member_id} in {segment_id} is an entry", member_id in members, last_entered
+            )
 
     def _delete_segments(self, *, refused_once: bool) -> None:
         """Delete segments no other segment refers to until none is left; with `refused_once`, also
@@ -954,7 +981,8 @@ def _reset_workspace(api: Api) -> None:
 
 def _leftover_memberships() -> list[dict[str, Any]]:
     """Membership items with no user, company or segment left to own them: with everything deleted,
-    only count items at 0 (`#count#<group>`) may remain."""
+    only count items at 0 (`#count#<group>`) and the days' stats rows (`#stats#<group>`, kept 91
+    days by their TTL) may remain."""
     from segmentation.settings import get_settings
     from segmentation.storage import aws
 
@@ -971,7 +999,7 @@ def _leftover_memberships() -> list[dict[str, Any]]:
                 return [
                     item
                     for item in items
-                    if not str(item["group_id"]).startswith("#count#") or item.get("n", 0) != 0
+                    if not str(item["group_id"]).startswith(("#count#", "#stats#")) or item.get("n", 0) != 0
                 ]
             scan["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 

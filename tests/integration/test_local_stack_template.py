@@ -271,15 +271,22 @@ def test_every_stream_event_has_a_poller_that_delivers_real_records(
     dynamodb = aws.client("dynamodb")
     for poller in stack.stream_pollers:
         table = stack.provisioned.stream_tables[poller.stream_arn]  # type: ignore[union-attr]
-        key_schema = dynamodb.describe_table(TableName=table)["Table"]["KeySchema"]
-        item = {k["AttributeName"]: {"S": f"id-{poller.source.event_name}"} for k in key_schema}
+        description = dynamodb.describe_table(TableName=table)["Table"]
+        types = {a["AttributeName"]: a["AttributeType"] for a in description["AttributeDefinitions"]}
+        item = {
+            k["AttributeName"]: {"N": "1"}
+            if types[k["AttributeName"]] == "N"
+            else {"S": f"id-{poller.source.event_name}"}
+            for k in description["KeySchema"]
+        }
         dynamodb.put_item(TableName=table, Item={**item, "blob": {"B": b"\x00\x01"}})
     recorder.calls.clear()
     assert stack.drain() == len(stack.stream_pollers)
     seen = {}
-    for event in recorder.of("MembershipStreamFunction"):
-        for record in event["Records"]:
-            seen[record["eventSourceARN"]] = record
+    for function_id in {p.source.function_id for p in stack.stream_pollers}:
+        for event in recorder.of(function_id):
+            for record in event["Records"]:
+                seen[record["eventSourceARN"]] = record
     assert set(seen) == {p.stream_arn for p in stack.stream_pollers}
     record = next(iter(seen.values()))
     assert record["eventName"] == "INSERT" and record["eventSource"] == "aws:dynamodb"

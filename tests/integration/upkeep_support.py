@@ -36,6 +36,7 @@ _ENV = {
     "MESSAGES_TABLE": "MessagesTable",
     "DELIVERIES_TABLE": "DeliveriesTable",
     "INBOX_TABLE": "InboxTable",
+    "CHANGES_TABLE": "ChangesTable",
     "REBUILD_QUEUE_URL": "RebuildQueue",
     "DELIVERY_QUEUE_URL": "DeliveryQueue",
     "FANOUT_QUEUE_URL": "FanoutQueue",

@@ -1,6 +1,6 @@
 """The segmentation package's import graph: no circles, no project imports hidden in function
 bodies, and dependencies that point down (http → segments → upkeep → messaging → people,
-auth → storage → engine; the core modules at the very bottom)."""
+auth, changes → storage → engine; the core modules at the very bottom)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"segments"},
     {"upkeep"},
     {"messaging"},
-    {"people", "auth"},
+    {"people", "auth", "changes"},
     {"storage"},
     {"engine", "jobs", "values"},
     {"cursors", "errors", "settings", "clock", "health"},

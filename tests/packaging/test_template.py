@@ -105,6 +105,7 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
         ("RebuildWorkerFunction", jobs.rebuild_job_from_body),
         ("FanoutFunction", jobs.fanout_job_from_body),
         ("SenderFunction", jobs.delivery_job_from_body),
+        ("WebhookSenderFunction", jobs.webhook_job_from_body),
     ],
 )
 def test_sample_queue_bodies_are_the_jobs_their_consumer_reads(logical_id: str, parse: Any) -> None:
@@ -131,7 +132,7 @@ def test_each_sqs_consumer_has_a_redriven_queue_that_outlives_six_timeouts() -> 
             assert queue["VisibilityTimeout"] >= 6 * function_timeout(props), queue_id
             assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
             assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], logical_id
-    assert consumers == 3
+    assert consumers == 4
 
 
 def test_every_dead_letter_queue_has_an_alarm() -> None:
@@ -189,7 +190,8 @@ def test_the_api_stage_logs_each_request_with_the_callers_key_as_json() -> None:
 
 def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_key() -> None:
     tables = resources_of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 12  # the nine of the contract, EventIds, CountCache and WorkspaceSettings
+    # the nine of the contract, EventIds, CountCache, WorkspaceSettings, Changes and Webhooks
+    assert len(tables) == 14
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["DeletionProtectionEnabled"] is True, logical_id
@@ -256,9 +258,9 @@ def test_api_5xx_and_the_work_queues_age_are_alarmed() -> None:
         for event in props.get("Events", {}).values()
         if event["Type"] == "SQS"
     }
-    assert work_queues == {"RebuildQueue", "DeliveryQueue", "FanoutQueue"}
+    assert work_queues == {"RebuildQueue", "DeliveryQueue", "FanoutQueue", "WebhookQueue"}
     assert _alarmed("AWS/SQS", "ApproximateAgeOfOldestMessage") == work_queues
-    assert "MembershipStreamFunction" in _alarmed("AWS/Lambda", "IteratorAge")
+    assert {"MembershipStreamFunction", "ChangesPublisherFunction"} <= _alarmed("AWS/Lambda", "IteratorAge")
 
 
 def _resolver(**overrides: Any) -> Resolver:
@@ -300,6 +302,7 @@ LARGE_ACCOUNT = {
     "ConsoleReservedConcurrency": "10",
     "UnsubscribeReservedConcurrency": "10",
     "MembershipStreamReservedConcurrency": "50",
+    "ChangesPublisherReservedConcurrency": "10",
     "ScheduledReservedConcurrency": "1",
     "QueueConsumersReserved": "Yes",
     "SenderConcurrency": "6",
@@ -316,16 +319,25 @@ def test_every_function_can_reserve_through_its_parameter() -> None:
     reserved = _reservations(_resolver(**LARGE_ACCOUNT))
     assert set(reserved) == set(FUNCTIONS)
     assert reserved["IngestFunction"] == 100 and reserved["SenderFunction"] == 6
-    assert {reserved[f] for f in ("RebuildCoordinatorFunction", "RecheckFunction", "ReconcilerFunction")} == {
-        1
-    }
+    scheduled = (
+        "RebuildCoordinatorFunction",
+        "RecheckFunction",
+        "ReconcilerFunction",
+        "WebhookRetryFunction",
+    )
+    assert {reserved[f] for f in scheduled} == {1}
 
 
 @pytest.mark.parametrize("overrides", [{}, LARGE_ACCOUNT], ids=["defaults", "large account"])
 def test_queue_pollers_are_bounded_and_equal_any_reservation(overrides: dict[str, str]) -> None:
     resolver = _resolver(**overrides)
     bounds = _queue_concurrency(resolver)
-    assert set(bounds) == {"RebuildWorkerFunction", "SenderFunction", "FanoutFunction"}
+    assert set(bounds) == {
+        "RebuildWorkerFunction",
+        "SenderFunction",
+        "FanoutFunction",
+        "WebhookSenderFunction",
+    }
     assert all(bound >= 2 for bound in bounds.values()), bounds  # SQS's MaximumConcurrency minimum
     reserved = _reservations(resolver)
     for logical_id, bound in bounds.items():
@@ -336,7 +348,12 @@ def test_queue_pollers_are_bounded_and_equal_any_reservation(overrides: dict[str
 
 def test_concurrency_parameters_allow_only_what_lambda_and_settings_accept() -> None:
     parameters = load_template()["Parameters"]
-    for name in ("RebuildWorkerConcurrency", "SenderConcurrency", "FanoutConcurrency"):
+    for name in (
+        "RebuildWorkerConcurrency",
+        "SenderConcurrency",
+        "FanoutConcurrency",
+        "WebhookSenderConcurrency",
+    ):
         assert (parameters[name]["MinValue"], parameters[name]["MaxValue"]) == (2, 1000), name
     sender = Settings.from_env({"SENDER_CONCURRENCY": str(parameters["SenderConcurrency"]["MinValue"])})
     assert sender.sender_concurrency == 2

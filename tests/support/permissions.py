@@ -132,11 +132,13 @@ _AUTO = {
 }
 # storage.memberships.apply_update: membership Put/Delete with count Update, the member item's
 # conditioned Update (ConditionCheck in earlier chunks) and the definitions' version guard
-# (ConditionCheck on Segments); upkeep.refresh re-reads a member whose write lost (GetItem);
-# Pass.finish parks records that keep failing on the RebuildQueue.
+# (ConditionCheck on Segments); each change's Put in the same transaction (storage.changes), and
+# the pair's last sequence (Query) when a guess was taken; upkeep.refresh re-reads a member whose
+# write lost (GetItem); Pass.finish parks records that keep failing on the RebuildQueue.
 _MEMBERSHIP_WRITES = {
     "MembershipsTable": "PutItem DeleteItem UpdateItem",
     "SegmentsTable": "ConditionCheckItem",
+    "ChangesTable": "PutItem Query",
 }
 _MEMBER_ITEM = "GetItem BatchGetItem UpdateItem ConditionCheckItem"
 _PASS = {"RebuildQueue": "sqs:SendMessage"}
@@ -240,10 +242,21 @@ USES: dict[str, set[Grant]] = {
         {"CountCacheTable": "GetItem PutItem"},
         {"WorkspaceSettingsTable": "GetItem UpdateItem"},
         {"ApiKeysTable": "Scan PutItem UpdateItem", "ApiKeysTable/index/by_id": "Query"},
+        # changes.history: a member's history and a segment's feed (the indexes), the count item and
+        # the stats rows (GetItem, Query on Memberships, above), the member (GetItem, above).
+        {"ChangesTable/index/by_segment": "Query", "ChangesTable/index/by_member": "Query"},
+        # changes.webhooks: an endpoint made or deleted with the count (transactions: Put/Delete +
+        # Update), read (GetItem), enabled, disabled or given a new secret (UpdateItem), listed
+        # (Query by_listing), its attempts (Query).
+        {
+            "WebhooksTable": "GetItem PutItem UpdateItem DeleteItem Query",
+            "WebhooksTable/index/by_listing": "Query",
+        },
         _USAGE_KEYS,
         {"FanoutQueue": "sqs:SendMessage"},
         _AUTO,
         _PASS,
+        _MEMBERSHIP_WRITES,
         _KMS_DYNAMODB,
     ),
     # upkeep.stream on user/company changes: refresh with current links (member_groups: Query
@@ -260,8 +273,15 @@ USES: dict[str, set[Grant]] = {
         _PASS,
         _KMS_DYNAMODB,
     ),
-    # jobs.scan_jobs -> queues.send_rebuild_jobs. Nothing else.
-    "RebuildCoordinatorFunction": _uses({"RebuildQueue": "sqs:SendMessage"}),
+    # jobs.scan_jobs -> queues.send_rebuild_jobs; changes.history.settle_days: the segments
+    # (storage.segments.records: #meta GetItem + Scan), each one's count item (GetItem) and its
+    # finished days moved to their stats rows (a transaction of two Updates).
+    "RebuildCoordinatorFunction": _merge(
+        {"RebuildQueue": "sqs:SendMessage"},
+        _WORKSPACE,
+        {"MembershipsTable": "GetItem UpdateItem"},
+        _KMS_DYNAMODB,
+    ),
     # upkeep.rebuild.run_job: scan slices (Scan) of users or companies, MembersJob -> reconcile
     # (as the stream), CompanyUsersJob -> refresh_company_users; re-queues itself with a cursor.
     "RebuildWorkerFunction": _merge(
@@ -348,6 +368,28 @@ USES: dict[str, set[Grant]] = {
         _WORKSPACE,
         _RECORDS,
         _AUTO,
+        _KMS_DYNAMODB,
+    ),
+    # changes.publish: the changes on the bus (EventBridge PutEvents), then deliveries.fan_out:
+    # the enabled endpoints (Query by_listing), a delivery each (conditional PutItem), their jobs.
+    "ChangesPublisherFunction": _merge(
+        {"ChangesEventBus": "events:PutEvents"},
+        {"WebhooksTable": "PutItem", "WebhooksTable/index/by_listing": "Query"},
+        {"WebhookQueue": "sqs:SendMessage"},
+        _KMS_DYNAMODB,
+    ),
+    # changes.deliveries.attempt: the claim (UpdateItem), the endpoint (GetItem), the attempt's
+    # log (PutItem), the outcome, failing_since, disabling (UpdateItem); a retry's delayed job.
+    "WebhookSenderFunction": _merge(
+        {"WebhooksTable": "GetItem PutItem UpdateItem"},
+        {"WebhookQueue": "sqs:SendMessage"},
+        _KMS_DYNAMODB,
+    ),
+    # changes.deliveries.send_due: the due deliveries (Query by_due), each moved a lease ahead
+    # (UpdateItem), their jobs.
+    "WebhookRetryFunction": _merge(
+        {"WebhooksTable": "UpdateItem", "WebhooksTable/index/by_due": "Query"},
+        {"WebhookQueue": "sqs:SendMessage"},
         _KMS_DYNAMODB,
     ),
     # functions/console: serves the files of its own code folder; no AWS call at all.

@@ -19,6 +19,12 @@ def now() -> float:
     return time.time() + _offset_seconds
 
 
+def real_now() -> float:
+    """The real time, whatever the offset: for what other systems check against their own clocks
+    (a webhook's `webhook-timestamp`)."""
+    return time.time()
+
+
 def now_datetime() -> datetime:
     return datetime.fromtimestamp(now(), tz=UTC)
 

@@ -7,6 +7,7 @@ producer (`to_body`) and the consumer (`*_from_body`) alike.
 - FanoutQueue: `FanoutJob` (a page of a message's audience), `ParkedJob` (a page of a held
   message's parked deliveries, queued again on resume or skipped on delete).
 - DeliveryQueue: `DeliveryJob` (one message to one user).
+- WebhookQueue: `WebhookJob` (the next attempt of one webhook delivery).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ class ScanJob(Job):
     segment: int = Field(ge=0)
     total_segments: int = Field(ge=1)
     cursor: dict[str, Any] | None = None  # the slice's LastEvaluatedKey
+    # Why the changes it finds happen (storage.changes.Cause): the nightly rebuild, or a build.
+    cause: Literal["rebuild", "segment_created", "segment_edited"] = "rebuild"
+    # The segments `cause` is about (a build: the segment and those referring to it); None: all.
+    scope: list[str] | None = None
 
 
 class CompanyUsersJob(Job):
@@ -76,6 +81,16 @@ class DeliveryJob(Job):
     user_id: str
 
 
+class WebhookJob(Job):
+    """Try a webhook delivery now, if its next attempt is due (changes.deliveries.attempt)."""
+
+    webhook_id: str
+    delivery_id: str
+    # The delivery's due time this job was sent for (epoch seconds, to the ms, as text): the job
+    # may take the attempt then, even if a run of the retry schedule moved it a little later.
+    due_at: str
+
+
 @cache
 def _rebuild_adapter() -> TypeAdapter[ScanJob | CompanyUsersJob | MembersJob]:
     return TypeAdapter(RebuildJob)
@@ -98,12 +113,20 @@ def delivery_job_from_body(body: str) -> DeliveryJob:
     return DeliveryJob.model_validate_json(body)
 
 
+def webhook_job_from_body(body: str) -> WebhookJob:
+    return WebhookJob.model_validate_json(body)
+
+
 def scan_jobs(
-    run_id: str, workers: int, targets: tuple[Target, ...] = ("users", "companies")
+    run_id: str,
+    workers: int,
+    targets: tuple[Target, ...] = ("users", "companies"),
+    cause: Literal["rebuild", "segment_created", "segment_edited"] = "rebuild",
+    scope: list[str] | None = None,
 ) -> list[ScanJob]:
     """One job per parallel-scan segment of each target table."""
     return [
-        ScanJob(run_id=run_id, target=target, segment=i, total_segments=workers)
+        ScanJob(run_id=run_id, target=target, segment=i, total_segments=workers, cause=cause, scope=scope)
         for target in targets
         for i in range(workers)
     ]

@@ -39,6 +39,11 @@ class Settings:
     event_ids_table: str = "EventIds"
     count_cache_table: str = "CountCache"
     workspace_settings_table: str = "WorkspaceSettings"
+    # Membership changes (kept 90 days), webhooks with their deliveries, and the bus changes go to.
+    changes_table: str = "Changes"
+    webhooks_table: str = "Webhooks"
+    webhook_queue_url: str = ""
+    changes_event_bus: str = ""
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""
@@ -70,6 +75,8 @@ class Settings:
     # Where one-click unsubscribe links point: `<this>/u/<token>` (the API's stage URL, or the
     # custom domain of the UnsubscribeBaseUrl parameter). Empty where no function needs it.
     unsubscribe_base_url: str = ""
+    # Webhook URLs may also be http://127.0.0.1 and http://localhost (the local stack; never deployed).
+    webhook_allow_local: bool = False
 
     @classmethod
     def names(cls) -> list[str]:
@@ -78,7 +85,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        values: dict[str, str | int | tuple[str, ...]] = {}
+        values: dict[str, str | int | bool | tuple[str, ...]] = {}
         for name in cls.names():
             if name.upper() not in env:
                 continue
@@ -87,9 +94,21 @@ class Settings:
                 values[name] = _integer(name, text)
             elif name == "allowed_origins":
                 values[name] = _origins(name, text)
+            elif name in _FLAGS:
+                values[name] = _flag(name, text)
             else:
                 values[name] = text
         return cls(**values)  # type: ignore[arg-type]
+
+
+_FLAGS = {"webhook_allow_local"}
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0", ""):
+        raise ValueError(f"setting {name.upper()} must be true or false; got {text!r}")
+    return value in ("true", "1")
 
 
 def _integer(name: str, text: str) -> int:

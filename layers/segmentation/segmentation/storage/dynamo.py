@@ -218,23 +218,26 @@ def scan_all(**arguments: Any) -> list[dict[str, Any]]:
 
 def commit_groups(
     groups: list[list[dict[str, Any]]],
-    tail: Mapping[str, Any] | None = None,
+    tail: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     guard: Mapping[str, Any] | None = None,
+    *,
+    resolve: Callable[[list[dict[str, Any]], list[Reason]], list[dict[str, Any]] | None] | None = None,
 ) -> tuple[bool, list[list[dict[str, Any]]]]:
     """Commit groups of actions that must go together (a membership and its count), plus `tail`
-    (an action on the member's own item) and `guard` (a check the whole write depends on), in
-    one transaction.
+    (an action on the member's own item, or a function making it afresh for each attempt) and
+    `guard` (a check the whole write depends on), in one transaction.
 
     A group with a failed condition is already in the state it asks for (a replay, a concurrent
-    writer) or must not happen: it is dropped and the rest tried again. Returns (False, ...) when
+    writer) or must not happen: it is dropped and the rest tried again, unless `resolve` (given
+    the group and its actions' reasons) returns a group to try instead. Returns (False, ...) when
     `tail`'s condition failed; raises GuardFailed when `guard`'s did; else (True, the groups that
     committed).
     """
     pending = groups
-    ends = [dict(action) for action in (tail, guard) if action is not None]
     for _ in range(TRANSACTION_LIMIT):
         if not pending and tail is None:
             return True, []
+        ends = [dict(action) for action in (tail() if callable(tail) else tail, guard) if action is not None]
         reasons = transact([action for group in pending for action in group] + ends)
         if reasons is None:
             return True, pending
@@ -245,8 +248,11 @@ def commit_groups(
         kept: list[list[dict[str, Any]]] = []
         position = 0
         for group in pending:
-            if not any(reason.condition_failed for reason in reasons[position : position + len(group)]):
+            own = reasons[position : position + len(group)]
+            if not any(reason.condition_failed for reason in own):
                 kept.append(group)
+            elif resolve is not None and (instead := resolve(group, own)) is not None:
+                kept.append(instead)
             position += len(group)
         pending = kept
     raise errors.Retryable("a transaction kept failing its conditions")

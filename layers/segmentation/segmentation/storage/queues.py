@@ -1,5 +1,5 @@
-"""The SQS work queues: RebuildQueue, FanoutQueue and DeliveryQueue (bodies: segmentation.jobs),
-and DeliveryQueue's dead-letter queue, which the reconciler drains.
+"""The SQS work queues: RebuildQueue, FanoutQueue, DeliveryQueue and WebhookQueue (bodies:
+segmentation.jobs), and DeliveryQueue's dead-letter queue, which the reconciler drains.
 
 A job that cannot be queued raises errors.Retryable, so the caller's own work is retried: a
 duplicate job is harmless (every consumer is idempotent), a lost one is not.
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from botocore.exceptions import ClientError
 
 from segmentation import errors
-from segmentation.jobs import DeliveryJob, FanoutJob, Job, ParkedJob, delivery_job_from_body
+from segmentation.jobs import DeliveryJob, FanoutJob, Job, ParkedJob, WebhookJob, delivery_job_from_body
 from segmentation.settings import get_settings
 from segmentation.storage import aws, dynamo
 
@@ -62,6 +62,11 @@ def send_deliveries(pairs: Iterable[tuple[str, str]], *, delay_seconds: int = 0)
     """A delivery job per (message_id, user_id), visible after `delay_seconds` (at most 900)."""
     jobs = [DeliveryJob(message_id=m, user_id=u) for m, u in pairs]
     _send(get_settings().delivery_queue_url, jobs, delay_seconds)
+
+
+def send_webhook_jobs(jobs: Sequence[WebhookJob], *, delay_seconds: int = 0) -> None:
+    """Webhook attempts, visible after `delay_seconds` (at most 900)."""
+    _send(get_settings().webhook_queue_url, jobs, delay_seconds)
 
 
 def delivery_backlog() -> int:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from segmentation import jobs
 from segmentation.engine import Workspace
 from segmentation.engine.fields import Target
+from segmentation.engine.segments import dependents
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, queues, upkeep_records
+from segmentation.storage import segments as segment_store
 from segmentation.upkeep.refresh import current_workspace, refresh_many
 
 logger = logging.getLogger(__name__)
+BuildCause = Literal["segment_created", "segment_edited"]
 
 
 class SegmentLike(Protocol):
@@ -48,6 +51,8 @@ def build_segment(
     if previous is not None and previous.filter == segment.filter:
         return BuildResult("unchanged")
     workspace = workspace or current_workspace()
+    cause: BuildCause = "segment_created" if previous is None else "segment_edited"
+    scope = affected_by(segment.id)
     target: Target = "companies" if segment.target == "companies" else "users"
     settings = get_settings()
     limit = settings.inline_build_limit
@@ -55,14 +60,30 @@ def build_segment(
         scanned, cursor = 0, None
         while scanned <= limit:
             records, cursor = upkeep_records.scan_slice(target, 0, 1, cursor, jobs.SCAN_PAGE_LIMIT)
-            refresh_many(workspace, target, records, now)
+            refresh_many(workspace, target, records, now, cause, scope)
             scanned += len(records)
             if cursor is None:
                 return BuildResult("inline", scanned=scanned)
         logger.info("segment build outgrew the inline limit; fanning out", extra={"segment": segment.id})
-    build_jobs = jobs.scan_jobs(f"build:{segment.id}:{now:.3f}", settings.rebuild_workers, (target,))
+    build_jobs = jobs.scan_jobs(
+        f"build:{segment.id}:{now:.3f}", settings.rebuild_workers, (target,), cause, sorted(scope)
+    )
     queues.send_rebuild_jobs(build_jobs)
     return BuildResult("queued", jobs=len(build_jobs))
+
+
+def affected_by(segment_id: str) -> frozenset[str]:
+    """The segment and every segment referring to it, at any depth: what its build may move for
+    its own sake (a change of any other segment found meanwhile has another cause)."""
+    filters = {record.id: record.filter for record in segment_store.records(check_now=True)}
+    found = {segment_id}
+    pending = [segment_id]
+    while pending:
+        for dependent in dependents(pending.pop(), filters):
+            if dependent not in found:
+                found.add(dependent)
+                pending.append(dependent)
+    return frozenset(found)
 
 
 def drop_segment(segment_id: str) -> int:

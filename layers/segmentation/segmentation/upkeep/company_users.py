@@ -32,7 +32,7 @@ def refresh_company_users(
         return None
     while True:
         user_ids, cursor = memberships.group_page(group, _PAGE, cursor)
-        upkeep.refresh_ids("users", user_ids, now)
+        upkeep.refresh_ids("users", user_ids, now, "company")
         if cursor is None:
             return None
         if time_left is not None and time_left() < REQUEUE_WHEN_SECONDS_LEFT:
@@ -44,7 +44,8 @@ def companies_moved(upkeep: Pass, company_ids: frozenset[str], now: float) -> No
     so may their users' when user segments read `company.user_count`."""
     if not company_ids:
         return
-    upkeep.refresh_ids("companies", sorted(company_ids), now)
+    # Their own attribute `user_count` moved: for their segments, a change of attributes.
+    upkeep.refresh_ids("companies", sorted(company_ids), now, "attributes")
     if "user_count" in upkeep.workspace.company_fields_read:
         for company_id in sorted(company_ids):
             refresh_users_of(upkeep, company_id, now, None)

@@ -13,7 +13,7 @@ from segmentation.engine.fields import Target
 from segmentation.storage import memberships, upkeep_records
 from segmentation.storage.records import INCARNATION
 from segmentation.upkeep.company_users import companies_moved
-from segmentation.upkeep.diff import company_ids, stored_segments
+from segmentation.upkeep.diff import company_ids, stored_segments, stored_sequences
 from segmentation.upkeep.refresh import Outcome, Pass
 
 
@@ -25,7 +25,7 @@ def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> fro
     links: frozenset[str] = frozenset()
     if target == "users":
         links = company_ids(old) | memberships.member_groups(member_id, memberships.COMPANY_PREFIX)
-    memberships.forget(target, member_id, segments, links)
+    memberships.forget(target, member_id, segments, links, stored_sequences(old or {}))
     return links
 
 

@@ -34,7 +34,7 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
     if isinstance(job, MembersJob):
         upkeep = Pass()
         for member_id in job.member_ids:
-            reconcile(upkeep, job.target, member_id, now)
+            reconcile(upkeep, job.target, member_id, now)  # a correction: cause `rebuild` (or `time`)
         upkeep.finish()
         return None
     if isinstance(job, CompanyUsersJob):
@@ -49,7 +49,8 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
             job.target, job.segment, job.total_segments, cursor, SCAN_PAGE_LIMIT
         )
         upkeep = Pass()
-        upkeep.refresh_many(job.target, records, now)
+        scope = None if job.scope is None else frozenset(job.scope)
+        upkeep.refresh_many(job.target, records, now, job.cause, scope)
         upkeep.finish()
         for outcome, n in upkeep.tally.items():
             tally[outcome] += n

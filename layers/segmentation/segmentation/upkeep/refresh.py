@@ -14,6 +14,7 @@ it costs no call unless the definitions really changed.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from collections.abc import Iterable, Mapping
@@ -26,9 +27,18 @@ from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
 from segmentation.people.evaluable import Records, member_id
 from segmentation.storage import dynamo, memberships, queues, upkeep_records
+from segmentation.storage.changes import Cause
+from segmentation.storage.memberships import MemberUpdate
 from segmentation.storage.records import INCARNATION
 from segmentation.storage.segments import load_workspace, version_guard
-from segmentation.upkeep.diff import plan_update, record_rev, stored_segments
+from segmentation.upkeep.diff import (
+    cause_of_changes,
+    evaluated_at,
+    plan_update,
+    record_rev,
+    stored_segments,
+    written_since_evaluated,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,19 +85,33 @@ class Pass:
         now: float,
         *,
         current_links: frozenset[str] | None = None,
+        cause: Cause = "rebuild",
+        previous: Mapping[str, Any] | None = None,
     ) -> Outcome:
-        outcome = self._guarded(target, record, now, Records(self.workspace), current_links)
+        """`cause`: what moved the record (a change the clock alone explains is `time` anyway);
+        `previous`: the record's data before the write that triggered this (a stream's OldImage)."""
+        why = _Why(cause, previous, None)
+        outcome = self._guarded(target, record, now, Records(self.workspace), current_links, why)
         self.tally[outcome] += 1
         return outcome
 
-    def refresh_many(self, target: Target, items: list[dict[str, Any]], now: float) -> None:
-        """A page of items, their companies (or user counts) read in one batch."""
+    def refresh_many(
+        self,
+        target: Target,
+        items: list[dict[str, Any]],
+        now: float,
+        cause: Cause = "rebuild",
+        scope: frozenset[str] | None = None,
+    ) -> None:
+        """A page of items, their companies (or user counts) read in one batch. `scope`: the
+        segments `cause` is about (a build: the segment and those referring to it)."""
         records = Records(self.workspace)
+        why = _Why(cause, None, scope)
         for item, evaluable in zip(items, records.of(target, items), strict=True):
             try:
                 outcome = dynamo.retried(
                     lambda item=item, evaluable=evaluable: self._guarded(  # type: ignore[misc]
-                        target, item, now, records, None, evaluable
+                        target, item, now, records, None, why, evaluable
                     ),
                     attempts=3,
                 )
@@ -98,8 +122,8 @@ class Pass:
                 continue
             self.tally[outcome] += 1
 
-    def refresh_ids(self, target: Target, ids: Iterable[str], now: float) -> None:
-        self.refresh_many(target, list(upkeep_records.get_records(target, ids).values()), now)
+    def refresh_ids(self, target: Target, ids: Iterable[str], now: float, cause: Cause = "rebuild") -> None:
+        self.refresh_many(target, list(upkeep_records.get_records(target, ids).values()), now, cause)
 
     def _guarded(
         self,
@@ -108,6 +132,7 @@ class Pass:
         now: float,
         records: Records,
         current_links: frozenset[str] | None,
+        why: _Why,
         evaluable: dict[str, Any] | None = None,
     ) -> Outcome:
         """Refresh one record; when the definitions changed under its write, with the new ones.
@@ -120,7 +145,7 @@ class Pass:
                 records, evaluable = Records(self.workspace), None
             try:
                 return _refresh(
-                    self.workspace, target, record, now, records, current_links, evaluable=evaluable
+                    self.workspace, target, record, now, records, current_links, why, evaluable=evaluable
                 )
             except dynamo.GuardFailed:
                 logger.info(
@@ -141,6 +166,16 @@ class Pass:
             self.failed = {"users": [], "companies": []}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Why:
+    """What set a refresh off: the writer's cause, the data before the write that did, and the
+    segments the cause is about (None: all)."""
+
+    cause: Cause
+    previous: Mapping[str, Any] | None
+    scope: frozenset[str] | None
+
+
 def _refresh(
     workspace: Workspace,
     target: Target,
@@ -148,6 +183,7 @@ def _refresh(
     now: float,
     records: Records | None,
     current_links: frozenset[str] | None,
+    why: _Why = _Why("rebuild", None, None),
     *,
     evaluable: dict[str, Any] | None = None,
 ) -> Outcome:
@@ -166,7 +202,10 @@ def _refresh(
             _evaluate(workspace, target, evaluable, now),
             workspace.next_change(evaluable, now, target) if target == "users" else None,
             current_links=current_links,
+            now=now,
         )
+        if update.added or update.removed:
+            update = _with_causes(workspace, target, record, evaluable, update, now, why)
         if target == "users":
             # Before the membership write: were the write to land and this to fail, a retry would
             # see the new segments as already stored and never queue the message. Claims are
@@ -192,6 +231,42 @@ def _refresh(
     return Outcome.STALE
 
 
+def _with_causes(
+    workspace: Workspace,
+    target: Target,
+    record: Mapping[str, Any],
+    evaluable: Mapping[str, Any],
+    update: MemberUpdate,
+    now: float,
+    why: _Why,
+) -> MemberUpdate:
+    """The update with the cause of each segment it moves (upkeep.diff.cause_of_changes): the
+    data before the write, evaluated at the stored result's instant and now, tells the clock's
+    changes from the write's. No read: the previous image borrows the record's companies."""
+    basis: Mapping[str, Any] = evaluable
+    if why.previous is not None:
+        borrowed = {name: evaluable[name] for name in ("companies", "user_count") if name in evaluable}
+        basis = {**why.previous, **borrowed}
+    last = evaluated_at(record)
+    then = None if last is None else frozenset(workspace.segments_of(basis, last, target))
+    before_now = (
+        update.segments if why.previous is None else frozenset(workspace.segments_of(basis, now, target))
+    )
+    # A re-evaluation of its own (recheck, rebuild, a build's other segments) that the clock does not
+    # explain: a write upkeep has not seen yet did it (`attributes`), else it is a correction.
+    otherwise: Cause = "attributes" if written_since_evaluated(record) else "rebuild"
+    causes = cause_of_changes(
+        update.added | update.removed,
+        update.stored_segments,
+        then=then,
+        before_now=before_now,
+        cause=otherwise if why.cause == "rebuild" else why.cause,
+        scope=why.scope,
+        otherwise=otherwise,
+    )
+    return dataclasses.replace(update, causes=causes)
+
+
 def _evaluate(workspace: Workspace, target: Target, record: Mapping[str, Any], now: float) -> frozenset[str]:
     """The segments the record is in now; a segment that cannot be evaluated keeps its stored
     answer for this record (skipped, counted, logged), and every other one is evaluated."""
@@ -205,14 +280,22 @@ def _evaluate(workspace: Workspace, target: Target, record: Mapping[str, Any], n
 
 
 def refresh_many(
-    workspace: Workspace, target: Target, items: list[dict[str, Any]], now: float
+    workspace: Workspace,
+    target: Target,
+    items: list[dict[str, Any]],
+    now: float,
+    cause: Cause = "rebuild",
+    scope: frozenset[str] | None = None,
 ) -> dict[Outcome, int]:
     """Refresh a page of items in a pass of its own, finished before returning."""
     upkeep = Pass(workspace)
-    upkeep.refresh_many(target, items, now)
+    upkeep.refresh_many(target, items, now, cause, scope)
     upkeep.finish()
     return upkeep.tally
 
 
-def refresh_ids(workspace: Workspace, target: Target, ids: Iterable[str], now: float) -> dict[Outcome, int]:
-    return refresh_many(workspace, target, list(upkeep_records.get_records(target, ids).values()), now)
+def refresh_ids(
+    workspace: Workspace, target: Target, ids: Iterable[str], now: float, cause: Cause = "rebuild"
+) -> dict[Outcome, int]:
+    items = list(upkeep_records.get_records(target, ids).values())
+    return refresh_many(workspace, target, items, now, cause)

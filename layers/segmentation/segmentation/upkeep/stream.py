@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from segmentation.storage import memberships
 from segmentation.upkeep.company_users import companies_moved, refresh_users_of
-from segmentation.upkeep.diff import company_ids, only_upkeep_changed
+from segmentation.upkeep.diff import company_ids, only_upkeep_changed, write_cause
 from segmentation.upkeep.members import forget, relink
 from segmentation.upkeep.refresh import Outcome, Pass
 
@@ -37,7 +37,9 @@ def on_user_change(upkeep: Pass, event: EventName, old: Image, new: Image, now: 
         current_links = (
             frozenset() if old is None else memberships.member_groups(user_id, memberships.COMPANY_PREFIX)
         )
-    outcome = upkeep.refresh("users", new, now, current_links=current_links)
+    outcome = upkeep.refresh(
+        "users", new, now, current_links=current_links, cause=write_cause(old, new), previous=old
+    )
     if links_changed:
         touched = company_ids(old) | company_ids(new)
         if outcome is Outcome.STALE:
@@ -66,7 +68,7 @@ def on_company_change(
         outcome = "removed"
     else:
         assert new is not None
-        outcome = upkeep.refresh("companies", new, now).value
+        outcome = upkeep.refresh("companies", new, now, cause="attributes", previous=old).value
     if upkeep.workspace.uses_company_fields:
         refresh_users_of(upkeep, company_id, now, time_left)
     return outcome

@@ -22,6 +22,7 @@ from segmentation import errors
 from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import (
     api_keys,
+    changes,
     companies,
     messages,
     search,
@@ -30,6 +31,7 @@ from segmentation.http.routes import (
     sources,
     unsubscribe,
     users,
+    webhooks,
 )
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
@@ -59,6 +61,8 @@ def openapi_json(base_path: str) -> str:
         api_keys.router,
         settings.router,
         sources.router,
+        changes.router,
+        webhooks.router,
     ]
     owners = [router.api_resolver for router in routers]
     try:

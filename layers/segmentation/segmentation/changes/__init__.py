@@ -1,0 +1,1 @@
+"""Membership changes as a product: history, the feed, daily stats, EventBridge and webhooks."""
