@@ -1,12 +1,13 @@
 // The console's shell: sign-in, the role, navigation and the hash routes.
 //   #/users, #/users/s/<segment>, #/users/u/<user>       (and the same for companies, with c/<company>)
-//   #/messages, #/messages/<message>
+//   #/messages, #/messages/<message>, #/settings
 
 import { ApiError, detectRole, session } from "./api.js";
 import { renderCompany, renderUser } from "./detail.js";
 import { errorBox, h, loadingEl, uid } from "./dom.js";
 import { renderMessage, renderMessages } from "./messages.js";
 import { forgetViews, peopleView } from "./people.js";
+import { renderSettings } from "./settings.js";
 
 const ROLE_TEXT = {
   admin: "admin: every action",
@@ -118,14 +119,16 @@ async function route() {
   if (!ctx.role) return;
   const parts = window.location.hash.replace(/^#\/?/, "").split("/").map((part) => decodeURIComponent(part));
   const [section, kind, id] = parts;
-  const titles = { users: "Users", companies: "Companies", messages: "Messages" };
+  const titles = { users: "Users", companies: "Companies", messages: "Messages", settings: "Settings" };
   const known = titles[section] ? section : "users";
   setNav(known);
   document.title = `${titles[known]} · Segmentation console`;
   const sectionChanged = lastSection !== known;
   lastSection = known;
   try {
-    if (known === "messages") {
+    if (known === "settings") {
+      await renderSettings(ctx, main);
+    } else if (known === "messages") {
       if (kind) await renderMessage(ctx, main, kind);
       else await renderMessages(ctx, main);
     } else if ((kind === "u" || kind === "c") && id) {
