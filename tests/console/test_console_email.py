@@ -181,7 +181,16 @@ def test_an_email_composed_with_its_unsubscribe_link_then_what_ses_reports_shows
         }
     assert_accessible(page, "a message with SES's feedback")
 
-    # The list: the same counters in their columns; an in-app message has none.
+    # The list: the same counters in their columns; an in-app message (the newest) has none.
+    in_app_name = f"In-app {prefix}"
+    in_app_message = {
+        "name": in_app_name,
+        "type": "manual",
+        "channel": "in_app",
+        "audience": {"filter": {"field": "user_id", "op": "eq", "value": ada}},
+        "body": "Hi",
+    }
+    in_app_id = _api(console_stack, "POST", "/v1/messages", in_app_message, status=201)["id"]
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Messages").click()
     listing = page.get_by_role("region", name="Messages list")
     expect(listing.get_by_role("link", name=name)).to_be_visible()
@@ -190,13 +199,14 @@ def test_an_email_composed_with_its_unsubscribe_link_then_what_ses_reports_shows
     assert {k: cells[k] for k in ("Sent", "Delivered", "Bounced", "Complained")} == {
         k.title(): str(stats[k]) for k in ("sent", "delivered", "bounced", "complained")
     }
-    in_app = listing.locator("tbody tr").filter(has=page.get_by_role("link", name="Welcome, trial users"))
+    in_app = listing.locator("tbody tr").filter(has=page.get_by_role("link", name=in_app_name))
     assert {
         k: v
         for k, v in _cells(page, listing.locator("table"), in_app).items()
         if k in ("Delivered", "Bounced", "Complained")
     } == {"Delivered": "—", "Bounced": "—", "Complained": "—"}
     assert_accessible(page, "the messages list with feedback counters")
+    _api(console_stack, "DELETE", f"/v1/messages/{in_app_id}", status=204)
 
     # Each user's page says what their status means.
     for user_id, status, note in (
