@@ -1,8 +1,9 @@
-"""Driving the console in Debian's Chromium with Playwright: launching, signing in, axe-core.
+"""Driving the console in Chromium with Playwright: launching, signing in, axe-core.
 
 Playwright's own browser download cannot run here, so the browser is Debian's Chromium (the
-Makefile installs it when missing and it may), or the one `CHROMIUM=/path` names (tests/console/browser.py),
-started with only the flags this machine's closed network needs. Chromium's log goes to a file, shown with any test that ran while the browser died. axe-core
+Makefile installs it when missing and it may) or the one `CHROMIUM=/path` names
+(tests/console/browser.py), started with only the flags this machine's closed network needs.
+Chromium's log goes to a file, shown with any test that ran while the browser died. axe-core
 comes from node_modules (npm, pinned by package-lock.json) and is injected by the test through the
 DevTools protocol, so the console's Content-Security-Policy ('self' only) stays on while it runs.
 """

@@ -30,7 +30,8 @@ def test_a_chromium_that_is_not_an_executable_says_how_to_get_one(
     with pytest.raises(browser.NoChromium) as missing:
         browser.chromium_executable()
     assert f"CHROMIUM={named}" in str(missing.value)
-    assert "playwright install chromium" in str(missing.value) and "apt-get install chromium" in str(missing.value)
+    assert "playwright install chromium" in str(missing.value)
+    assert "apt-get install chromium" in str(missing.value)
 
 
 def test_without_chromium_debian_or_a_download_it_says_how_to_get_one(
