@@ -20,7 +20,6 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
-from moto.dynamodb.models.table import Table
 from moto.sesv2.responses import SESV2Response
 from moto.sqs.models import SQSBackend
 from pydantic import BaseModel
