@@ -39,6 +39,15 @@ class Settings:
     event_ids_table: str = "EventIds"
     count_cache_table: str = "CountCache"
     workspace_settings_table: str = "WorkspaceSettings"
+    tags_table: str = "Tags"
+    jobs_table: str = "Jobs"
+    # The bucket of CSV files: imports' uploads (uploads/) and exports (exports/).
+    files_bucket: str = ""
+    # Where presigned URLs of that bucket point: empty, S3 itself; locally the stack's own
+    # /_local/s3 routes, which serve them from moto (infra/local/files.py).
+    files_endpoint_url: str = ""
+    import_queue_url: str = ""
+    export_queue_url: str = ""
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""

@@ -3,9 +3,11 @@
 Items:
 - (`segment#<segment id>`, member id): a member of a segment (`target`: users or companies);
 - (`company#<company id>`, user id): a user linked to a company;
+- (`tag#<tag id>`, user id): a user holding a tag, written with the user's `tag_ids` by
+  storage.user_batches;
 - (`#count#<group>`, `#`): the number of members of a group (attribute `n`).
-Group ids always start with `segment#` or `company#`, so a count's partition (`#count#...`)
-is out of reach of any user, company or segment id, whatever characters it holds.
+Group ids always start with `segment#`, `company#` or `tag#`, so a count's partition (`#count#...`)
+is out of reach of any user, company, segment or tag id, whatever characters it holds.
 
 Every membership put/delete goes in the same TransactWriteItems as its count update and is
 conditioned on the item's absence/presence, so counts stay exact and a replay never counts
@@ -24,13 +26,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from segmentation.engine.fields import Target
+from segmentation.engine.fields import TAG_IDS, Target
 from segmentation.settings import get_settings
 from segmentation.storage import cursors, dynamo
 from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
 
 SEGMENT_PREFIX = "segment#"
 COMPANY_PREFIX = "company#"
+TAG_PREFIX = "tag#"
 COUNT_PREFIX = "#count#"
 COUNT_MEMBER = "#"
 BY_MEMBER_INDEX = "by_member"
@@ -84,6 +87,10 @@ def segment_group(segment_id: str) -> str:
 
 def company_group(company_id: str) -> str:
     return COMPANY_PREFIX + company_id
+
+
+def tag_group(tag_id: str) -> str:
+    return TAG_PREFIX + tag_id
 
 
 def _count_key(group_id: str) -> dict[str, str]:
@@ -340,13 +347,18 @@ def _absent_or_without(target: Target, member_id: str, attribute: str, value: st
 
 
 def forget(
-    target: Target, member_id: str, segment_ids: Iterable[str], company_ids: Iterable[str] = ()
+    target: Target,
+    member_id: str,
+    segment_ids: Iterable[str],
+    company_ids: Iterable[str] = (),
+    tag_ids: Iterable[str] = (),
 ) -> None:
-    """Remove the memberships (and, for a user, the company links) a deleted member left behind.
+    """Remove the memberships (and, for a user, the company and tag links) a deleted member left
+    behind.
 
     Each removal holds only while the member item is gone or does not hold that segment (or list
-    that company): a member created again keeps what upkeep gave its new incarnation, whatever
-    the order in which the delete and the creation are seen.
+    that company, or hold that tag): a member created again keeps what its new incarnation was
+    given, whatever the order in which the delete and the creation are seen.
     """
     groups = [
         [
@@ -362,9 +374,81 @@ def forget(
         ]
         for c in sorted(set(company_ids))
     ]
+    groups += [
+        [
+            *_pair(tag_group(t), member_id, "users", False),
+            _absent_or_without(target, member_id, TAG_IDS, t),
+        ]
+        for t in sorted(set(tag_ids))
+    ]
     # One item per transaction may be checked only once: one removal per transaction.
     for group in groups:
         dynamo.commit_groups([group])
+
+
+# ---- tag links (written with the user's tag_ids, in storage.user_batches' transactions) -------
+
+
+def tag_links(pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (tag id, user id) links exist (BatchGetItem, 100 a call)."""
+    keys = [{"group_id": tag_group(tag_id), "member_id": user_id} for tag_id, user_id in pairs]
+    found = dynamo.batch_get(_table_name(), keys, consistent=True, projection="group_id, member_id")
+    return {(str(item["group_id"])[len(TAG_PREFIX) :], str(item["member_id"])) for item in found}
+
+
+def tag_link_put(tag_id: str, user_id: str) -> Action:
+    """A new link (counted by the caller's `count_update`); fails when one exists."""
+    item = {"group_id": tag_group(tag_id), "member_id": user_id, "target": "users"}
+    return {
+        "Put": {
+            "TableName": _table_name(),
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(member_id)",
+        }
+    }
+
+
+def tag_link_kept(tag_id: str, user_id: str) -> Action:
+    """A check that a link exists: one left by a deleted incarnation of the user (its cleanup,
+    `forget`, keeps it once this incarnation holds the tag), taken over as it is, already counted."""
+    key = {"group_id": tag_group(tag_id), "member_id": user_id}
+    return {
+        "ConditionCheck": {
+            "TableName": _table_name(),
+            "Key": key,
+            "ConditionExpression": "attribute_exists(member_id)",
+        }
+    }
+
+
+def tag_link_delete(tag_id: str, user_id: str) -> Action:
+    """A link removed (uncounted by the caller's `count_update`); fails when there is none."""
+    key = {"group_id": tag_group(tag_id), "member_id": user_id}
+    return {
+        "Delete": {
+            "TableName": _table_name(),
+            "Key": key,
+            "ConditionExpression": "attribute_exists(member_id)",
+        }
+    }
+
+
+def count_update(group_id: str, delta: int) -> Action:
+    """The count item of a group moved by `delta` (in the transaction of the links it counts)."""
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": _count_key(group_id),
+            "UpdateExpression": "ADD #n :d",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":d": delta},
+        }
+    }
+
+
+def drop_count(group_id: str) -> None:
+    """Delete a group's count item (its last member is gone: a deleted tag's cleanup)."""
+    dynamo.call("delete_item", TableName=_table_name(), Key=_count_key(group_id))
 
 
 def link_companies(user_id: str, incarnation: str | None, company_ids: Iterable[str]) -> None:
