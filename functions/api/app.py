@@ -1,4 +1,5 @@
-"""ApiFunction: teammate and operator routes (search, segments, messages, API keys, settings, docs)."""
+"""ApiFunction: teammate and operator routes (search, segments, messages, tags, imports, exports,
+jobs, API keys, settings, docs)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.http.resolver import make_resolver
-from segmentation.http.routes import api_keys, docs, messages, search, segments, settings
+from segmentation.http.routes import api_keys, docs, jobs, messages, search, segments, settings, tags
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 metrics = Metrics(namespace="Segmentation")
 app = make_resolver(
-    search.router, segments.router, messages.router, api_keys.router, settings.router, docs.router
+    search.router,
+    segments.router,
+    messages.router,
+    tags.router,
+    jobs.router,
+    api_keys.router,
+    settings.router,
+    docs.router,
 )
 
 

@@ -105,11 +105,13 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
         ("RebuildWorkerFunction", jobs.rebuild_job_from_body),
         ("FanoutFunction", jobs.fanout_job_from_body),
         ("SenderFunction", jobs.delivery_job_from_body),
+        ("ImportFunction", jobs.bulk_jobs_from_body),
+        ("ExportFunction", jobs.bulk_jobs_from_body),
     ],
 )
 def test_sample_queue_bodies_are_the_jobs_their_consumer_reads(logical_id: str, parse: Any) -> None:
     for record in _sample_event(logical_id)["Records"]:
-        parse(record["body"])  # raises on a body the consumer would refuse
+        assert parse(record["body"])  # raises on a body the consumer would refuse (or finds no job)
 
 
 def test_globals_set_every_setting_and_nothing_else() -> None:
@@ -131,7 +133,7 @@ def test_each_sqs_consumer_has_a_redriven_queue_that_outlives_six_timeouts() -> 
             assert queue["VisibilityTimeout"] >= 6 * function_timeout(props), queue_id
             assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
             assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], logical_id
-    assert consumers == 3
+    assert consumers == 5
 
 
 def test_every_dead_letter_queue_has_an_alarm() -> None:
@@ -189,7 +191,8 @@ def test_the_api_stage_logs_each_request_with_the_callers_key_as_json() -> None:
 
 def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_key() -> None:
     tables = resources_of_type("AWS::DynamoDB::Table")
-    assert len(tables) == 12  # the nine of the contract, EventIds, CountCache and WorkspaceSettings
+    # the nine of the contract, EventIds, CountCache, WorkspaceSettings, Tags and Jobs
+    assert len(tables) == 14
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["DeletionProtectionEnabled"] is True, logical_id
@@ -200,6 +203,51 @@ def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_k
             "KMSMasterKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
         }, logical_id
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_files_bucket_is_private_encrypted_tls_only_and_short_lived() -> None:
+    [(logical_id, bucket)] = resources_of_type("AWS::S3::Bucket").items()
+    props = bucket["Properties"]
+    [encryption] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    rules = {rule.get("Prefix"): rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    assert 1 <= rules["uploads/"]["ExpirationInDays"] <= 7
+    assert 1 <= rules["exports/"]["ExpirationInDays"] <= 7
+    assert rules[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    [policy] = [
+        p["Properties"]["PolicyDocument"]
+        for p in resources_of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logical_id}
+    ]
+    [tls] = policy["Statement"]
+    assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "s3:*")
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(tls["Resource"]) == 2  # the bucket and its objects
+
+
+def test_uploads_notify_the_import_queue_which_takes_only_that_buckets_events() -> None:
+    bucket = resources_of_type("AWS::S3::Bucket")["FilesBucket"]
+    [notification] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["ImportQueue", "Arn"]}
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert bucket["DependsOn"] == "ImportQueuePolicy"  # S3 checks the destination when it is set
+    statement = resources_of_type("AWS::SQS::QueuePolicy")["ImportQueuePolicy"]["Properties"][
+        "PolicyDocument"
+    ]
+    [allowed] = statement["Statement"]
+    assert allowed["Principal"] == {"Service": "s3.amazonaws.com"}
+    # The policy names the bucket as the bucket names itself (a reference would be a cycle).
+    name = bucket["Properties"]["BucketName"]["Fn::Sub"]
+    source = allowed["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert source[0] == "arn:${AWS::Partition}:s3:::" + name[0] and source[1] == name[1]
+    assert allowed["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
 def test_secrets_and_the_alarm_topic_use_the_stacks_key() -> None:
@@ -256,7 +304,7 @@ def test_api_5xx_and_the_work_queues_age_are_alarmed() -> None:
         for event in props.get("Events", {}).values()
         if event["Type"] == "SQS"
     }
-    assert work_queues == {"RebuildQueue", "DeliveryQueue", "FanoutQueue"}
+    assert work_queues == {"RebuildQueue", "DeliveryQueue", "FanoutQueue", "ImportQueue", "ExportQueue"}
     assert _alarmed("AWS/SQS", "ApproximateAgeOfOldestMessage") == work_queues
     assert "MembershipStreamFunction" in _alarmed("AWS/Lambda", "IteratorAge")
 
@@ -325,7 +373,13 @@ def test_every_function_can_reserve_through_its_parameter() -> None:
 def test_queue_pollers_are_bounded_and_equal_any_reservation(overrides: dict[str, str]) -> None:
     resolver = _resolver(**overrides)
     bounds = _queue_concurrency(resolver)
-    assert set(bounds) == {"RebuildWorkerFunction", "SenderFunction", "FanoutFunction"}
+    assert set(bounds) == {
+        "RebuildWorkerFunction",
+        "SenderFunction",
+        "FanoutFunction",
+        "ImportFunction",
+        "ExportFunction",
+    }
     assert all(bound >= 2 for bound in bounds.values()), bounds  # SQS's MaximumConcurrency minimum
     reserved = _reservations(resolver)
     for logical_id, bound in bounds.items():

@@ -56,7 +56,7 @@ def tags_of(value: object) -> Set[Any]:
     """A user's stored `tag_ids` as a set to test membership in: the string set DynamoDB returns
     (boto3 gives a `set`), a list (tests, JSON); anything else is no tags."""
     if value.__class__ is set or value.__class__ is frozenset:
-        return value  # type: ignore[return-value]
+        return value
     if isinstance(value, list | tuple | set | frozenset):
         return frozenset(item for item in value if isinstance(item, str))
     return NO_TAGS

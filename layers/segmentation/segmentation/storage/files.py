@@ -15,38 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
 
 from segmentation import errors
+from segmentation.jobs import CSV_SUFFIX, upload_key
 from segmentation.settings import get_settings
 from segmentation.storage import aws, dynamo
 
-UPLOADS = "uploads/"
 EXPORTS = "exports/"
-SUFFIX = ".csv"
+__all__ = ["upload_key"]
 # S3's smallest part of a multipart upload (all but the last).
 MIN_PART_BYTES = 5 * 1024 * 1024
 _READ_BLOCK = 256 * 1024
 _TRANSIENT = frozenset({"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"})
 
 
-def upload_key(job_id: str) -> str:
-    return f"{UPLOADS}{job_id}{SUFFIX}"
-
-
 def export_key(job_id: str) -> str:
-    return f"{EXPORTS}{job_id}{SUFFIX}"
+    return f"{EXPORTS}{job_id}{CSV_SUFFIX}"
 
 
-def job_of_upload(key: str) -> str | None:
-    """The job id an uploads/ key (as an S3 event gives it, URL-encoded) belongs to, or None."""
-    key = unquote_plus(key)
-    if not key.startswith(UPLOADS) or not key.endswith(SUFFIX):
-        return None
-    job_id = key[len(UPLOADS) : -len(SUFFIX)]
-    return job_id if job_id and "/" not in job_id else None
+def carry_key(job_id: str, step: int) -> str:
+    """Rows of an export not in a part yet, kept between two runs (a sparse filter's pages)."""
+    return f"{EXPORTS}{job_id}.carry-{step}"
 
 
 def _bucket() -> str:
@@ -69,6 +60,25 @@ def _call(operation: str, **arguments: Any) -> dict[str, Any]:
 
 def put(key: str, body: bytes) -> None:
     _call("put_object", Key=key, Body=body, ContentType="text/csv")
+
+
+def read(key: str) -> bytes:
+    """A small object whole (an export's carried rows)."""
+    body = _call("get_object", Key=key)["Body"]
+    try:
+        data: bytes = body.read()
+    finally:
+        body.close()
+    return data
+
+
+def abort_multipart(key: str, upload_id: str) -> None:
+    """Drop an unfinished upload's parts (a failed export); gone already is fine."""
+    try:
+        _call("abort_multipart_upload", Key=key, UploadId=upload_id)
+    except ClientError as error:
+        if dynamo.error_code(error) != "NoSuchUpload":
+            raise
 
 
 def presigned_put(key: str, seconds: int) -> str:

@@ -14,6 +14,8 @@ started from and on its lease: a redelivered or duplicated message can never cou
 from __future__ import annotations
 
 import contextlib
+import secrets
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +27,11 @@ from segmentation.storage.records import Expression
 
 # Jobs (and what they report) are kept this long after they are created.
 KEEP_SECONDS = 30 * 86400
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_job_id() -> str:
+    return "job_" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(16))
 
 
 @dataclass(frozen=True)

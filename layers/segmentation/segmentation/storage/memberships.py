@@ -137,6 +137,23 @@ def group_page(group_id: str, limit: int, cursor: str | None = None) -> tuple[li
     return found, None
 
 
+def group_ids_after(group_id: str, limit: int, after: str | None) -> tuple[list[str], str | None]:
+    """Up to `limit` member ids of a group after `after` (the id order), and the last one when
+    more may follow (None at the end): a job's own position, not a client's cursor."""
+    params: dict[str, Any] = {
+        "TableName": _table_name(),
+        "KeyConditionExpression": "group_id = :g",
+        "ExpressionAttributeValues": {":g": group_id},
+        "ProjectionExpression": "member_id",
+        "Limit": limit,
+    }
+    if after:
+        params["ExclusiveStartKey"] = {"group_id": group_id, "member_id": after}
+    page = dynamo.call("query", **params)
+    found = [str(item["member_id"]) for item in page.get("Items", [])]
+    return found, (found[-1] if found and "LastEvaluatedKey" in page else None)
+
+
 def members_page(segment_id: str, limit: int, cursor: str | None = None) -> tuple[list[str], str | None]:
     """A page of a segment's member ids (user or company ids)."""
     return group_page(segment_group(segment_id), limit, cursor)
