@@ -117,7 +117,12 @@ def size(key: str) -> int | None:
 
 def blocks_from(key: str, offset: int) -> Iterator[bytes]:
     """The object's bytes from `offset` to its end, a block at a time (streamed, never whole)."""
-    answer = _call("get_object", Key=key, Range=f"bytes={offset}-")
+    try:
+        answer = _call("get_object", Key=key, Range=f"bytes={offset}-")
+    except ClientError as error:
+        if dynamo.error_code(error) == "InvalidRange":  # at (or past) the end: nothing is left
+            return
+        raise
     body = answer["Body"]
     try:
         while True:
