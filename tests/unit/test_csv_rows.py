@@ -76,7 +76,16 @@ def row(columns: list[str], *cells: str) -> object:
 
 def test_a_row_converts_the_standard_columns_and_skips_empty_cells() -> None:
     parsed = row(
-        ["user_id", "email", "name", "signed_up_at", "unsubscribed_from_emails", "company_ids", "tags", "session_count"],
+        [
+            "user_id",
+            "email",
+            "name",
+            "signed_up_at",
+            "unsubscribed_from_emails",
+            "company_ids",
+            "tags",
+            "session_count",
+        ],
         " u1 ",
         "a@b.c",
         "",
