@@ -15,6 +15,7 @@ from segmentation import clock
 from segmentation.people import imports
 from segmentation.segments import bulk
 from segmentation.storage import jobs as job_store
+from segmentation.storage import user_batches
 from segmentation.storage import users as user_store
 
 from tests.integration.stack_support import Api, running_stack
@@ -129,6 +130,31 @@ def test_tags_are_created_when_missing_and_a_reimport_changes_nothing(api: Api) 
     assert after == before  # not even rev or updated_at moved
     tags = {tag["name"]: tag for tag in api.ok("GET", "/v1/tags", role="read")["data"]}
     assert tags[new_name]["count"] == 3 and len([n for n in tags if n == new_name]) == 1
+
+
+def test_a_chunk_of_tagged_rows_fills_each_transaction_and_counts_each_tag_once(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each tag's count and existence check is shared by the transaction's users: 150 users adding
+    the same two tags (3 actions each) need 5 transactions of at most 100 actions, not one per 14."""
+    names = [unique("Packed "), unique("Packed ")]
+    for name in names:  # made first: the import's transactions are then its users' alone
+        api.ok("POST", "/v1/tags", {"name": name}, role="write", status=201)
+    ids = [unique("imp-") for _ in range(150)]
+    sizes: list[int] = []
+    real = user_batches.dynamo.transact
+
+    def counted(actions: Any, **options: Any) -> Any:
+        sizes.append(len(actions))
+        return real(actions, **options)
+
+    monkeypatch.setattr(user_batches.dynamo, "transact", counted)
+    job = import_csv(api, "user_id,tags\n" + "".join(f"{user_id},{';'.join(names)}\n" for user_id in ids))
+    assert job["result"] == {"rows": 150, "imported": 150, "rejected": 0}
+    assert len(sizes) == 5 and max(sizes) <= 100
+    counts = {tag["name"]: tag["count"] for tag in api.ok("GET", "/v1/tags", role="read")["data"]}
+    assert [counts[name] for name in names] == [150, 150]
+    assert all(len(api.user(user_id)["tag_ids"]) == 2 for user_id in ids[::30])
 
 
 @pytest.mark.parametrize(

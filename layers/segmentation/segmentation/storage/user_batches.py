@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -400,10 +400,10 @@ def _extras(plans: Sequence[_Plan]) -> list[dict[str, Any]]:
     return extras + [tags.exists_check(tag) for tag in added]
 
 
-def _extra_room(plan: _Plan) -> int:
-    """The most actions of `_extras` this plan can add to a transaction (a count and a check per
-    tag it adds, a count per tag it removes)."""
-    return 2 * len(plan.added) + len(plan.removed)
+def _extra_room(adding: Set[str], removing: Set[str]) -> int:
+    """The most actions `_extras` adds to a transaction whose users add and remove these tags: a
+    count and a check per tag added, a count per tag only removed (shared by all its users)."""
+    return 2 * len(adding) + len(removing - adding)
 
 
 def _chunks(plans: Mapping[str, _Plan], alone: set[str]) -> list[dict[str, _Plan]]:
@@ -412,17 +412,24 @@ def _chunks(plans: Mapping[str, _Plan], alone: set[str]) -> list[dict[str, _Plan
     chunks: list[dict[str, _Plan]] = [{user_id: plans[user_id]} for user_id in plans if user_id in alone]
     current: dict[str, _Plan] = {}
     count = size = 0
+    adding: Set[str] = frozenset()  # the tags the current transaction's users add and remove
+    removing: Set[str] = frozenset()
     for user_id, plan in plans.items():
         if user_id in alone:
             continue
         weight = len(json.dumps(plan.actions, default=str))
-        actions = len(plan.actions) + _extra_room(plan)
-        if current and (count + actions > dynamo.TRANSACTION_LIMIT or size + weight > _TRANSACTION_BYTES):
+        with_added, with_removed = adding | plan.added, removing | plan.removed
+        room = _extra_room(with_added, with_removed)
+        if current and (
+            count + len(plan.actions) + room > dynamo.TRANSACTION_LIMIT or size + weight > _TRANSACTION_BYTES
+        ):
             chunks.append(current)
             current, count, size = {}, 0, 0
+            with_added, with_removed = plan.added, plan.removed
         current[user_id] = plan
-        count += actions
+        count += len(plan.actions)
         size += weight
+        adding, removing = with_added, with_removed
     if current:
         chunks.append(current)
     return chunks
