@@ -30,9 +30,10 @@ class Sizes:
     cold_repeats: int
     cold_only: list[str] | None
     delivery_audience: int
+    import_rows: int
 
 
-FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 7, None, 50_000)
+FULL = Sizes(5_000, 3, (1_000, 10_000, 100_000), (10, 100), (100, 700), 7, None, 50_000, 5_000)
 SMOKE = Sizes(
     300,
     1,
@@ -42,6 +43,7 @@ SMOKE = Sizes(
     1,
     ["AuthorizerFunction", "IngestFunction", "MembershipStreamFunction"],
     200,
+    300,
 )
 
 
@@ -107,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
         return delivery.run(sizes.delivery_audience)
 
     delivered = _attempt("delivery", missing, delivery_section)
+
+    def import_section() -> Any:
+        from bench import csv_import
+
+        return csv_import.run(sizes.import_rows)
+
+    imported = _attempt("csv_import", missing, import_section)
     result = report.build(
         evaluated,
         counted,
@@ -116,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke=args.smoke,
         rendered=rendered,
         delivered=delivered,
+        imported=imported,
     )
     sys.stdout.flush()
     print(report.table(result))

@@ -7,6 +7,7 @@ from typing import Any
 from bench import model
 from bench.aws_calls import CallCounts
 from bench.cold_start import FunctionStart
+from bench.csv_import import ImportRun
 from bench.delivery import DeliveryRun
 from bench.evaluation import EvalResult
 from bench.scale import ScalePoint, linearity
@@ -51,6 +52,9 @@ GOALS: dict[str, tuple[float, str]] = {
     "delivery.missed": (0, "max"),
     "delivery.failed": (0, "max"),
     "delivery.duplicate_jobs": (0, "max"),
+    # A CSV import is written in batches, like a Segment batch: never one call per row; the same
+    # file again reads and writes no user.
+    "csv_import.aws_calls_per_100_rows": (10, "max"),
 }
 
 
@@ -64,6 +68,7 @@ def build(
     smoke: bool,
     rendered: list[TemplateTime] | None = None,
     delivered: DeliveryRun | None = None,
+    imported: ImportRun | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "eval": evaluated.as_json() if evaluated else None,
@@ -74,6 +79,7 @@ def build(
         "delivery": {**delivered.as_json(), "missed": delivered.audience - delivered.exactly_once}
         if delivered
         else None,
+        "csv_import": imported.as_json() if imported else None,
     }
     if scaled:
         fit = _fit(scaled)
@@ -233,6 +239,15 @@ def table(result: dict[str, Any]) -> str:
             f" {delivery['cpu_ms_per_delivery']} ms CPU per delivery (moto included);"
             f" {delivery['simulated_hours']} h simulated in {delivery['wall_seconds']} s"
         )
+    imported = result.get("csv_import")
+    if imported:
+        for label, run in (("first import", imported["first"]), ("the same file again", imported["again"])):
+            ops = ", ".join(f"{k} {v}" for k, v in run["operations"].items())
+            lines.append(
+                f"csv_import ({label}): {run['rows']:,} rows ({run['rejected']} bad) in {run['chunks']}"
+                f" invocation(s): {run['rows_per_second_per_worker']} rows/s per worker (moto in process),"
+                f" {run['aws_calls_per_100_rows']} AWS calls per 100 rows: {ops}"
+            )
     lines.append("goals:")
     for path, goal in result["goals"].items():
         state = {True: "met", False: "NOT MET", None: "not measured"}[goal["met"]]

@@ -1,4 +1,5 @@
-"""ApiFunction: teammate and operator routes (search, segments, messages, API keys, settings, docs)."""
+"""ApiFunction: teammate and operator routes (search, segments, messages, tags, imports, exports,
+jobs, API keys, settings, docs)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.http.resolver import make_resolver
-from segmentation.http.routes import api_keys, changes, docs, messages, search, segments, settings, webhooks
+from segmentation.http.routes import (
+    api_keys,
+    changes,
+    docs,
+    jobs,
+    messages,
+    search,
+    segments,
+    settings,
+    tags,
+    webhooks,
+)
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
@@ -18,6 +30,8 @@ app = make_resolver(
     search.router,
     segments.router,
     messages.router,
+    tags.router,
+    jobs.router,
     api_keys.router,
     settings.router,
     changes.router,

@@ -3,9 +3,10 @@
 Environment: PORT, HOST (default 127.0.0.1), ADMIN_API_KEY, INGEST_API_KEY, IDENTITY_SECRET
 (generated and printed when unset; a key the authorizer would refuse stops the start, exit 2),
 SEED_DEMO (0 = empty workspace), SENDER_EMAIL, UNSUBSCRIBE_BASE_URL (where emails' unsubscribe links
-point; this stack's own http://HOST:PORT by default), KEY_RATE_LIMITS (`off` turns the per-key rate
-limits off), LOCAL_LOG_LEVEL (the runner's own log level, default INFO), LOCAL_GATEWAY_TIMEOUT
-(seconds before a request gets API Gateway's 504; 29).
+point; this stack's own http://HOST:PORT by default), FILES_ENDPOINT_URL (where presigned URLs of
+imports and exports point; this stack's own http://HOST:PORT/_local/s3 by default),
+KEY_RATE_LIMITS (`off` turns the per-key rate limits off), LOCAL_LOG_LEVEL (the runner's own log
+level, default INFO), LOCAL_GATEWAY_TIMEOUT (seconds before a request gets API Gateway's 504; 29).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def main() -> int:
                 "UnsubscribeBaseUrl": local_base_url(host, port),
             },
             key_rate_limits=enforce_rate_limits,
+            base_url=local_base_url(host, port),
         )
     except (ConfigurationError, ValueError) as error:
         print(f"The local stack cannot start: {error}", file=sys.stderr, flush=True)

@@ -8,7 +8,9 @@ template.yaml (moto enforces no IAM, so a missing permission would otherwise pas
 Resources are named as the template names them: locally a table, queue or secret is called by
 its logical id, so `UsersTable`, `UsersTable/index/by_recheck`, `DeliveryQueue`, `IdentitySecret`;
 API Gateway's management paths as `apigateway:/apikeys`, and a usage plan's keys by the plan's
-logical id (`IngestUsagePlan/keys`, through `name_resource`), an event bus by its logical id too.
+logical id (`IngestUsagePlan/keys`, through `name_resource`), an event bus by its logical id too;
+an S3 object by its bucket's logical id and the first folder of its key, as policies grant them
+(`FilesBucket/uploads/*`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ _RENAMED = {
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sesv2", "SendEmail"): "ses:SendEmail",
     ("sesv2", "GetAccount"): "ses:GetAccount",
+}
+
+# S3 operations and the IAM action that authorizes each (on an object of the bucket).
+_S3_OBJECT_ACTIONS = {
+    "PutObject": "s3:PutObject",
+    "GetObject": "s3:GetObject",
+    "HeadObject": "s3:GetObject",
+    "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject",
+    "CompleteMultipartUpload": "s3:PutObject",
+    "ListParts": "s3:ListMultipartUploadParts",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
 }
 
 # API Gateway operations the functions call: (IAM action, resource path with {param} from the call).
@@ -86,6 +100,10 @@ def requests(service: str, operation: str, params: dict[str, Any]) -> list[tuple
         if params.get("IndexName"):
             table = f"{table}/index/{params['IndexName']}"
         return [(action, table)]
+    if service == "s3" and operation in _S3_OBJECT_ACTIONS and "Key" in params:
+        bucket = str(params.get("Bucket", "*"))
+        folder = str(params["Key"]).split("/", 1)[0]
+        return [(_S3_OBJECT_ACTIONS[operation], f"{_logical_names.get(bucket, bucket)}/{folder}/*")]
     action = _RENAMED.get((service, operation), f"{service}:{operation}")
     if service == "sqs" and "QueueUrl" in params:
         return [(action, str(params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1])]

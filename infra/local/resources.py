@@ -1,5 +1,5 @@
-"""Makes the template's tables, queues, secrets, usage plans, API keys, SES configuration sets and
-event buses in moto, and the Resolver over their names.
+"""Makes the template's tables, queues, secrets, usage plans, API keys, SES configuration sets,
+event buses and S3 buckets in moto, and the Resolver over their names.
 
 Physical names: a resource's own name property when it has one (TableName, QueueName, Name),
 otherwise its logical id, so that the local tables are easy to find in a debugger. Usage plans
@@ -19,6 +19,7 @@ from infra.local import calls
 from infra.local.intrinsics import ACCOUNT_ID, REGION, Resolver
 from infra.local.template import (
     API_KEY,
+    BUCKET,
     CONFIGURATION_SET,
     EVENT_BUS,
     FUNCTION,
@@ -53,6 +54,7 @@ class Provisioned:
     queue_urls: dict[str, str] = field(default_factory=dict)  # queue ARN -> URL
     secret_arns: dict[str, str] = field(default_factory=dict)  # logical id -> ARN
     secret_specs: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> properties
+    bucket_names: dict[str, str] = field(default_factory=dict)  # logical id -> name
 
 
 def provision(template: Template) -> Provisioned:
@@ -94,6 +96,8 @@ def provision(template: Template) -> Provisioned:
         aws.client("apigateway").create_usage_plan_key(
             usagePlanId=props["UsagePlanId"], keyId=props["KeyId"], keyType=props.get("KeyType", "API_KEY")
         )
+    for logical_id, resource in template.of_type(BUCKET).items():
+        _create_bucket(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
     for logical_id, resource in template.of_type(CONFIGURATION_SET).items():
         # Ref gives its name; SendEmail must name one that exists (the local SES checks).
         name = str(resolver.resolve((resource.get("Properties") or {}).get("Name")) or logical_id)
@@ -163,6 +167,65 @@ def _create_queue(
     attrs[(logical_id, "QueueName")] = name
     attrs[(logical_id, "QueueUrl")] = url
     made.queue_urls[arn] = url
+
+
+def _create_bucket(
+    made: Provisioned,
+    logical_id: str,
+    props: dict[str, Any],
+    refs: dict[str, str],
+    attrs: dict[tuple[str, str], str],
+) -> None:
+    """The bucket with its queue notifications (moto sends S3's event records to the queue, and
+    a test event when the configuration is set) and lifecycle rules (kept, not applied). Its
+    encryption is left out: moto keeps objects in memory, unencrypted either way."""
+    name = str(props.get("BucketName") or logical_id.lower())
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=name)
+    queues = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+    if queues:
+        s3.put_bucket_notification_configuration(
+            Bucket=name,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": str(queue["Queue"]),
+                        "Events": [str(queue["Event"])],
+                        **(
+                            {"Filter": {"Key": {"FilterRules": _filter_rules(queue["Filter"])}}}
+                            if "Filter" in queue
+                            else {}
+                        ),
+                    }
+                    for queue in queues
+                ]
+            },
+        )
+    rules = (props.get("LifecycleConfiguration") or {}).get("Rules") or []
+    if rules:
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]}
+        )
+    refs[logical_id] = name
+    attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    made.bucket_names[logical_id] = name
+    calls.name_resource(name, logical_id)
+
+
+def _filter_rules(spec: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"Name": str(rule["Name"]), "Value": str(rule["Value"])} for rule in spec["S3Key"]["Rules"]]
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule as the S3 API spells it."""
+    made: dict[str, Any] = {"ID": str(rule.get("Id", "rule")), "Status": str(rule.get("Status", "Enabled"))}
+    made["Filter"] = {"Prefix": str(rule.get("Prefix", ""))}
+    if "ExpirationInDays" in rule:
+        made["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        made["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return made
 
 
 def _create_secret(

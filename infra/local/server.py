@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import ValidationError
 from segmentation import clock
 
-from infra.local import outbox, ses_events
+from infra.local import files, outbox, ses_events
 from infra.local.apigw import HttpRequest, HttpResponse, error_response
 from infra.local.stack import LocalStack
 
@@ -35,6 +35,8 @@ def _json(status: int, payload: Any) -> HttpResponse:
 def local_route(stack: LocalStack, request: HttpRequest) -> HttpResponse:
     """The local-only routes (no auth, never deployed)."""
     path, method = request.path.rstrip("/"), request.method
+    if path.startswith(files.PREFIX + "/"):
+        return files.serve(request)
     if path == "/_local/health" and method == "GET":
         ready = stack.ready.is_set()
         return _json(200 if ready else 503, {"status": "ok" if ready else "starting"})

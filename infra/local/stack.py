@@ -23,7 +23,7 @@ from typing import Any
 from segmentation import clock
 from segmentation.auth.keys import KEY_SHAPE
 
-from infra.local import calls, moto_speedups, outbox, ses_events
+from infra.local import calls, files, moto_speedups, outbox, ses_events
 from infra.local.apigw import INTEGRATION_TIMEOUT_SECONDS, ApiGateway, HttpRequest, HttpResponse
 from infra.local.eventbridge import DEFAULT_ASYNC_RETRIES, LocalEventBus, Rule, Target, compile_pattern
 from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
@@ -142,6 +142,7 @@ class LocalStack:
         function_loader: Callable[[Function, str], LocalFunction] = load_function,
         gateway_timeout: float | None = None,
         key_rate_limits: bool = True,
+        base_url: str | None = None,
     ) -> None:
         self.template: Template = load_template(template_path)
         # LOCAL_GATEWAY_TIMEOUT unless given; ConfigurationError here, before anything starts.
@@ -150,6 +151,8 @@ class LocalStack:
         )
         self.keys = keys
         self.key_rate_limits = key_rate_limits  # KEY_RATE_LIMITS=off makes it False
+        # The stack's own address: presigned URLs of the files bucket point at it (files.py).
+        self.base_url = base_url or local_base_url("127.0.0.1", 3000)
         self.parameter_overrides = parameters or {}
         self.function_loader = function_loader
         self.functions: dict[str, LocalFunction] = {}
@@ -350,6 +353,8 @@ class LocalStack:
         os.environ.setdefault("SENDER_CONCURRENCY", "1")
         # Webhooks may call a receiver on this machine (http://127.0.0.1, localhost): never deployed.
         os.environ.setdefault("WEBHOOK_ALLOW_LOCAL", "true")
+        # Presigned URLs point at this stack, which serves them from moto (files.py).
+        os.environ.setdefault("FILES_ENDPOINT_URL", files.endpoint_url(self.base_url))
         for name, value in merged.items():
             os.environ.setdefault(name, value)
         # IDENTITY_SECRET is left out of the template on purpose; locally it comes from here.

@@ -29,15 +29,17 @@ CONFIGURATION_SET = "AWS::SES::ConfigurationSet"
 EVENT_DESTINATION = "AWS::SES::ConfigurationSetEventDestination"
 RULE = "AWS::Events::Rule"
 EVENT_BUS = "AWS::Events::EventBus"
+BUCKET = "AWS::S3::Bucket"
 
 # What the local stack does with each resource type of the template. A type in none of these
 # (a new one someone adds) fails `Template.unhandled_types()`, which the stack checks at start:
 # provision it in `resources.py`, serve it, or ignore it here with the reason.
 # Made in moto by resources.py (usage plans and API keys: apigw.py's per-key rate limits read them).
 # Configuration sets too: the local SES refuses a send naming one that does not exist. The
-# changes' event bus takes PutEvents as deployed, with no rule consuming it.
+# changes' event bus takes PutEvents as deployed, with no rule consuming it. Buckets with their
+# notifications to queues (moto sends the events); files.py serves presigned URLs.
 PROVISIONED_TYPES = frozenset(
-    {TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY, CONFIGURATION_SET, EVENT_BUS}
+    {TABLE, QUEUE, SECRET, USAGE_PLAN, API_KEY, USAGE_PLAN_KEY, CONFIGURATION_SET, EVENT_BUS, BUCKET}
 )
 # Run by lambdas.py, apigw.py and pollers.py; rules by eventbridge.py; event destinations by the
 # local SES (ses_events.py), which publishes through them.
@@ -45,6 +47,8 @@ SERVED_TYPES = frozenset({FUNCTION, API, LAYER, RULE, EVENT_DESTINATION})
 IGNORED_TYPES: dict[str, str] = {
     "AWS::SES::EmailIdentity": "the stack verifies SENDER_EMAIL in moto's SES at start instead",
     "AWS::SQS::QueuePolicy": "moto enforces no resource policy; locally any caller may send",
+    "AWS::S3::BucketPolicy": "moto enforces no bucket policy (its one rule, TLS only, cannot hold on "
+    "the local stack's http address)",
     "AWS::SNS::Topic": "only alarms publish to it, and alarms never fire locally",
     "AWS::CloudWatch::Alarm": "moto collects no Lambda, API Gateway or SQS metrics to alarm on",
     "AWS::Logs::LogGroup": "functions log to the runner's output; no retention to apply",

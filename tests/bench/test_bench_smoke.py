@@ -107,3 +107,14 @@ def test_hostile_templates_are_measured_and_stopped_by_the_budget(smoke: dict[st
         assert set(case["spent"]) == {"iterations", "steps", "items", "characters"}, name
     assert rendered["max_message_ms"] == max(c["message_ms"] for c in cases.values())
     assert smoke["goals"]["templates.max_render_ms"]["value"] == rendered["max_render_ms"]
+
+
+def test_a_csv_import_is_written_in_batches_and_a_reimport_writes_nothing(smoke: dict[str, Any]) -> None:
+    imported = smoke["csv_import"]
+    first, again = imported["first"], imported["again"]
+    assert first["rows"] == again["rows"] == imported["rows"] > 0
+    assert first["rejected"] == again["rejected"] == imported["rows"] // 100
+    assert 0 < first["aws_calls_per_100_rows"] < 100 and first["rows_per_second_per_worker"] > 0
+    assert first["operations"].get("dynamodb.TransactWriteItems", 0) >= 1
+    assert "dynamodb.TransactWriteItems" not in again["operations"]
+    assert imported["moto_failed_transactions"] == 0

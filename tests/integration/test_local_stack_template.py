@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import pytest
 from segmentation import clock
@@ -268,6 +269,7 @@ def test_every_stream_event_has_a_poller_that_delivers_real_records(
     assert {(p.source.function_id, p.source.event_name) for p in stack.stream_pollers} == {
         (f, n) for f, n, _, _ in stream_events
     }
+    stack.drain()  # what provisioning queued: S3's test event for the files bucket's notification
     dynamodb = aws.client("dynamodb")
     for poller in stack.stream_pollers:
         table = stack.provisioned.stream_tables[poller.stream_arn]  # type: ignore[union-attr]
@@ -317,6 +319,24 @@ def test_every_queue_event_has_a_poller_that_deletes_what_succeeded(
         attributes = sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=["All"])["Attributes"]
         assert attributes["ApproximateNumberOfMessages"] == "0"
         assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_a_bucket_notifies_its_queue_of_the_objects_created_under_its_prefix(
+    served: tuple[LocalStack, Recorder],
+) -> None:
+    stack, recorder = served
+    stack.drain()
+    recorder.calls.clear()
+    s3 = aws.client("s3")
+    bucket = stack.provisioned.bucket_names["FilesBucket"]  # type: ignore[union-attr]
+    s3.put_object(Bucket=bucket, Key="uploads/job_one.csv", Body=b"user_id\n")
+    s3.put_object(Bucket=bucket, Key="exports/job_two.csv", Body=b"user_id\n")  # not notified
+    stack.drain()
+    records = [json.loads(r["body"]) for e in recorder.of("ImportFunction") for r in e["Records"]]
+    # S3 events give keys URL-encoded (moto encodes the slash too); ImportFunction decodes them.
+    keys = [unquote_plus(record["Records"][0]["s3"]["object"]["key"]) for record in records]
+    assert keys == ["uploads/job_one.csv"]
+    assert records[0]["Records"][0]["eventName"].startswith("ObjectCreated")
 
 
 def test_failed_queue_items_are_retried_then_redriven_to_the_dead_letter_queue(

@@ -106,11 +106,13 @@ def test_sample_event_has_the_shape_of_the_functions_trigger(logical_id: str) ->
         ("FanoutFunction", jobs.fanout_job_from_body),
         ("SenderFunction", jobs.delivery_job_from_body),
         ("WebhookSenderFunction", jobs.webhook_job_from_body),
+        ("ImportFunction", jobs.bulk_jobs_from_body),
+        ("ExportFunction", jobs.bulk_jobs_from_body),
     ],
 )
 def test_sample_queue_bodies_are_the_jobs_their_consumer_reads(logical_id: str, parse: Any) -> None:
     for record in _sample_event(logical_id)["Records"]:
-        parse(record["body"])  # raises on a body the consumer would refuse
+        assert parse(record["body"])  # raises on a body the consumer would refuse (or finds no job)
 
 
 def test_globals_set_every_setting_and_nothing_else() -> None:
@@ -132,7 +134,7 @@ def test_each_sqs_consumer_has_a_redriven_queue_that_outlives_six_timeouts() -> 
             assert queue["VisibilityTimeout"] >= 6 * function_timeout(props), queue_id
             assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
             assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], logical_id
-    assert consumers == 4
+    assert consumers == 6
 
 
 def test_every_dead_letter_queue_has_an_alarm() -> None:
@@ -190,8 +192,8 @@ def test_the_api_stage_logs_each_request_with_the_callers_key_as_json() -> None:
 
 def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_key() -> None:
     tables = resources_of_type("AWS::DynamoDB::Table")
-    # the nine of the contract, EventIds, CountCache, WorkspaceSettings, Changes and Webhooks
-    assert len(tables) == 14
+    # the nine of the contract, EventIds, CountCache, WorkspaceSettings, Changes, Webhooks, Tags and Jobs
+    assert len(tables) == 16
     for logical_id, table in tables.items():
         props = table["Properties"]
         assert props["DeletionProtectionEnabled"] is True, logical_id
@@ -202,6 +204,51 @@ def test_data_tables_are_protected_from_deletion_and_encrypted_with_the_stacks_k
             "KMSMasterKeyId": {"Fn::GetAtt": ["DataKey", "Arn"]},
         }, logical_id
         assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+def test_the_files_bucket_is_private_encrypted_tls_only_and_short_lived() -> None:
+    [(logical_id, bucket)] = resources_of_type("AWS::S3::Bucket").items()
+    props = bucket["Properties"]
+    [encryption] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert encryption["ServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": {"Fn::GetAtt": ["DataKey", "Arn"]},
+    }
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    rules = {rule.get("Prefix"): rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert all(rule["Status"] == "Enabled" for rule in rules.values())
+    assert 1 <= rules["uploads/"]["ExpirationInDays"] <= 7
+    assert 1 <= rules["exports/"]["ExpirationInDays"] <= 7
+    assert rules[None]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    [policy] = [
+        p["Properties"]["PolicyDocument"]
+        for p in resources_of_type("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": logical_id}
+    ]
+    [tls] = policy["Statement"]
+    assert (tls["Effect"], tls["Principal"], tls["Action"]) == ("Deny", "*", "s3:*")
+    assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(tls["Resource"]) == 2  # the bucket and its objects
+
+
+def test_uploads_notify_the_import_queue_which_takes_only_that_buckets_events() -> None:
+    bucket = resources_of_type("AWS::S3::Bucket")["FilesBucket"]
+    [notification] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["ImportQueue", "Arn"]}
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    assert bucket["DependsOn"] == "ImportQueuePolicy"  # S3 checks the destination when it is set
+    statement = resources_of_type("AWS::SQS::QueuePolicy")["ImportQueuePolicy"]["Properties"][
+        "PolicyDocument"
+    ]
+    [allowed] = statement["Statement"]
+    assert allowed["Principal"] == {"Service": "s3.amazonaws.com"}
+    # The policy names the bucket as the bucket names itself (a reference would be a cycle).
+    name = bucket["Properties"]["BucketName"]["Fn::Sub"]
+    source = allowed["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert source[0] == "arn:${AWS::Partition}:s3:::" + name[0] and source[1] == name[1]
+    assert allowed["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
 
 
 def test_secrets_and_the_alarm_topic_use_the_stacks_key() -> None:
@@ -258,7 +305,14 @@ def test_api_5xx_and_the_work_queues_age_are_alarmed() -> None:
         for event in props.get("Events", {}).values()
         if event["Type"] == "SQS"
     }
-    assert work_queues == {"RebuildQueue", "DeliveryQueue", "FanoutQueue", "WebhookQueue"}
+    assert work_queues == {
+        "RebuildQueue",
+        "DeliveryQueue",
+        "FanoutQueue",
+        "WebhookQueue",
+        "ImportQueue",
+        "ExportQueue",
+    }
     assert _alarmed("AWS/SQS", "ApproximateAgeOfOldestMessage") == work_queues
     assert {"MembershipStreamFunction", "ChangesPublisherFunction"} <= _alarmed("AWS/Lambda", "IteratorAge")
 
@@ -337,6 +391,8 @@ def test_queue_pollers_are_bounded_and_equal_any_reservation(overrides: dict[str
         "SenderFunction",
         "FanoutFunction",
         "WebhookSenderFunction",
+        "ImportFunction",
+        "ExportFunction",
     }
     assert all(bound >= 2 for bound in bounds.values()), bounds  # SQS's MaximumConcurrency minimum
     reserved = _reservations(resolver)

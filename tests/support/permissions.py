@@ -258,6 +258,23 @@ USES: dict[str, set[Grant]] = {
         _PASS,
         _MEMBERSHIP_WRITES,
         _KMS_DYNAMODB,
+        # people.tags / segments.tags: create (transaction: Put tag and guard), get, list (Scan),
+        # counts (BatchGet on Memberships), delete (transaction: Delete tag and guard, Update of
+        # the definitions' version) then the cleanup job (PutItem on Jobs, ImportQueue); tag or
+        # untag by ids: storage.user_batches (BatchGet users and tag links, transactions of user
+        # Updates, link Put/Delete/ConditionCheck, count Update, the tag's ConditionCheck); by a
+        # filter: the job and its message. Filters naming tags: BatchGet of those tags; a message
+        # naming one checks it (ConditionCheck) when created, sent or put live.
+        {"TagsTable": "GetItem BatchGetItem Scan PutItem DeleteItem ConditionCheckItem"},
+        {"MembershipsTable": "ConditionCheckItem"},
+        # people.imports.start_*: the job (PutItem; UpdateItem when the body could not be stored),
+        # the body written to uploads/ (PutObject; the presigned PUT is signed with the same grant);
+        # segments.exports.start_*: the job and its message; bulk.describe: the job (GetItem), a
+        # done export's URL signed with s3:GetObject. S3 uses DataKey with the signer's rights.
+        {"JobsTable": "GetItem PutItem UpdateItem"},
+        {"FilesBucket/uploads/*": "s3:PutObject", "FilesBucket/exports/*": "s3:GetObject"},
+        {"DataKey via s3": "kms:Decrypt kms:GenerateDataKey*"},
+        {"ImportQueue": "sqs:SendMessage", "ExportQueue": "sqs:SendMessage"},
     ),
     # upkeep.stream on user/company changes: refresh with current links (member_groups: Query
     # on by_member), forget (membership removals conditioned on the member item), relink /
@@ -390,6 +407,49 @@ USES: dict[str, set[Grant]] = {
     "WebhookRetryFunction": _merge(
         {"WebhooksTable": "UpdateItem", "WebhooksTable/index/by_due": "Query"},
         {"WebhookQueue": "sqs:SendMessage"},
+        _KMS_DYNAMODB,
+    ),
+    # segments.bulk.run: the job (GetItem) and its lease, chunks and end (UpdateItem); the next
+    # chunk's message. Imports (people.imports): the file's size and ranged reads (HeadObject and
+    # GetObject: s3:GetObject), attribute types and names first seen (as IngestFunction), tags
+    # by name (BatchGet of the guards) created when missing (transaction of Puts), the rows
+    # through storage.user_batches (BatchGet users and tag links, transactions of user Updates,
+    # link Put/ConditionCheck, count Update, the tags' ConditionCheck). Tagging by a filter
+    # (segments.tags): a page of the users scan evaluated as search does (workspace, companies,
+    # user counts), the same writes (link Deletes too); a deleted tag's links paged (Query),
+    # forgotten while no user holds the tag (Delete + count Update + ConditionCheck on the user),
+    # and its count dropped (DeleteItem).
+    "ImportFunction": _merge(
+        {"JobsTable": "GetItem UpdateItem"},
+        {"ImportQueue": "sqs:SendMessage"},
+        {"FilesBucket/uploads/*": "s3:GetObject", "DataKey via s3": "kms:Decrypt"},
+        {"UsersTable": "BatchGetItem UpdateItem Scan ConditionCheckItem"},
+        {"TagsTable": "BatchGetItem PutItem ConditionCheckItem"},
+        {"MembershipsTable": "BatchGetItem PutItem UpdateItem DeleteItem ConditionCheckItem Query"},
+        {"DataAttributesTable": "BatchGetItem PutItem UpdateItem"},
+        _WORKSPACE,
+        _RECORDS,
+        _KMS_DYNAMODB,
+    ),
+    # segments.bulk.run (as ImportFunction) for exports (segments.exports): the custom attributes
+    # (Query), tags by name (Scan), pages of a segment's members (Query, BatchGet) or of a scan
+    # (Scan), evaluated as search does; the multipart upload (Create, UploadPart, Complete:
+    # s3:PutObject; ListParts; Abort on failure) and rows kept between runs (PutObject, GetObject).
+    "ExportFunction": _merge(
+        {"JobsTable": "GetItem UpdateItem"},
+        {"ExportQueue": "sqs:SendMessage"},
+        {
+            "FilesBucket/exports/*": (
+                "s3:PutObject s3:GetObject s3:ListMultipartUploadParts s3:AbortMultipartUpload"
+            ),
+            "DataKey via s3": "kms:Decrypt kms:GenerateDataKey*",
+        },
+        {"UsersTable": "Scan BatchGetItem", "CompaniesTable": "Scan BatchGetItem"},
+        {"MembershipsTable": "Query"},
+        {"DataAttributesTable": "Query"},
+        {"TagsTable": "Scan"},
+        _WORKSPACE,
+        _RECORDS,
         _KMS_DYNAMODB,
     ),
     # functions/console: serves the files of its own code folder; no AWS call at all.

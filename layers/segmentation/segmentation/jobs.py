@@ -8,12 +8,17 @@ producer (`to_body`) and the consumer (`*_from_body`) alike.
   message's parked deliveries, queued again on resume or skipped on delete).
 - DeliveryQueue: `DeliveryJob` (one message to one user).
 - WebhookQueue: `WebhookJob` (the next attempt of one webhook delivery).
+- ImportQueue and ExportQueue: `BulkJob` (the next chunk of a job of the Jobs table: an import,
+  tagging by a filter, an export). The ImportQueue also gets the files bucket's S3 event records
+  for `uploads/`: an object created there starts the import it is named after.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -89,6 +94,52 @@ class WebhookJob(Job):
     # The delivery's due time this job was sent for (epoch seconds, to the ms, as text): the job
     # may take the attempt then, even if a run of the retry schedule moved it a little later.
     due_at: str
+
+
+class BulkJob(Job):
+    """Run job `job_id` from its chunk `step` on (segmentation.segments.bulk)."""
+
+    job_id: str = Field(min_length=1, max_length=64)
+    step: int = Field(ge=0)
+
+
+# The files bucket's keys of uploads: uploads/<job id>.csv (storage.files writes them).
+UPLOADS = "uploads/"
+CSV_SUFFIX = ".csv"
+
+
+def upload_key(job_id: str) -> str:
+    return f"{UPLOADS}{job_id}{CSV_SUFFIX}"
+
+
+def job_of_upload(key: str) -> str | None:
+    """The job an uploads/ key belongs to (S3 events give keys URL-encoded), or None."""
+    key = unquote_plus(key)
+    if not key.startswith(UPLOADS) or not key.endswith(CSV_SUFFIX):
+        return None
+    job_id = key[len(UPLOADS) : -len(CSV_SUFFIX)]
+    return job_id if job_id and "/" not in job_id else None
+
+
+def bulk_jobs_from_body(body: str) -> list[BulkJob]:
+    """The jobs an ImportQueue or ExportQueue message asks for: a BulkJob, or the first chunk of
+    each import whose file an S3 event record says was created (S3's test event asks for none).
+    ValueError for anything else."""
+    parsed = json.loads(body)
+    if isinstance(parsed, dict) and "Records" in parsed:
+        found = []
+        for record in parsed["Records"]:
+            if record.get("eventSource") != "aws:s3" or not str(record.get("eventName", "")).startswith(
+                "ObjectCreated"
+            ):
+                continue
+            job_id = job_of_upload(str(record["s3"]["object"]["key"]))
+            if job_id is not None:
+                found.append(BulkJob(job_id=job_id, step=0))
+        return found
+    if isinstance(parsed, dict) and parsed.get("Event") == "s3:TestEvent":
+        return []
+    return [BulkJob.model_validate(parsed)]
 
 
 @cache

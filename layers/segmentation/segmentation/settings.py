@@ -44,6 +44,15 @@ class Settings:
     webhooks_table: str = "Webhooks"
     webhook_queue_url: str = ""
     changes_event_bus: str = ""
+    tags_table: str = "Tags"
+    jobs_table: str = "Jobs"
+    # The bucket of CSV files: imports' uploads (uploads/) and exports (exports/).
+    files_bucket: str = ""
+    # Where presigned URLs of that bucket point: empty, S3 itself; locally the stack's own
+    # /_local/s3 routes, which serve them from moto (infra/local/files.py).
+    files_endpoint_url: str = ""
+    import_queue_url: str = ""
+    export_queue_url: str = ""
     rebuild_queue_url: str = ""
     delivery_queue_url: str = ""
     fanout_queue_url: str = ""

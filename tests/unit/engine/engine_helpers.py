@@ -19,6 +19,7 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
     },
     "companies": {"tier": "string", "seats": "number", "churned": "boolean", "renewed_at": "timestamp"},
     "events": {"uploaded_photo": "event", "invited.teammate": "event"},
+    "tags": {"tag_vip": "tag", "tag_beta": "tag"},
 }
 
 

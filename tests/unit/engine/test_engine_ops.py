@@ -435,3 +435,19 @@ def test_email_status_is_a_user_field_only() -> None:
 
     assert USER_FIELDS["email_status"] == "string" and FIELD_DEFAULTS["email_status"] in EMAIL_STATUSES
     assert not set(FIELD_DEFAULTS) & set(COMPANY_FIELDS)  # a company never reads a user's default
+
+
+@pytest.mark.parametrize(
+    ("stored", "has", "has_not"),
+    [
+        ({"tag_vip", "tag_beta"}, True, False),  # a string set, as boto3 returns it
+        (["tag_vip"], True, False),  # a list (JSON)
+        ({"tag_beta"}, False, True),
+        (None, False, True),  # no tags: not_has_tag holds, like every negative op on unknown
+        ("tag_vip", False, True),  # junk is no tags, not a substring match
+    ],
+)
+def test_tag_ops(stored, has, has_not):
+    record = {} if stored is None else {"tag_ids": stored}
+    assert both(cond("tag", "has_tag", "tag_vip"), record) is has
+    assert both(cond("tag", "not_has_tag", "tag_vip"), record) is has_not

@@ -19,6 +19,7 @@ from segmentation.engine.fields import (
     NUMBER_OPS,
     PRESENCE_OPS,
     STRING_OPS,
+    TAG_OPS,
     USER_FIELDS,
 )
 from segmentation.engine.reference import evaluate
@@ -105,6 +106,15 @@ def fields_of(target: str, prefix: str = "") -> list[tuple[str, str]]:
 USER_CONDITION_FIELDS = fields_of("users") + fields_of("companies", "company.")
 
 
+TAG_IDS = sorted(ATTRIBUTES["tags"])
+# A user's `tag_ids` as boto3 returns a string set, as a list (JSON, tests), or junk beside.
+stored_tags = st.one_of(
+    st.sets(st.sampled_from([*TAG_IDS, "tag_other"])),
+    st.lists(st.sampled_from([*TAG_IDS, "tag_other", 3])),
+    st.sampled_from([None, "tag_vip", 3, {"tag_vip": 1}]),
+)
+
+
 EVENT_FIELDS = [
     (f"event.{name}.{stat}", "number" if stat == "count" else "timestamp")
     for name in ("uploaded_photo", "Invited.Teammate")
@@ -117,6 +127,9 @@ def conditions(draw: Any, segment_ids: list[str]) -> dict[str, Any]:
     if segment_ids and draw(st.integers(0, 5)) == 0:
         op = draw(st.sampled_from(["in_segment", "not_in_segment"]))
         return {"field": "segment", "op": op, "value": draw(st.sampled_from(segment_ids))}
+    if draw(st.integers(0, 7)) == 0:
+        op = draw(st.sampled_from(TAG_OPS))
+        return {"field": "tag", "op": op, "value": draw(st.sampled_from(TAG_IDS))}
     field, kind = draw(st.sampled_from(USER_CONDITION_FIELDS + EVENT_FIELDS))
     ops = {
         "string": STRING_OPS,
@@ -182,6 +195,8 @@ def records(draw: Any, target: str) -> dict[str, Any]:
         record["custom_attributes"] = custom
     if target == "users" and draw(st.booleans()):
         record["events"] = draw(event_summaries())
+    if target == "users" and draw(st.booleans()):
+        record["tag_ids"] = draw(stored_tags)
     if target == "users" and draw(st.booleans()):
         company = st.one_of(records("companies"), st.sampled_from(["junk", None, 3]))
         record["companies"] = draw(st.one_of(st.lists(company, max_size=3), st.sampled_from([None, "x"])))

@@ -221,3 +221,31 @@ def test_the_error_message_names_the_path():
     with pytest.raises(Invalid) as caught:
         validate_filter(cond("email", "gt", 1), target="users", attributes=ATTRIBUTES, segments={})
     assert "filter.op" in caught.value.message
+
+
+def test_a_tag_condition_names_a_tag_that_exists():
+    validate_filter(
+        cond("tag", "has_tag", "tag_vip"), target="users", attributes=ATTRIBUTES, segments=SEGMENTS
+    )
+    path, message = first({"and": [cond("email", "exists"), cond("tag", "not_has_tag", "tag_gone")]})
+    assert path == "filter.and[1].value"
+    assert "tag_gone" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "says"),
+    [
+        (cond("tag", "eq", "tag_vip"), "filter.op", "has_tag"),
+        (cond("tag", "has_tag", 3), "filter.value", "tag id"),
+        (cond("tag", "has_tag", ""), "filter.value", "tag id"),
+        (cond("tag", "has_tag"), "filter.value", "tag id"),
+    ],
+)
+def test_a_tag_condition_takes_has_tag_or_not_has_tag_and_a_tag_id(raw, path, says):
+    found_path, message = first(raw)
+    assert (found_path, says in message) == (path, True), message
+
+
+def test_companies_have_no_tags():
+    path, message = first(cond("tag", "has_tag", "tag_vip"), target="companies")
+    assert path == "filter.field" and "user filters" in message

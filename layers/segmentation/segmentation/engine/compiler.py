@@ -49,7 +49,7 @@ from segmentation.engine.fields import TRUE_WHEN_UNKNOWN
 from segmentation.engine.model import And, Condition, FieldRef, Filter, Not, Or, conditions
 from segmentation.engine.results import ResultSets, bit_of, chunks_for
 from segmentation.engine.scope import FieldKey, NowValues, Scope, field_key, raw_key, read_field
-from segmentation.engine.values import NO_COMPANY, companies_of
+from segmentation.engine.values import NO_COMPANY, companies_of, tags_of
 
 Record = Mapping[str, Any]
 
@@ -87,6 +87,8 @@ _OPS: dict[tuple[str, str], str] = {
     ("boolean", "is_false"): "({x} is False)",
     ("any", "exists"): "({x} is not None)",
     ("any", "not_exists"): "({x} is None)",
+    ("tag", "has_tag"): "({k} in {x})",
+    ("tag", "not_has_tag"): "({k} not in {x})",
 }
 
 
@@ -234,6 +236,8 @@ class Compiler:
             "_rank": rank,
             "_bisect": bisect_right,
             "_event_stat": event_stat,
+            "_SET": set,
+            "_tags_of": tags_of,
         }
         namespace["_now_cell"] = [self.now_values.first_state(_NO_NOW)]  # the first call computes
         namespace.update(extra)
@@ -281,7 +285,7 @@ class Compiler:
             constant = self.const(equal_cuts(cast(Iterable[float], value)))
         else:
             constant = self.const(value) if value is not None else ""
-        if scope.reads_in_place(field) and field.type != "number":
+        if scope.reads_in_place(field) and field.type not in ("number", "tag"):
             return self._in_place(field, op, constant, scope.read(field))
         local, loading = scope.load(field)
         template = _OPS[(field.type, op)]

@@ -50,7 +50,7 @@ def _condition_cost(
     if field.kind == "event":
         return EVENT
     read = READ if in_place(field) else 0
-    if op in ("exists", "not_exists") or field.type == "boolean":
+    if op in ("exists", "not_exists") or field.type in ("boolean", "tag"):
         return read + EQUALITY
     if field.type == "string":
         return read + (FOLD if read else 0) + (SEARCH if op in _SEARCHES else EQUALITY)

@@ -65,6 +65,10 @@ DAYS_OPS = (
 DATE_OPS = ("before", "after", "on")
 TIMESTAMP_OPS = DAYS_OPS + DATE_OPS
 SEGMENT_OPS = ("in_segment", "not_in_segment")
+TAG_OPS = ("has_tag", "not_has_tag")
+# The user filter field `tag` tests the user item's `tag_ids` (a string set; absent: no tags).
+TAG_FIELD = "tag"
+TAG_IDS = "tag_ids"
 
 OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "string": PRESENCE_OPS + STRING_OPS,
@@ -72,6 +76,7 @@ OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "boolean": PRESENCE_OPS + BOOLEAN_OPS,
     "timestamp": PRESENCE_OPS + TIMESTAMP_OPS,
     "segment": SEGMENT_OPS,
+    "tag": TAG_OPS,
     # A custom attribute whose type is not known (lenient parsing) can only be tested for presence.
     "any": PRESENCE_OPS,
 }
@@ -79,7 +84,7 @@ OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
 # Ops that take no `value`.
 VALUELESS_OPS = frozenset(PRESENCE_OPS + BOOLEAN_OPS)
 # The ops an unknown value makes true; every other op is false on an unknown value.
-TRUE_WHEN_UNKNOWN = frozenset({"not_exists", "ne", "not_in", "not_contains", "not_in_segment"})
+TRUE_WHEN_UNKNOWN = frozenset({"not_exists", "ne", "not_in", "not_contains", "not_in_segment", "not_has_tag"})
 
 # Whole days beyond which a days-op is surely a mistake (and calendar arithmetic would overflow).
 MAX_DAYS = 100_000

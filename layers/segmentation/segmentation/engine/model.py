@@ -12,9 +12,9 @@ class FieldRef:
     """Where a condition reads its value and as which type.
 
     kind: "standard" (a top-level field), "custom" (`custom_attributes.<name>`), "event"
-    (`event.<name>.<stat>`) or "segment".
+    (`event.<name>.<stat>`), "segment", or "tag" (the user's `tag_ids`).
     via_company: the field is read from each of a user's companies (`company.<field>`).
-    type: string, number, boolean, timestamp, segment, or "any" (presence only, type unknown).
+    type: string, number, boolean, timestamp, segment, tag, or "any" (presence only, type unknown).
     stat, window: for an event, which statistic (count, first_at, last_at) and, for a count, the
     condition's `within_days` (None: all time).
     """
@@ -38,7 +38,7 @@ class DateValue:
 @dataclass(frozen=True, slots=True)
 class Condition:
     """One test. `value` is normalized: strings case-folded, numbers float, lists frozensets,
-    days as float, dates as DateValue, a segment id as given, None where the op takes none."""
+    days as float, dates as DateValue, a segment or tag id as given, None where the op takes none."""
 
     field: FieldRef
     op: str
@@ -82,3 +82,8 @@ def conditions(node: Filter) -> list[Condition]:
 def segment_references(node: Filter) -> list[Condition]:
     """The conditions that refer to another segment."""
     return [c for c in conditions(node) if c.field.kind == "segment"]
+
+
+def tag_references(node: Filter) -> list[Condition]:
+    """The conditions that test a tag."""
+    return [c for c in conditions(node) if c.field.kind == "tag"]

@@ -26,6 +26,8 @@ from segmentation.engine.fields import (
     PRESENCE_OPS,
     STANDARD_FIELDS,
     STRING_OPS,
+    TAG_FIELD,
+    TAG_IDS,
     TIMESTAMP_OPS,
     VALUE_TYPES,
     VALUELESS_OPS,
@@ -37,8 +39,10 @@ MAX_DEPTH = 6  # nested and/or/not around a condition
 MAX_CONDITIONS = 100
 _MAX_ERRORS = 20
 _CONDITION_KEYS = ("field", "op", "value", "within_days")
-# Attributes[EVENTS]: the event names seen so far (name -> "event"), beside the two targets.
+# Attributes[EVENTS]: the event names seen so far (name -> "event"), beside the two targets;
+# Attributes[TAGS]: the tags that exist (tag id -> "tag"), at least those the filter names.
 EVENTS = "events"
+TAGS = "tags"
 _COMBINATORS = ("and", "or", "not")
 
 Attributes = Mapping[str, Mapping[str, str]]
@@ -202,11 +206,19 @@ class _Parser:
         value = self.value(ref, op, raw, f"{path}.value")
         if value is _BAD:
             return None
+        if ref.kind == "tag" and self.attributes is not None and value not in self.attributes.get(TAGS, {}):
+            self.error(f"{path}.value", f"no tag has the id {value!r}; GET /v1/tags lists the tags")
+            return None
         return Condition(ref, op, value, path)
 
     def field(self, name: str, op: str, value: Any, path: str) -> FieldRef | None:
         if name == "segment":
             return FieldRef("segment", "segment", "segment")
+        if name == TAG_FIELD:
+            if self.target != "users":
+                self.error(path, "tag applies to user filters only: companies have no tags")
+                return None
+            return FieldRef("tag", TAG_IDS, "tag")
         if name.startswith("event."):
             return self.event_field(name, path)
         via_company = False
@@ -233,7 +245,7 @@ class _Parser:
         else:
             choices = [*standard, "custom_attributes.<name>"]
             if target == "users":
-                choices += ["company.<field>"]
+                choices += ["company.<field>", TAG_FIELD]
             choices += ["segment"]
         self.error(path, f"unknown field {name!r} for {self.target} filters; use one of {_listing(choices)}")
         return None
@@ -321,6 +333,8 @@ def _expected(kind: str, op: str) -> str:
         return "an ISO date (2026-11-01), an ISO 8601 timestamp with offset or Z, or Unix seconds"
     if kind == "segment":
         return "a segment id (a string)"
+    if kind == "tag":
+        return "a tag id (a string)"
     return f"a {kind}" if kind != "number" else "a finite number"
 
 
@@ -336,7 +350,7 @@ def _normalize(kind: str, op: str, value: Any) -> object:
     if kind == "number":
         number = _number(value)
         return _BAD if number is None else number
-    if kind == "segment":
+    if kind in ("segment", "tag"):
         return value if isinstance(value, str) and value else _BAD
     if op in DAYS_OPS:
         days = _number(value)
@@ -362,4 +376,4 @@ def _date_value(value: Any) -> object:
     return _BAD
 
 
-__all__ = ["MAX_CONDITIONS", "MAX_DEPTH", "Attributes", "FilterErrors", "parse_filter"]
+__all__ = ["EVENTS", "MAX_CONDITIONS", "MAX_DEPTH", "TAGS", "Attributes", "FilterErrors", "parse_filter"]

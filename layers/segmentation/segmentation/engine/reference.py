@@ -58,6 +58,12 @@ class _Context:
             )
         if field.startswith("event."):
             return self.event_condition(field, op, value, raw.get("within_days"), record)
+        if field == "tag":
+            stored = record.get("tag_ids")
+            tagged = isinstance(stored, list | tuple | set | frozenset) and any(
+                isinstance(tag, str) and tag == value for tag in stored
+            )
+            return tagged if op == "has_tag" else not tagged
         return self.condition(field, op, value, record, target)
 
     def event_condition(

@@ -26,6 +26,8 @@ _NORMALIZE = {
     "timestamp": "v if (v := {r}).__class__ is _DEC else _timestamp_of(v)",
     "boolean": "{r}",
     "any": "{r}",
+    # A string set (what boto3 returns) is used as is; anything else through _tags_of.
+    "tag": "v if (v := {r}).__class__ is _SET else _tags_of(v)",
 }
 
 

@@ -145,6 +145,15 @@ def referenced_segment_ids(filter_: Any) -> set[str]:
     }
 
 
+def referenced_tag_ids(filter_: Any) -> set[str]:
+    """Ids of the tags a filter tests (`has_tag` / `not_has_tag`), at any depth."""
+    return {
+        condition["value"]
+        for condition in _conditions(filter_)
+        if condition.get("field") == "tag" and isinstance(condition.get("value"), str)
+    }
+
+
 def dependents(segment_id: str, filters: Mapping[str, Any]) -> list[str]:
     """Ids of the segments (given as id → filter) whose filter refers directly to `segment_id`."""
     return sorted(

@@ -7,7 +7,7 @@ and `!=` / `not in` are true, which is exactly the filter language's rule for un
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from decimal import Decimal
 from typing import Any
 
@@ -47,6 +47,19 @@ def companies_of(record: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
         if company.__class__ is not dict:
             return tuple(company for company in listed if company.__class__ is dict) or NO_COMPANY
     return listed
+
+
+NO_TAGS: frozenset[str] = frozenset()
+
+
+def tags_of(value: object) -> Set[Any]:
+    """A user's stored `tag_ids` as a set to test membership in: the string set DynamoDB returns
+    (boto3 gives a `set`), a list (tests, JSON); anything else is no tags."""
+    if value.__class__ is set or value.__class__ is frozenset:
+        return value
+    if isinstance(value, list | tuple | set | frozenset):
+        return frozenset(item for item in value if isinstance(item, str))
+    return NO_TAGS
 
 
 def custom_attributes_of(record: Mapping[str, Any]) -> Mapping[str, Any]:

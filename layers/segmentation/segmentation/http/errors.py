@@ -27,7 +27,7 @@ logger = Logger(child=True)
 RETRY_AFTER_SECONDS = 1
 # Fields a client may read but never write; naming them "read-only" beats "unknown".
 READ_ONLY_FIELDS = frozenset(
-    {"session_count", "email_status", "segments", "created_at", "updated_at", "user_count", "rev"}
+    {"session_count", "email_status", "segments", "tag_ids", "created_at", "updated_at", "user_count", "rev"}
 )
 
 

@@ -178,6 +178,9 @@ class User(Shape):
         "changes) or complained (unsubscribed); read-only"
     )
     company_ids: list[str]
+    tag_ids: list[str] = Field(
+        description="The tags the user holds (POST /v1/tags/{tag_id}/users); read-only"
+    )
     custom_attributes: JsonAttributes
     segments: list[str]
     created_at: str
@@ -325,7 +328,7 @@ class DeliveryPage(Shape):
 
 class FieldInfo(Shape):
     field: str
-    type: Literal["string", "number", "boolean", "timestamp", "segment"]
+    type: Literal["string", "number", "boolean", "timestamp", "segment", "tag"]
     ops: list[str]
     source: Literal["standard", "custom", "company", "event", "segment"]
 

@@ -43,7 +43,7 @@ class _GuardThenValidate(OpenAPIRequestValidationMiddleware):
         reader = getattr(route.func, _OWN_REQUEST_MARK, None)
         if reader is not None:
             parsed = reader(event.raw_event)
-            _read_body_as_json(event.raw_event)
+            _read_body_as_json(event.raw_event, empty_too=True)  # the reader parsed it, whatever it was
             event.__dict__["json_body"] = parsed
             event.__dict__["decoded_body"] = None
             return super().handler(app, next_middleware)
@@ -57,11 +57,11 @@ class _GuardThenValidate(OpenAPIRequestValidationMiddleware):
         return super().handler(app, next_middleware)
 
 
-def _read_body_as_json(raw_event: dict[str, Any]) -> None:
+def _read_body_as_json(raw_event: dict[str, Any], *, empty_too: bool = False) -> None:
     """Every body is JSON (API.md), whatever Content-Type says: Powertools would otherwise parse
     `curl -d`'s form type as a form (junk 422s) and answer other types with a 500."""
     headers = raw_event.get("headers")
-    if not raw_event.get("body") or not isinstance(headers, dict):
+    if not (raw_event.get("body") or empty_too) or not isinstance(headers, dict):
         return
     for name in [name for name in headers if name.lower() == "content-type"]:
         del headers[name]

@@ -31,7 +31,7 @@ def check(audience: Audience) -> None:
         validate_filter(
             audience.filter,
             target="users",
-            attributes=all_attribute_types(),
+            attributes=all_attribute_types(audience.filter),
             segments=segment_store.segment_defs(check_now=True),
             path="audience.filter",
         )

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from segmentation.engine.segments import referenced_segment_ids
+from segmentation.engine.segments import referenced_segment_ids, referenced_tag_ids
 from segmentation.storage import messages as message_store
 from segmentation.values import format_timestamp, one_line, text_block
 
@@ -53,6 +53,10 @@ class Audience:
         """The segments the audience names: its segment and those its filter refers to directly."""
         named = referenced_segment_ids(self.filter) if self.filter is not None else set()
         return frozenset(named | ({self.segment_id} if self.segment_id is not None else set()))
+
+    def tag_references(self) -> frozenset[str]:
+        """The tags its filter tests."""
+        return frozenset(referenced_tag_ids(self.filter)) if self.filter is not None else frozenset()
 
     def to_json(self) -> dict[str, Any]:
         audience: dict[str, Any] = {}

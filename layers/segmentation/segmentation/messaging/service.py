@@ -14,6 +14,7 @@ from segmentation.messaging import auto, feedback, rendering, templates
 from segmentation.messaging.model import Audience, Message, MessageCreate, PreviewRequest, new_message_id
 from segmentation.storage import cursors, deliveries, messages, queues
 from segmentation.storage import segments as segment_store
+from segmentation.storage import tags as tag_store
 from segmentation.storage import users as user_store
 from segmentation.values import format_timestamp
 
@@ -46,7 +47,15 @@ def create(request: MessageCreate, now: float) -> Message:
         updated_at=now,
         sent_at=None,
     )
-    messages.put_new(message.to_item())
+    # A filter naming tags: the tags must still exist when it is stored, and the definitions'
+    # version moves on, so that a tag's delete that checked before finds this message (409).
+    tagged = sorted(audience.tag_references())
+    checks = (
+        [*(tag_store.exists_check(tag) for tag in tagged), segment_store.version_bump()] if tagged else []
+    )
+    refused = messages.put_new(message.to_item(), also=checks)
+    if refused is not None:
+        raise _tags_gone(tagged)
     return require(message.id)
 
 
@@ -215,13 +224,37 @@ def _stored_references(message: Message) -> list[str]:
 
 
 def _audience_checks(message: Message) -> list[dict[str, Any]]:
-    return [segment_store.exists_check(segment_id) for segment_id in _stored_references(message)]
+    return [segment_store.exists_check(segment_id) for segment_id in _stored_references(message)] + [
+        tag_store.exists_check(tag_id) for tag_id in sorted(message.audience.tag_references())
+    ]
+
+
+def _tags_gone(tag_ids: list[str]) -> errors.Invalid:
+    gone = [tag_id for tag_id in tag_ids if tag_store.get(tag_id) is None]
+    return errors.Invalid(
+        f"The audience's filter names tags that no longer exist ({', '.join(gone) or 'one of them'}).",
+        [{"path": "audience.filter", "tag_id": tag_id, "message": "no such tag"} for tag_id in gone],
+        code="invalid_filter",
+    )
 
 
 def _refusal(message: Message, reasons: list[Any], state_message: str, state_code: str) -> None:
-    """Raise what a refused state change means: its state moved, or a segment it names is gone."""
+    """Raise what a refused state change means: its state moved, or a segment or tag it names is gone."""
     if reasons[0].condition_failed:
         raise errors.Conflict(state_message.format(id=message.id), code=state_code)
+    tags_gone = [
+        tag_id for tag_id in sorted(message.audience.tag_references()) if tag_store.get(tag_id) is None
+    ]
+    if tags_gone:
+        raise errors.Conflict(
+            f"The audience's filter names tags that no longer exist ({', '.join(tags_gone)}); "
+            "create a new message.",
+            details=[
+                {"path": "audience.filter", "tag_id": tag_id, "message": "no longer exists"}
+                for tag_id in tags_gone
+            ],
+            code="audience_tag_missing",
+        )
     gone = [sid for sid in _stored_references(message) if segment_store.get(sid, check_now=True) is None]
     raise errors.Conflict(
         f"The audience names segments that no longer exist ({', '.join(gone) or 'one of them'}); "

@@ -12,8 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation.engine.fields import CUSTOM_ATTRIBUTE_NAME, attribute_type_of
+from segmentation.engine.segments import referenced_tag_ids
 from segmentation.errors import Invalid
 from segmentation.storage import attributes as attribute_store
+from segmentation.storage import tags as tag_store
 from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, text_block, to_number
 
 
@@ -92,7 +94,11 @@ def attribute_changes(target: str, sent: Mapping[str, Any] | None) -> AttributeC
     return changes
 
 
-def all_types() -> dict[str, dict[str, str]]:
+def all_types(filter_: Any = None) -> dict[str, dict[str, str]]:
     """What filters may name: custom attribute types of both targets (user filters may read
-    company attributes) and, under "events", the event names recorded so far."""
-    return {target: attribute_store.all_types(target) for target in ("users", "companies", "events")}
+    company attributes), under "events" the event names recorded so far, and under "tags" those
+    of the tags `filter_` names that exist (one BatchGetItem; none when it names no tag)."""
+    types = {target: attribute_store.all_types(target) for target in ("users", "companies", "events")}
+    named = referenced_tag_ids(filter_) if filter_ is not None else set()
+    types["tags"] = dict.fromkeys(tag_store.get_many(named), "tag") if named else {}
+    return types

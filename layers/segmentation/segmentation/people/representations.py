@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.fields import FIELD_DEFAULTS
+from segmentation.engine.fields import FIELD_DEFAULTS, TAG_IDS
 from segmentation.values import format_timestamp, json_number
 
 _USER_STRINGS = ("email", "name", "phone")
@@ -23,6 +23,8 @@ def user_json(item: Mapping[str, Any], segments: Iterable[str]) -> dict[str, Any
     body["unsubscribed_from_emails"] = bool(item.get("unsubscribed_from_emails", False))
     body["email_status"] = str(item.get("email_status") or FIELD_DEFAULTS["email_status"])
     body["company_ids"] = list(item.get("company_ids") or [])
+    tags = item.get(TAG_IDS)
+    body["tag_ids"] = sorted(str(tag) for tag in tags) if isinstance(tags, set | frozenset | list) else []
     body["custom_attributes"] = attributes_json(item.get("custom_attributes") or {})
     body["segments"] = sorted(segments)
     body["created_at"] = time_json(item.get("created_at"))

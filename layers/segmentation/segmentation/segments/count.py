@@ -104,7 +104,9 @@ def count(target: Target, raw_filter: Any, now: float, rng: random.Random | None
 def _checked(target: Target, raw_filter: Any) -> Records:
     """The filter validated (a 422 otherwise), and the records to evaluate it with."""
     defs = segment_store.segment_defs()
-    validate_filter(raw_filter, target=target, attributes=all_attribute_types(), segments=defs, path="filter")
+    validate_filter(
+        raw_filter, target=target, attributes=all_attribute_types(raw_filter), segments=defs, path="filter"
+    )
     return Records(segment_store.load_workspace())
 
 

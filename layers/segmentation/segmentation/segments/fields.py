@@ -11,6 +11,8 @@ from segmentation.engine.fields import (
     OPS_BY_TYPE,
     SEGMENT_OPS,
     STANDARD_FIELDS,
+    TAG_FIELD,
+    TAG_OPS,
     Target,
 )
 from segmentation.people.attributes import all_types
@@ -21,8 +23,8 @@ def _field(name: str, kind: str, source: str) -> dict[str, Any]:
 
 
 def fields(target: Target) -> list[dict[str, Any]]:
-    """Standard fields, custom attributes seen so far, `company.*` and events (for users), and
-    `segment`."""
+    """Standard fields, custom attributes seen so far, `company.*`, events and `tag` (for users),
+    and `segment`."""
     types = all_types()
     found = [_field(name, kind, "standard") for name, kind in STANDARD_FIELDS[target].items()]
     found += [
@@ -40,5 +42,7 @@ def fields(target: Target) -> list[dict[str, Any]]:
             for name in sorted(types["events"])
             for stat, kind in EVENT_FIELD_TYPES.items()
         ]
+        # A standard field of user filters (API.md); its value is a tag id (GET /v1/tags).
+        found.append({"field": TAG_FIELD, "type": "tag", "ops": list(TAG_OPS), "source": "standard"})
     found.append({"field": "segment", "type": "segment", "ops": list(SEGMENT_OPS), "source": "segment"})
     return found

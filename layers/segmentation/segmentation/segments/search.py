@@ -90,7 +90,9 @@ def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[
 
 def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now: float) -> Page:
     defs = segment_store.segment_defs()
-    validate_filter(raw_filter, target=target, attributes=all_attribute_types(), segments=defs, path="filter")
+    validate_filter(
+        raw_filter, target=target, attributes=all_attribute_types(raw_filter), segments=defs, path="filter"
+    )
     after = decode_cursor(cursor, target, raw_filter) if cursor else None
     records = Records(segment_store.load_workspace())
     matches = records.workspace.predicate(raw_filter, target)
@@ -122,6 +124,32 @@ def members(target: Target, segment_id: str, limit: int, cursor: str | None, now
     records = Records(segment_store.load_workspace())
     found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
     return Page(_described(records, target, found, now), next_cursor)
+
+
+def matching_page(
+    target: Target, raw_filter: Any, after: dict[str, Any] | None, limit: int, now: float
+) -> tuple[list[Found], dict[str, Any] | None, int]:
+    """One page of the table scan for a job (an export, tagging by a filter): the records that
+    match, evaluated and described as search does; the key to go on after (None at the end);
+    how many records were read. The filter was validated when the job was made."""
+    records = Records(segment_store.load_workspace())
+    matches = records.workspace.predicate(raw_filter, target)
+    with_companies = target == "users" and records.reads_company_fields(raw_filter)
+    items, last = upkeep_records.scan_slice(target, 0, 1, after, limit)
+    found = [r for r in records.of(target, items, companies=with_companies or None) if matches(r, now)]
+    return _described(records, target, found, now), last, len(items)
+
+
+def member_page(
+    target: Target, segment_id: str, after: str | None, limit: int, now: float
+) -> tuple[list[Found], str | None]:
+    """A page of a segment's members after member `after` for a job, as `members` gives them,
+    and the last member id read when more may follow."""
+    ids, last = memberships.group_ids_after(memberships.segment_group(segment_id), limit, after)
+    by_id = upkeep_records.get_records(target, ids)
+    records = Records(segment_store.load_workspace())
+    found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
+    return _described(records, target, found, now), last
 
 
 def _described(records: Records, target: Target, found: list[dict[str, Any]], now: float) -> list[Found]:

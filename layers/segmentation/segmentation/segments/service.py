@@ -92,7 +92,7 @@ def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[
     validate_filter(
         raw,
         target=target,
-        attributes=all_attribute_types(),
+        attributes=all_attribute_types(raw),
         segments=segment_store.segment_defs(check_now=True),
         segment_id=segment_id,
         path="filter",

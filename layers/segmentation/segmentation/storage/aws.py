@@ -36,6 +36,15 @@ def dynamodb() -> Any:
         return boto3.resource("dynamodb", config=_CONFIG)
 
 
+@cache
+def s3_signer(endpoint_url: str) -> Any:
+    """The S3 client that signs URLs: for S3's own endpoint, or for the one given (path-style
+    there: the local stack serves presigned URLs on its own address)."""
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"} if endpoint_url else {})
+    with _lock:
+        return boto3.client("s3", endpoint_url=endpoint_url or None, config=config)
+
+
 def table(name: str) -> Any:
     """The boto3 Table resource of a table name from Settings."""
     return dynamodb().Table(name)
@@ -45,4 +54,5 @@ def reset() -> None:
     """Forget every client (tests and the local stack call this after starting a new mock)."""
     client.cache_clear()
     dynamodb.cache_clear()
+    s3_signer.cache_clear()
     get_settings.cache_clear()

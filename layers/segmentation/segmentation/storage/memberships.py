@@ -4,12 +4,14 @@ Items:
 - (`segment#<segment id>`, member id): a member of a segment (`target`: users or companies;
   `seq`: the sequence of the change that made it enter);
 - (`company#<company id>`, user id): a user linked to a company;
+- (`tag#<tag id>`, user id): a user holding a tag, written with the user's `tag_ids` by
+  storage.user_batches;
 - (`#count#<group>`, `#`): the number of members of a group (attribute `n`); for a segment also
   the changes of each day not yet settled (`entered@<UTC day>`, `exited@<UTC day>`);
 - (`#stats#segment#<segment id>`, `<UTC day>`): a settled day's `entered` and `exited`, moved
   off the count item by the nightly rebuild (`settle_days`), kept 91 days (TTL `expires_at`).
-Group ids always start with `segment#` or `company#`, so a count's partition (`#count#...`)
-is out of reach of any user, company or segment id, whatever characters it holds.
+Group ids always start with `segment#`, `company#` or `tag#`, so a count's partition (`#count#...`)
+is out of reach of any user, company, segment or tag id, whatever characters it holds.
 
 Every membership put/delete goes in the same TransactWriteItems as its count update and is
 conditioned on the item's absence/presence, so counts stay exact and a replay never counts
@@ -33,7 +35,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from segmentation import clock, errors
-from segmentation.engine.fields import Target
+from segmentation.engine.fields import TAG_IDS, Target
 from segmentation.settings import get_settings
 from segmentation.storage import changes, cursors, dynamo
 from segmentation.storage.changes import ChangeKind
@@ -42,6 +44,7 @@ from segmentation.values import epoch_millis
 
 SEGMENT_PREFIX = "segment#"
 COMPANY_PREFIX = "company#"
+TAG_PREFIX = "tag#"
 COUNT_PREFIX = "#count#"
 COUNT_MEMBER = "#"
 STATS_PREFIX = "#stats#"
@@ -110,6 +113,10 @@ def company_group(company_id: str) -> str:
     return COMPANY_PREFIX + company_id
 
 
+def tag_group(tag_id: str) -> str:
+    return TAG_PREFIX + tag_id
+
+
 def _count_key(group_id: str) -> dict[str, str]:
     return {"group_id": COUNT_PREFIX + group_id, "member_id": COUNT_MEMBER}
 
@@ -152,6 +159,23 @@ def group_page(group_id: str, limit: int, cursor: str | None = None) -> tuple[li
     if len(found) > limit:
         return found[:limit], _encode_cursor(found[limit - 1])
     return found, None
+
+
+def group_ids_after(group_id: str, limit: int, after: str | None) -> tuple[list[str], str | None]:
+    """Up to `limit` member ids of a group after `after` (the id order), and the last one when
+    more may follow (None at the end): a job's own position, not a client's cursor."""
+    params: dict[str, Any] = {
+        "TableName": _table_name(),
+        "KeyConditionExpression": "group_id = :g",
+        "ExpressionAttributeValues": {":g": group_id},
+        "ProjectionExpression": "member_id",
+        "Limit": limit,
+    }
+    if after:
+        params["ExclusiveStartKey"] = {"group_id": group_id, "member_id": after}
+    page = dynamo.call("query", **params)
+    found = [str(item["member_id"]) for item in page.get("Items", [])]
+    return found, (found[-1] if found and "LastEvaluatedKey" in page else None)
 
 
 def members_page(segment_id: str, limit: int, cursor: str | None = None) -> tuple[list[str], str | None]:
@@ -599,14 +623,15 @@ def forget(
     segment_ids: Iterable[str],
     company_ids: Iterable[str] = (),
     sequences: Mapping[str, int] | None = None,
+    tag_ids: Iterable[str] = (),
 ) -> None:
-    """Remove the memberships (and, for a user, the company links) a deleted member left behind,
-    each segment's with its change recorded (cause `deleted`). `sequences`: the deleted item's
-    `seqs`, when known (else the pair's last recorded sequence is read when needed).
+    """Remove the memberships (and, for a user, the company and tag links) a deleted member left
+    behind, each segment's with its change recorded (cause `deleted`). `sequences`: the deleted
+    item's `seqs`, when known (else the pair's last recorded sequence is read when needed).
 
     Each removal holds only while the member item is gone or does not hold that segment (or list
-    that company): a member created again keeps what upkeep gave its new incarnation, whatever
-    the order in which the delete and the creation are seen.
+    that company, or hold that tag): a member created again keeps what its new incarnation was
+    given, whatever the order in which the delete and the creation are seen.
     """
     at = epoch_millis(clock.now())
     numbering = _Sequences(sequences)
@@ -627,6 +652,77 @@ def forget(
             _absent_or_without(target, member_id, "company_ids", company_id),
         ]
         dynamo.commit_groups([group])
+    for tag_id in sorted(set(tag_ids)):
+        group = [
+            *_pair(tag_group(tag_id), member_id, "users", False),
+            _absent_or_without(target, member_id, TAG_IDS, tag_id),
+        ]
+        dynamo.commit_groups([group])
+
+
+# ---- tag links (written with the user's tag_ids, in storage.user_batches' transactions) -------
+
+
+def tag_links(pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which (tag id, user id) links exist (BatchGetItem, 100 a call)."""
+    keys = [{"group_id": tag_group(tag_id), "member_id": user_id} for tag_id, user_id in pairs]
+    found = dynamo.batch_get(_table_name(), keys, consistent=True, projection="group_id, member_id")
+    return {(str(item["group_id"])[len(TAG_PREFIX) :], str(item["member_id"])) for item in found}
+
+
+def tag_link_put(tag_id: str, user_id: str) -> Action:
+    """A new link (counted by the caller's `count_update`); fails when one exists."""
+    item = {"group_id": tag_group(tag_id), "member_id": user_id, "target": "users"}
+    return {
+        "Put": {
+            "TableName": _table_name(),
+            "Item": item,
+            "ConditionExpression": "attribute_not_exists(member_id)",
+        }
+    }
+
+
+def tag_link_kept(tag_id: str, user_id: str) -> Action:
+    """A check that a link exists: one left by a deleted incarnation of the user (its cleanup,
+    `forget`, keeps it once this incarnation holds the tag), taken over as it is, already counted."""
+    key = {"group_id": tag_group(tag_id), "member_id": user_id}
+    return {
+        "ConditionCheck": {
+            "TableName": _table_name(),
+            "Key": key,
+            "ConditionExpression": "attribute_exists(member_id)",
+        }
+    }
+
+
+def tag_link_delete(tag_id: str, user_id: str) -> Action:
+    """A link removed (uncounted by the caller's `count_update`); fails when there is none."""
+    key = {"group_id": tag_group(tag_id), "member_id": user_id}
+    return {
+        "Delete": {
+            "TableName": _table_name(),
+            "Key": key,
+            "ConditionExpression": "attribute_exists(member_id)",
+        }
+    }
+
+
+def count_update(group_id: str, delta: int) -> Action:
+    """The count item of a group moved by `delta` (in the transaction of the links it counts)."""
+    return {
+        "Update": {
+            "TableName": _table_name(),
+            "Key": _count_key(group_id),
+            "UpdateExpression": "ADD #n :d",
+            "ExpressionAttributeNames": {"#n": "n"},
+            "ExpressionAttributeValues": {":d": delta},
+        }
+    }
+
+
+def drop_count(group_id: str) -> None:
+    """Delete a group's count item (its last member is gone: a deleted tag's cleanup)."""
+    dynamo.call("delete_item", TableName=_table_name(), Key=_count_key(group_id))
 
 
 def link_companies(user_id: str, incarnation: str | None, company_ids: Iterable[str]) -> None:

@@ -43,15 +43,19 @@ def table_name() -> str:
     return get_settings().messages_table
 
 
-def put_new(item: dict[str, Any]) -> None:
+def put_new(item: dict[str, Any], also: Sequence[Mapping[str, Any]] = ()) -> list[dynamo.Reason] | None:
+    """Store a new message; with `also` (checks its audience depends on), in one transaction:
+    None when it went through, else the reasons (the first is the message's own)."""
     item = {
         **item,
         **{f"stat_{name}": 0 for name in STATS + FEEDBACK_STATS},
         **_listing(item["message_id"], item["created_at"]),
     }
-    dynamo.call(
-        "put_item", TableName=table_name(), Item=item, ConditionExpression="attribute_not_exists(message_id)"
-    )
+    put = {"TableName": table_name(), "Item": item, "ConditionExpression": "attribute_not_exists(message_id)"}
+    if also:
+        return dynamo.transact([{"Put": put}, *also])
+    dynamo.call("put_item", **put)
+    return None
 
 
 def get(message_id: str) -> dict[str, Any] | None:

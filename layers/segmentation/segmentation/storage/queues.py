@@ -1,5 +1,6 @@
-"""The SQS work queues: RebuildQueue, FanoutQueue, DeliveryQueue and WebhookQueue (bodies:
-segmentation.jobs), and DeliveryQueue's dead-letter queue, which the reconciler drains.
+"""The SQS work queues: RebuildQueue, FanoutQueue, DeliveryQueue, WebhookQueue, ImportQueue and
+ExportQueue (bodies: segmentation.jobs), and DeliveryQueue's dead-letter queue, which the
+reconciler drains.
 
 A job that cannot be queued raises errors.Retryable, so the caller's own work is retried: a
 duplicate job is harmless (every consumer is idempotent), a lost one is not.
@@ -13,7 +14,15 @@ from collections.abc import Iterable, Sequence
 from botocore.exceptions import ClientError
 
 from segmentation import errors
-from segmentation.jobs import DeliveryJob, FanoutJob, Job, ParkedJob, WebhookJob, delivery_job_from_body
+from segmentation.jobs import (
+    BulkJob,
+    DeliveryJob,
+    FanoutJob,
+    Job,
+    ParkedJob,
+    WebhookJob,
+    delivery_job_from_body,
+)
 from segmentation.settings import get_settings
 from segmentation.storage import aws, dynamo
 
@@ -56,6 +65,12 @@ def send_rebuild_jobs(jobs: Sequence[Job]) -> None:
 
 def send_fanout_job(job: FanoutJob | ParkedJob, *, delay_seconds: int = 0) -> None:
     _send(get_settings().fanout_queue_url, [job], delay_seconds)
+
+
+def send_bulk_job(job: BulkJob, *, export: bool) -> None:
+    """The next chunk of a job: exports on the ExportQueue, imports and tagging on the ImportQueue."""
+    settings = get_settings()
+    _send(settings.export_queue_url if export else settings.import_queue_url, [job])
 
 
 def send_deliveries(pairs: Iterable[tuple[str, str]], *, delay_seconds: int = 0) -> None:

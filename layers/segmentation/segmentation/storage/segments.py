@@ -218,6 +218,13 @@ def _meta_update(table_name: str, expected_version: int) -> dict[str, Any]:
     }
 
 
+def version_update(expected_version: int) -> dict[str, Any]:
+    """A transaction action moving the definitions' version on from `expected_version` (and
+    failing if it moved meanwhile): a write that depends on the definitions' checks (a tag's
+    delete found no segment or message naming it)."""
+    return _meta_update(_table_name(), expected_version)
+
+
 def exists_check(segment_id: str) -> dict[str, Any]:
     """A transaction action that holds while a stored segment exists."""
     return {

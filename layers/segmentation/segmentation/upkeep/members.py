@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from segmentation.engine.fields import Target
+from segmentation.engine.fields import TAG_IDS, Target
 from segmentation.storage import memberships, upkeep_records
 from segmentation.storage.records import INCARNATION
 from segmentation.upkeep.company_users import companies_moved
@@ -18,14 +18,20 @@ from segmentation.upkeep.refresh import Outcome, RefreshRun
 
 
 def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> frozenset[str]:
-    """A deleted member leaves every segment (and a user every company) it was in, unless it was
-    created again and its new incarnation holds them. `old`: the deleted item, when known.
+    """A deleted member leaves every segment (and a user every company and tag) it was in, unless
+    it was created again and its new incarnation holds them. `old`: the deleted item, when known.
     Returns the companies whose links it touched (their user_count may have moved)."""
     segments = stored_segments(old or {}) | memberships.member_groups(member_id, memberships.SEGMENT_PREFIX)
     links: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
     if target == "users":
         links = company_ids(old) | memberships.member_groups(member_id, memberships.COMPANY_PREFIX)
-    memberships.forget(target, member_id, segments, links, stored_sequences(old or {}))
+        # A deleted user's tag links too, so that each tag's count drops.
+        held = (old or {}).get(TAG_IDS)
+        tags = frozenset(held if isinstance(held, set) else ()) | memberships.member_groups(
+            member_id, memberships.TAG_PREFIX
+        )
+    memberships.forget(target, member_id, segments, links, stored_sequences(old or {}), tags)
     return links
 
 

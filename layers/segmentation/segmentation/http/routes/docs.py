@@ -24,11 +24,13 @@ from segmentation.http.routes import (
     api_keys,
     changes,
     companies,
+    jobs,
     messages,
     search,
     segments,
     settings,
     sources,
+    tags,
     unsubscribe,
     users,
     webhooks,
@@ -58,6 +60,8 @@ def openapi_json(base_path: str) -> str:
         search.router,
         segments.router,
         messages.router,
+        tags.router,
+        jobs.router,
         api_keys.router,
         settings.router,
         sources.router,
@@ -89,9 +93,11 @@ def openapi_json(base_path: str) -> str:
         },
         security=[{"apiKey": []}],
     )
-    # The unsubscribe routes take forms and answer pages, which route signatures cannot say.
+    # The unsubscribe routes take forms and answer pages, and imports take CSV bodies beside
+    # JSON ones, which route signatures cannot say.
     parsed = json.loads(document)
     parsed["paths"].update(unsubscribe.OPENAPI_PATHS)
+    parsed["paths"]["/v1/imports"]["post"]["requestBody"]["content"].update(jobs.CSV_BODY)
     return json.dumps(parsed, indent=2)
 
 
