@@ -108,6 +108,21 @@ def _save_dialog(page: Page, base_url: str, seed: Seed) -> None:
     dialog.get_by_label("Name").fill("Power uploaders")
 
 
+def _tag_dialog(page: Page, base_url: str, seed: Seed) -> None:
+    _users(page, base_url, seed)
+    page.get_by_role("region", name="Users list").get_by_role("checkbox").nth(1).check()
+    page.get_by_role("button", name="Tag", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Tag users")
+    dialog.get_by_label("Tag", exact=True).select_option("__new__")
+    dialog.get_by_label("New tag name").fill("VIP")
+
+
+def _import_dialog(page: Page, base_url: str, seed: Seed) -> None:
+    _users(page, base_url, seed)
+    page.get_by_role("button", name="Import CSV").click()
+    expect(page.get_by_role("dialog", name="Import CSV").get_by_label("CSV file")).to_be_visible()
+
+
 def _composer(page: Page, base_url: str, seed: Seed) -> None:
     _segment(page, base_url, seed)
     page.get_by_role("button", name="New message").click()
@@ -177,6 +192,8 @@ SCREENS = [
     Screen("filters", _filtering),
     Screen("save-segment", _save_dialog),
     Screen("new-message", _composer),
+    Screen("tag-users", _tag_dialog),
+    Screen("import-csv", _import_dialog),
     Screen("delete-segment-409", _delete_conflict),
     Screen("companies", _companies),
     Screen("company", _company),

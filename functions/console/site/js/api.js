@@ -31,19 +31,21 @@ export function apiBase() {
 
 /**
  * api("GET", "v1/segments?target=users") → parsed JSON (null for 204).
+ * A Blob body (a CSV to import) is sent as it is, with its own type; any other body as JSON.
  * Throws ApiError with the API's own code, message and details.
  */
 export async function api(method, path, body, { key, signal } = {}) {
   const apiKey = key ?? session.key;
   const headers = { Accept: "application/json" };
   if (apiKey) headers.Authorization = `Bearer ${apiKey}`;
-  if (body !== undefined && body !== null) headers["Content-Type"] = "application/json";
+  const raw = body instanceof Blob;
+  if (body !== undefined && body !== null) headers["Content-Type"] = raw ? body.type : "application/json";
   let response;
   try {
     response = await fetch(new URL(path, apiBase()), {
       method,
       headers,
-      body: body === undefined || body === null ? undefined : JSON.stringify(body),
+      body: body === undefined || body === null ? undefined : raw ? body : JSON.stringify(body),
       signal,
       credentials: "omit",
       cache: "no-store",

@@ -30,6 +30,8 @@ const OP_LABELS = {
   on: "on",
   in_segment: "is in segment",
   not_in_segment: "is not in segment",
+  has_tag: "has tag",
+  not_has_tag: "does not have tag",
 };
 const NO_VALUE = new Set(["exists", "not_exists", "is_true", "is_false"]);
 const DAYS = new Set([
@@ -47,6 +49,7 @@ const DEFAULT_OP = {
   boolean: "is_true",
   timestamp: "less_than_days_ago",
   segment: "in_segment",
+  tag: "has_tag",
 };
 const STANDARD_LABELS = {
   user_id: "User ID",
@@ -67,6 +70,7 @@ const STANDARD_LABELS = {
   remote_created_at: "Created (remote)",
   user_count: "Users",
   segment: "Segment",
+  tag: "Tag",
 };
 // The values a standard string field can have (API.md: `email_status`).
 const FIELD_VALUES = {
@@ -159,6 +163,7 @@ function typeOf(fields, field) {
   const known = fields.get(field);
   if (known) return known.type;
   if (field === "segment") return "segment";
+  if (field === "tag") return "tag";
   if (field.endsWith("_at")) return "timestamp";
   if (field.endsWith(".count")) return "number";
   return "string";
@@ -288,12 +293,13 @@ function findParent(root, node) {
 
 /**
  * The editor. `options`: {fields: Map(name → {type, ops, source}), segments: [{id, name}],
- * onChange(structural), readOnly}. `errors` is set by the view after a 422.
+ * tags: [{id, name}], onChange(structural), readOnly}. `errors` is set by the view after a 422.
  */
 export class FilterEditor {
   constructor(options) {
     this.fields = options.fields;
     this.segments = options.segments || [];
+    this.tags = options.tags || [];
     this.onChange = options.onChange;
     this.root = newGroup("and");
     this.errors = new Map();
@@ -629,6 +635,17 @@ export class FilterEditor {
         h("option", { value: "", selected: !cond.value }, "Choose a segment…"),
         this.segments.map((segment) => h("option", { value: segment.id, selected: segment.id === cond.value }, segment.name)),
         cond.value && !this.segments.some((segment) => segment.id === cond.value)
+          ? h("option", { value: cond.value, selected: true }, cond.value)
+          : null,
+      );
+    } else if (type === "tag") {
+      // Chosen by name, stored as the tag's id (what the API's filters take).
+      control = h(
+        "select",
+        { ...common, onchange: onInput },
+        h("option", { value: "", selected: !cond.value }, "Choose a tag…"),
+        this.tags.map((tag) => h("option", { value: tag.id, selected: tag.id === cond.value }, tag.name)),
+        cond.value && !this.tags.some((tag) => tag.id === cond.value)
           ? h("option", { value: cond.value, selected: true }, cond.value)
           : null,
       );

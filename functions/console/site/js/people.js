@@ -2,11 +2,13 @@
 // The list is one page at a time (the API's cursors); the count comes from POST /v1/<target>/count.
 
 import { api, can } from "./api.js";
+import { openExportDialog, openImportDialog } from "./csv.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { announce, debounce, errorBox, formatTime, h, loadingEl, plural, timeEl, uid } from "./dom.js";
 import { emailStatusMarker } from "./email.js";
 import { FilterEditor, fieldLabel } from "./filters.js";
 import { openComposer } from "./messages.js";
+import { UserSelection, listTags, openTagDialog } from "./tags.js";
 
 const PAGE_SIZE = 25;
 const COUNT_DEBOUNCE_MS = 350;
@@ -56,6 +58,7 @@ class PeopleView {
     this.noun = NOUN[target];
     this.fields = new Map();
     this.segments = [];
+    this.tags = [];
     this.segment = null;
     this.baseline = "null";
     this.customColumns = [];
@@ -79,6 +82,8 @@ class PeopleView {
       segments: [],
       onChange: () => this.filterChanged(),
     });
+    // Tagging from the list: the rows get checkboxes for those who may tag.
+    this.selection = this.target === "users" && can.write(this.ctx.role) ? new UserSelection({ onTag: () => this.tagUsers() }) : null;
     this.panelActions = h("div", { class: "panel-actions" });
     this.panelStatus = h("div", { class: "panel-status", role: "status" });
     this.segmentNote = h("p", { class: "segment-note muted" });
@@ -124,7 +129,7 @@ class PeopleView {
       this.segmentBar.replaceChildren(loadingEl("Loading segments…"));
       this.tableWrap.replaceChildren(loadingEl());
       try {
-        await Promise.all([this.loadFields(), this.loadSegments()]);
+        await Promise.all([this.loadFields(), this.loadSegments(), this.loadTags()]);
         this.loaded = true;
       } catch (error) {
         if (mount !== this.mounts) return;
@@ -141,6 +146,7 @@ class PeopleView {
     // Back on the view: new custom attributes and segment counts may have appeared meanwhile.
     this.loadFields().catch(() => {});
     this.loadSegments().catch(() => {});
+    this.loadTags().catch(() => {});
     if ((this.segment ? this.segment.id : null) !== (segmentId || null)) this.selectSegment(segmentId, true);
   }
 
@@ -158,6 +164,19 @@ class PeopleView {
     this.editor.segments = this.segments;
     if (this.segment) this.segment = this.segments.find((s) => s.id === this.segment.id) || null;
     this.renderSegmentBar();
+  }
+
+  /** The tags, for the filter builder's tag conditions and the Tag dialog (users only). */
+  async loadTags() {
+    if (this.target !== "users") return;
+    this.setTags(await listTags());
+  }
+
+  setTags(tags) {
+    const changed = JSON.stringify(tags.map((t) => [t.id, t.name])) !== JSON.stringify(this.tags.map((t) => [t.id, t.name]));
+    this.tags = tags;
+    this.editor.tags = tags;
+    if (changed) this.editor.render();
   }
 
   renderSegmentBar() {
@@ -243,7 +262,10 @@ class PeopleView {
       this.tableWrap.removeAttribute("aria-busy");
       return;
     }
-    if (key !== this.lastQuery) this.cursors = [null];
+    if (key !== this.lastQuery) {
+      this.cursors = [null];
+      this.selection?.clear();
+    }
     this.lastQuery = key;
     this.token += 1;
     this.pageToken += 1;
@@ -368,8 +390,16 @@ class PeopleView {
       return;
     }
     const columns = this.columns();
-    const head = h("tr", {}, columns.map((column) => h("th", { scope: "col", class: column.numeric ? "num" : null }, column.label)));
-    const body = rows.map((row) => h("tr", {}, columns.map((column, index) => this.cell(row, column, index === 0))));
+    const select = this.selection;
+    const head = h(
+      "tr",
+      {},
+      select ? select.headerCell(rows) : null,
+      columns.map((column) => h("th", { scope: "col", class: column.numeric ? "num" : null }, column.label)),
+    );
+    const body = rows.map((row) =>
+      h("tr", {}, select ? select.rowCell(row) : null, columns.map((column, index) => this.cell(row, column, index === 0))),
+    );
     this.tableWrap.replaceChildren(
       h("table", { class: "data-table" }, h("caption", { class: "visually-hidden" }, `${this.noun[3]}, page ${this.cursors.length}`), h("thead", {}, head), h("tbody", {}, body)),
     );
@@ -438,7 +468,13 @@ class PeopleView {
       this.target === "users" && can.write(role)
         ? h("button", { type: "button", class: "button", onclick: () => this.compose() }, "New message")
         : null;
-    this.resultActions.replaceChildren(...[message, picker].filter(Boolean));
+    const admin = can.admin(role);
+    const importCsv =
+      this.target === "users" && admin
+        ? h("button", { type: "button", class: "button secondary", onclick: () => this.importCsv() }, "Import CSV")
+        : null;
+    const exportCsv = admin ? h("button", { type: "button", class: "button secondary", onclick: () => this.exportCsv() }, "Export CSV") : null;
+    this.resultActions.replaceChildren(...[message, this.selection?.toolbar, importCsv, exportCsv, picker].filter(Boolean));
   }
 
   renderPanel() {
@@ -588,6 +624,14 @@ class PeopleView {
     return box;
   }
 
+  /** Who the list shows, in words: a segment's members, a filter's matches, or everyone. */
+  describeList() {
+    const Many = this.noun[3];
+    if (this.query().kind === "members") return `Members of the segment “${this.segment.name}”`;
+    if (this.segment) return `${Many} matching the edited filter of “${this.segment.name}”`;
+    return this.editor.build().filter ? `${Many} matching the current filter` : this.noun[4];
+  }
+
   compose() {
     const query = this.query();
     const firstUser = this.page && this.page.data.length ? this.page.data[0].user_id : "";
@@ -595,14 +639,42 @@ class PeopleView {
       query.kind === "members"
         ? { segment_id: query.segmentId }
         : { filter: query.filter };
-    const description =
-      query.kind === "members"
-        ? `Members of the segment “${this.segment.name}”`
-        : this.segment
-          ? `Users matching the edited filter of “${this.segment.name}”`
-          : this.editor.build().filter
-            ? "Users matching the current filter"
-            : "All users";
-    openComposer(this.ctx, { audience, description, previewUserId: firstUser });
+    openComposer(this.ctx, { audience, description: this.describeList(), previewUserId: firstUser });
+  }
+
+  /** After tags, an import or a job: the fields, segments, tags and the list as they now are. */
+  reloadAll() {
+    this.loadFields().catch(() => {});
+    this.loadSegments().catch(() => {});
+    this.loadTags().catch(() => {});
+    this.refresh();
+  }
+
+  tagUsers() {
+    const query = this.query();
+    const filter = query.kind === "members" ? { field: "segment", op: "in_segment", value: query.segmentId } : query.filter;
+    const counted = this.lastCount;
+    const count = !counted ? "" : counted.exact ? String(counted.count) : `about ${counted.count}`;
+    openTagDialog({
+      selected: this.selection.selected(),
+      matching: { filter, description: this.describeList(), count },
+      tags: this.tags,
+      onTagsChanged: (tags) => this.setTags(tags),
+      onDone: (text) => {
+        this.selection.clear();
+        this.selection.note(text);
+        this.reloadAll();
+      },
+    });
+  }
+
+  importCsv() {
+    openImportDialog({ onImported: () => this.reloadAll() });
+  }
+
+  exportCsv() {
+    const query = this.query();
+    const source = query.kind === "members" ? { segmentId: query.segmentId } : { target: this.target, filter: query.filter };
+    openExportDialog({ source, description: this.describeList() });
   }
 }
