@@ -60,9 +60,10 @@ def _no_sideways_scroll(page: Page, screen: str) -> None:
 
 
 def _cells(page: Page, table: Locator, row: Locator) -> dict[str, str]:
-    """A row of a data table as {column header: text}."""
+    """A row of a data table as {column header: text} (without the selection column of a list a
+    key that may tag sees)."""
     headers = table.locator("thead th").all_inner_texts()
-    texts = [row.locator("th").first.inner_text(), *row.locator("td").all_inner_texts()]
+    texts = [row.locator("th").first.inner_text(), *row.locator("td:not(.select-cell)").all_inner_texts()]
     assert len(headers) == len(texts), (headers, texts)
     return dict(zip(headers, texts, strict=True))
 
