@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation.handler_wiring import entry_point, metrics
 from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import (
     api_keys,
@@ -23,9 +23,6 @@ from segmentation.http.routes import (
     webhooks,
 )
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 app = make_resolver(
     search.router,
     segments.router,
@@ -40,10 +37,7 @@ app = make_resolver(
 )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@entry_point(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)
     # Answers by status class (Http2xx, Http4xx, Http5xx): the error rates an operator alarms on.

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation.auth.access import authenticate_request
 from segmentation.auth.keys import Principal, identity_route_user
+from segmentation.handler_wiring import entry_point, logger
 from segmentation.settings import get_settings
 
-logger = Logger()
 
-
-@logger.inject_lambda_context
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # API Gateway keeps the client's spelling of header names; HTTP's are case-insensitive.
     headers = {str(name).lower(): value for name, value in (event.get("headers") or {}).items()}

@@ -9,24 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecordEventName
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.changes.publish import publish
+from segmentation.handler_wiring import entry_point, logger, metrics
 
 INSERT = DynamoDBRecordEventName.INSERT
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 
 
-@logger.inject_lambda_context
-# Responses and errors can hold personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     inserted = [
         (record.dynamodb.sequence_number, record.dynamodb.new_image)

@@ -11,25 +11,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
+from segmentation.handler_wiring import entry_point, logger, metrics
 from segmentation.messaging import feedback, ses_events
-
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 
 
 def _count(name: str) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-# Events and errors hold email addresses: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
         parsed = ses_events.parse(event)

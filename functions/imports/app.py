@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation.handler_wiring import entry_point, logger
 from segmentation.segments import bulk
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 # BatchSize 1: a failed job is reported like any partial failure (SQS retries it, then the DLQ keeps it).
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -31,10 +28,7 @@ def _run(record: SQSRecord, context: Any) -> None:
     logger.info("job message", extra={"outcomes": outcomes})
 
 
-@logger.inject_lambda_context
-# Responses and errors can hold personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=lambda record: _run(record, context), processor=processor, context=context

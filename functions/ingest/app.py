@@ -5,24 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from segmentation.handler_wiring import entry_point, metrics
 from segmentation.http import cors
 from segmentation.http.resolver import make_resolver
 from segmentation.http.routes import companies, users
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 app = make_resolver(users.router, companies.router, cors.router)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@entry_point(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Browsers read the identity routes' answers, errors included, only with their CORS headers.
     response = cors.add_headers(event, app.resolve(event, context))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -19,15 +18,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock, health
 from segmentation.engine.fields import Target
 from segmentation.errors import Retryable
+from segmentation.handler_wiring import entry_point, logger, metrics
 from segmentation.jobs import MembersJob
 from segmentation.settings import get_settings
 from segmentation.storage import queues
 from segmentation.upkeep import stream
 from segmentation.upkeep.refresh import RefreshRun
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -65,10 +62,7 @@ def _handle(upkeep: RefreshRun, record: DynamoDBRecord) -> None:
     logger.debug("stream record", extra={"table": table, "event": event, "outcome": outcome})
 
 
-@logger.inject_lambda_context
-# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     upkeep = RefreshRun()  # one workspace for the batch: every record sees the same segments
     response = process_partial_response(

@@ -10,21 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.changes.history import settle_days
+from segmentation.handler_wiring import entry_point, logger
 from segmentation.jobs import scan_jobs
 from segmentation.settings import get_settings
 from segmentation.storage import queues
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
 
-
-@logger.inject_lambda_context
-# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = str(event.get("time") or clock.now_datetime().isoformat())
     planned = scan_jobs(run_id, get_settings().rebuild_workers)

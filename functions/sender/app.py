@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -18,13 +17,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.errors import Retryable
+from segmentation.handler_wiring import entry_point, logger, metrics
 from segmentation.jobs import delivery_job_from_body
 from segmentation.messaging import sender
 from segmentation.storage import queues
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -54,10 +51,7 @@ def _deliver(record: SQSRecord, lambda_context: LambdaContext) -> str:
     return outcome
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context
-# Responses and errors can hold keys or personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=_deliver, processor=processor, context=context

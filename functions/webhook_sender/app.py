@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -14,11 +13,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.changes import deliveries
+from segmentation.handler_wiring import entry_point, logger, metrics
 from segmentation.jobs import webhook_job_from_body
 
-logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
-metrics = Metrics(namespace="Segmentation")
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -29,9 +26,6 @@ def _run(record: SQSRecord) -> None:
     logger.info("webhook attempt", extra={"webhook_id": job.webhook_id, "outcome": outcome})
 
 
-@logger.inject_lambda_context
-# Responses and errors can hold personal data: X-Ray records neither (docs/architecture.md).
-@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
-@metrics.log_metrics
+@entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_run, processor=processor, context=context)
