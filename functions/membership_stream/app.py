@@ -1,9 +1,8 @@
 """MembershipStreamFunction: the Users and Companies streams → membership differences.
 
 Records are handled one by one in stream order (so one user's records apply in order), within
-one upkeep pass per batch, settled at its end. A record that keeps failing is parked on the
-RebuildQueue (a MembersJob of its own, retried alone from the member's current item) so the
-stream goes on; only if even that fails is it reported (ReportBatchItemFailures) for a retry.
+one refresh run per batch, settled at its end (segmentation.upkeep.stream parks a record that
+keeps failing); only a record that even parking fails is reported (ReportBatchItemFailures).
 """
 
 from __future__ import annotations
@@ -16,49 +15,19 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock, health
-from segmentation.engine.fields import Target
-from segmentation.errors import Retryable
 from segmentation.handler_wiring import entry_point, logger, metrics
-from segmentation.jobs import MembersJob
-from segmentation.settings import get_settings
-from segmentation.storage import queues
 from segmentation.upkeep import stream
 from segmentation.upkeep.refresh import RefreshRun
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-def _table_name(arn: str) -> str:
-    # arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
-    return arn.split(":table/", 1)[-1].split("/", 1)[0]
-
-
 def _handle(upkeep: RefreshRun, record: DynamoDBRecord) -> None:
     assert record.dynamodb is not None and record.event_name is not None
     event = cast(stream.EventName, record.event_name.name)  # INSERT, MODIFY or REMOVE
-    old = record.dynamodb.old_image or None
-    new = record.dynamodb.new_image or None
-    table = _table_name(record.event_source_arn or "")
-    settings = get_settings()
-    target: Target = "users" if table == settings.users_table else "companies"
-    if table not in (settings.users_table, settings.companies_table):
-        raise ValueError(f"record from an unexpected table {table!r}")
-    try:
-        if target == "users":
-            outcome = stream.on_user_change(upkeep, event, old, new, clock.now())
-        else:
-            outcome = stream.on_company_change(upkeep, event, old, new, clock.now())
-    except Retryable:
-        raise  # throttling and the like: the stream retries the record
-    except Exception as error:
-        image = new or old or {}
-        member_id = str(image.get("user_id" if target == "users" else "company_id") or "")
-        if not member_id:
-            raise  # nothing to reconcile later: the stream's retries and failure queue take it
-        where = {"target": target, "id": member_id, **health.error_fields(error)}
-        logger.error("stream record failed; parking its member", extra=where)
-        queues.send_rebuild_jobs([MembersJob(target=target, member_ids=[member_id])])
-        outcome = "parked"
+    table = stream.table_of_stream(record.event_source_arn or "")
+    old, new = record.dynamodb.old_image or None, record.dynamodb.new_image or None
+    outcome = stream.on_record(upkeep, table, event, old, new, clock.now())
     logger.debug("stream record", extra={"table": table, "event": event, "outcome": outcome})
 
 

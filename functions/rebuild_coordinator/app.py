@@ -14,17 +14,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock
 from segmentation.changes.history import settle_days
 from segmentation.handler_wiring import entry_point, logger
-from segmentation.jobs import scan_jobs
 from segmentation.settings import get_settings
-from segmentation.storage import queues
+from segmentation.upkeep import rebuild
 
 
 @entry_point()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run_id = str(event.get("time") or clock.now_datetime().isoformat())
-    planned = scan_jobs(run_id, get_settings().rebuild_workers)
-    queues.send_rebuild_jobs(planned)
+    queued = rebuild.queue_nightly_rebuild(run_id, get_settings().rebuild_workers)
     settled = settle_days(clock.now())
-    extra = {"run_id": run_id, "jobs": len(planned), "days_settled": settled}
-    logger.info("nightly rebuild queued", extra=extra)
-    return {"run_id": run_id, "jobs": len(planned), "days_settled": settled}
+    summary = {"run_id": run_id, "jobs": queued, "days_settled": settled}
+    logger.info("nightly rebuild queued", extra=summary)
+    return summary

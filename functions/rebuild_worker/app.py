@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from segmentation import clock, health
 from segmentation.handler_wiring import entry_point, logger, metrics
 from segmentation.jobs import rebuild_job_from_body
-from segmentation.storage import queues
 from segmentation.upkeep import rebuild
 
 # BatchSize 1: a failed job is reported like any partial failure (SQS retries it, then the DLQ keeps it).
@@ -26,9 +25,8 @@ def _seconds_left(context: Any) -> float:
 
 def _run(record: SQSRecord, context: Any) -> None:
     job = rebuild_job_from_body(record.body)
-    rest = rebuild.run_job(job, clock.now(), lambda: _seconds_left(context))
+    rest = rebuild.run_and_requeue(job, clock.now(), lambda: _seconds_left(context))
     if rest is not None:
-        queues.send_rebuild_jobs([rest])
         logger.info("rebuild job re-queued with its cursor", extra={"kind": rest.kind})
 
 

@@ -20,7 +20,6 @@ from segmentation.errors import Retryable
 from segmentation.handler_wiring import entry_point, logger, metrics
 from segmentation.jobs import delivery_job_from_body
 from segmentation.messaging import sender
-from segmentation.storage import queues
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -38,8 +37,7 @@ def _deliver(record: SQSRecord, lambda_context: LambdaContext) -> str:
     except Retryable:
         # Another worker holds it, or a fault: come back after a backoff that grows with each
         # receive, instead of the queue's whole visibility timeout.
-        receives = int(record.attributes.approximate_receive_count or 1)
-        queues.delay_delivery(record.receipt_handle, sender.retry_delay(receives))
+        sender.back_off(record.receipt_handle, int(record.attributes.approximate_receive_count or 1))
         raise
     logger.info("delivery", extra={"message_id": job.message_id, "user_id": job.user_id, "outcome": outcome})
     kind = outcome.split(":")[0]

@@ -85,6 +85,12 @@ def retry_delay(receives: int) -> int:
     return int(min(5 * 2 ** max(receives - 1, 0), 300))
 
 
+def back_off(receipt_handle: str, receives: int) -> None:
+    """A job that found another worker busy, or a fault, comes back after `retry_delay`, not after
+    the queue's whole visibility timeout."""
+    queues.delay_delivery(receipt_handle, retry_delay(receives))
+
+
 def reset_cache() -> None:
     global _pacer, _refusals_in_a_row
     with _lock:

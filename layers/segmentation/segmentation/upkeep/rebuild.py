@@ -18,8 +18,9 @@ from segmentation.jobs import (
     CompanyUsersJob,
     MembersJob,
     ScanJob,
+    scan_jobs,
 )
-from segmentation.storage import upkeep_records
+from segmentation.storage import queues, upkeep_records
 from segmentation.upkeep.company_users import refresh_company_users
 from segmentation.upkeep.members import reconcile
 from segmentation.upkeep.refresh import Outcome, RefreshRun
@@ -27,6 +28,21 @@ from segmentation.upkeep.refresh import Outcome, RefreshRun
 logger = logging.getLogger(__name__)
 
 RebuildJob = ScanJob | CompanyUsersJob | MembersJob
+
+
+def run_and_requeue(job: RebuildJob, now: float, time_left: Callable[[], float]) -> RebuildJob | None:
+    """`run_job`, and the rest of the job (time ran low) queued again with its cursor; returns it."""
+    rest = run_job(job, now, time_left)
+    if rest is not None:
+        queues.send_rebuild_jobs([rest])
+    return rest
+
+
+def queue_nightly_rebuild(run_id: str, workers: int) -> int:
+    """Queue the nightly rebuild: one job per parallel-scan segment of each table. Returns how many."""
+    planned = scan_jobs(run_id, workers)
+    queues.send_rebuild_jobs(planned)
+    return len(planned)
 
 
 def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> RebuildJob | None:

@@ -1,22 +1,62 @@
 """What the users' and companies' stream records mean for membership.
 
 Called once per record, in stream order, within one `RefreshRun` per batch (settled at the end of the
-batch). Images are plain dicts (as boto3 returns items).
+batch). Images are plain dicts (as boto3 returns items). A record that keeps failing is parked on
+the RebuildQueue (a MembersJob of its own, retried alone from the member's current item) so the
+stream goes on; throttling and the like propagate, for the stream to retry the record.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from segmentation.storage import memberships
+from segmentation import health
+from segmentation.engine.fields import Target
+from segmentation.errors import Retryable
+from segmentation.jobs import MembersJob
+from segmentation.settings import get_settings
+from segmentation.storage import memberships, queues
 from segmentation.upkeep.company_users import companies_moved, refresh_users_of
 from segmentation.upkeep.diff import company_ids, only_upkeep_changed, write_cause
 from segmentation.upkeep.members import forget, relink
 from segmentation.upkeep.refresh import Outcome, RefreshRun
 
+logger = logging.getLogger(__name__)
+
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 Image = Mapping[str, Any] | None
+
+
+def table_of_stream(stream_arn: str) -> str:
+    """arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label> → <name>."""
+    return stream_arn.split(":table/", 1)[-1].split("/", 1)[0]
+
+
+def on_record(upkeep: RefreshRun, table: str, event: EventName, old: Image, new: Image, now: float) -> str:
+    """Apply one record of the Users or Companies stream; returns what happened, or "parked"."""
+    settings = get_settings()
+    if table not in (settings.users_table, settings.companies_table):
+        raise ValueError(f"record from an unexpected table {table!r}")
+    target: Target = "users" if table == settings.users_table else "companies"
+    try:
+        if target == "users":
+            return on_user_change(upkeep, event, old, new, now)
+        return on_company_change(upkeep, event, old, new, now)
+    except Retryable:
+        raise
+    except Exception as error:
+        image = new or old or {}
+        member_id = str(image.get("user_id" if target == "users" else "company_id") or "")
+        if not member_id:
+            raise  # nothing to reconcile later: the stream's retries and failure queue take it
+        logger.error(
+            "stream record failed; parking its member",
+            extra={"target": target, "id": member_id, **health.error_fields(error)},
+        )
+        queues.send_rebuild_jobs([MembersJob(target=target, member_ids=[member_id])])
+        return "parked"
 
 
 def on_user_change(upkeep: RefreshRun, event: EventName, old: Image, new: Image, now: float) -> str:
