@@ -83,6 +83,8 @@ def test_fields_list_the_standard_custom_company_and_segment_fields(api: None) -
 
 def test_every_listed_field_and_op_is_accepted_by_search(api: None) -> None:
     add_user("u1", custom_attributes={"plan": "trial", "photos": 3, "vip": True})
+    tag = call("POST", "/v1/tags", key=KEYS["write"], body={"name": "beta"})
+    assert tag.status == 201, tag.body
     for field in call("GET", "/v1/fields", key=KEYS["read"]).body["data"]:
         for op in field["ops"]:
             value = {
@@ -90,6 +92,7 @@ def test_every_listed_field_and_op_is_accepted_by_search(api: None) -> None:
                 "number": [1] if op in ("in", "not_in") else 1,
                 "timestamp": "2026-01-01" if op in ("before", "after", "on") else 1,
                 "segment": "new",
+                "tag": tag.body["id"],
             }.get(field["type"])
             condition = {"field": field["field"], "op": op}
             if op not in ("exists", "not_exists", "is_true", "is_false"):

@@ -20,6 +20,7 @@ USER_KEYS = {
     "unsubscribed_from_emails",
     "email_status",
     "company_ids",
+    "tag_ids",
     "custom_attributes",
     "segments",
     "created_at",
