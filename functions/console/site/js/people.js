@@ -2,6 +2,7 @@
 // The list is one page at a time (the API's cursors); the count comes from POST /v1/<target>/count.
 
 import { api, can } from "./api.js";
+import { segmentActivity } from "./changes.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { announce, debounce, errorBox, formatTime, h, loadingEl, plural, timeEl, uid } from "./dom.js";
 import { FilterEditor, fieldLabel } from "./filters.js";
@@ -103,12 +104,14 @@ class PeopleView {
       this.pager,
     );
     this.topError = h("div", { class: "top-error" });
+    this.activitySlot = h("div", { class: "activity-slot" });
     this.element = h(
       "div",
       { class: "people-view" },
       h("h1", { id: this.headingId, tabindex: "-1" }, Many),
       this.topError,
       this.segmentBar,
+      this.activitySlot,
       h("div", { class: "people-layout" }, panel, results),
     );
   }
@@ -141,6 +144,14 @@ class PeopleView {
     this.loadFields().catch(() => {});
     this.loadSegments().catch(() => {});
     if ((this.segment ? this.segment.id : null) !== (segmentId || null)) this.selectSegment(segmentId, true);
+    else this.showActivity();
+  }
+
+  /** The selected segment's size a day and latest changes (changes.js); nothing for everyone. */
+  showActivity() {
+    this.activity?.dispose();
+    this.activity = this.segment ? segmentActivity(this.segment) : null;
+    this.activitySlot.replaceChildren(...(this.activity ? [this.activity.element] : []));
   }
 
   async loadFields() {
@@ -207,6 +218,7 @@ class PeopleView {
     this.renderSegmentBar();
     this.renderPanel();
     this.renderResultActions();
+    this.showActivity();
     this.cursors = [null];
     this.lastQuery = null;
     this.refresh();
@@ -534,6 +546,7 @@ class PeopleView {
       this.renderPanel();
       this.renderSegmentBar();
       this.refresh();
+      this.showActivity();
       this.panelStatus.replaceChildren(h("p", { class: "ok" }, `Saved: ${saved.name} has ${plural(saved.count, this.noun[0], this.noun[1])}.`));
     } catch (error) {
       if (error.status === 422) this.editor.showErrors(error.details);
