@@ -83,6 +83,9 @@ def _segment(page: Page, base_url: str, seed: Seed) -> None:
     settled(page)
     expect(page.get_by_label("Value", exact=True).first).to_have_value("14")
     expect(page.locator(".match-count")).to_have_text(re.compile(r"^\d+ users? match"))
+    expect(page.get_by_role("img", name=re.compile(r"^Members of Trial users, a day"))).to_be_visible()
+    latest = page.get_by_role("list", name="Latest changes, newest first")
+    expect(latest.get_by_role("listitem").first).to_be_visible()
 
 
 def _filtering(page: Page, base_url: str, seed: Seed) -> None:
@@ -144,6 +147,7 @@ def _user(page: Page, base_url: str, seed: Seed) -> None:
     expect(page.get_by_role("heading", name=seed.trial_user_name, level=1)).to_be_visible()
     expect(page.locator(".inbox li").first).to_be_visible()
     expect(page.locator(".tag-list li").first).to_be_visible()
+    expect(page.get_by_role("region", name="Segment history").get_by_role("listitem").first).to_be_visible()
 
 
 def _messages(page: Page, base_url: str, seed: Seed) -> None:
@@ -154,6 +158,20 @@ def _messages(page: Page, base_url: str, seed: Seed) -> None:
 def _message(page: Page, base_url: str, seed: Seed) -> None:
     _go(page, base_url, f"#/messages/{seed.message}")
     expect(page.get_by_role("region", name="Delivery log").locator("tbody tr").first).to_be_visible()
+
+
+def _webhooks(page: Page, base_url: str, seed: Seed) -> None:
+    _go(page, base_url, "#/webhooks")
+    expect(page.get_by_role("heading", name="Webhooks", level=1)).to_be_visible()
+    expect(page.get_by_role("button", name="New webhook")).to_be_visible()
+
+
+def _new_webhook(page: Page, base_url: str, seed: Seed) -> None:
+    _webhooks(page, base_url, seed)
+    page.get_by_role("button", name="New webhook").click()
+    dialog = page.get_by_role("dialog", name="New webhook")
+    dialog.get_by_label("URL").fill("https://hooks.example.com/segments")
+    dialog.get_by_label("Trial users").check()
 
 
 @dataclass(frozen=True)
@@ -176,6 +194,8 @@ SCREENS = [
     Screen("user", _user),
     Screen("messages", _messages),
     Screen("message", _message),
+    Screen("webhooks", _webhooks),
+    Screen("new-webhook", _new_webhook),
 ]
 # What docs/ shows: (screen, size name).
 DOC_SHOTS = [
@@ -184,6 +204,7 @@ DOC_SHOTS = [
     ("new-message", "desktop"),
     ("message", "desktop"),
     ("user", "desktop"),
+    ("new-webhook", "desktop"),
     ("segment", "phone"),
     ("message", "phone"),
 ]
