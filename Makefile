@@ -47,22 +47,28 @@ checkov: $(TOOLS_BIN)/.installed
 	timeout $(CHECK_TIMEOUT) $(TOOLS_BIN)/checkov -f template.yaml --framework cloudformation \
 		--compact --quiet --skip-download
 
-# The console's browser tests (tests/console) need Debian's Chromium (Playwright's own browser
-# download cannot run here; CI runs as root on a fresh machine) and axe-core from npm, pinned by
+# The console's browser tests (tests/console) need a Chromium (tests/console/browser.py says which:
+# CHROMIUM=/path, Debian's package, or Playwright's own download) and axe-core from npm, pinned by
 # package-lock.json and installed into node_modules/ (test-only: the console itself loads no package).
-CHROMIUM := /usr/bin/chromium
-unit: $(CHROMIUM) node_modules/.installed
-$(CHROMIUM):
-	@test "$$(id -u)" = 0 || { echo "$(CHROMIUM) is missing: as root, apt-get install chromium"; exit 1; }
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# Playwright's download cannot reach its host here, so as root with apt, Debian's package is installed
+# when no Chromium is found; otherwise the check says how to get one.
+export CHROMIUM
+unit: chromium node_modules/.installed
+.PHONY: chromium
+chromium: $(BIN)/.installed
+	@if [ -z "$(CHROMIUM)" ] && ! $(BIN)/python -m tests.console.browser >/dev/null 2>&1 \
+		&& [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+	@$(BIN)/python -m tests.console.browser
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
 # Screenshots of the console for README.md and docs/ (a stack of its own with the demo seed).
 .PHONY: screenshots
-screenshots: $(BIN)/.installed $(CHROMIUM) node_modules/.installed
+screenshots: $(BIN)/.installed chromium node_modules/.installed
 	$(BIN)/python -m tests.console.screens docs/console
 
 # SAM reads samconfig.toml too; --cached reuses the layer's pip install until requirements.txt changes.

@@ -51,7 +51,12 @@ def allow_all_routes(method_arn: str, principal: Principal) -> dict[str, Any]:
     """
     *head, resource = method_arn.split(":", 5)  # a path may hold colons; the head does not
     api_id, stage = resource.split("/")[:2]
-    context = {"role": principal.role, "key_id": principal.key_id, "user_id": principal.user_id}
+    context = {
+        "role": principal.role,
+        "key_id": principal.key_id,
+        "user_id": principal.user_id,
+        "name": principal.name,
+    }
     usage = {"usageIdentifierKey": principal.usage_key} if principal.usage_key else {}
     return {
         **usage,

@@ -23,7 +23,7 @@ from segmentation.jobs import MembersJob
 from segmentation.settings import get_settings
 from segmentation.storage import queues
 from segmentation.upkeep import stream
-from segmentation.upkeep.refresh import Pass
+from segmentation.upkeep.refresh import RefreshRun
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library that does I/O here
@@ -36,7 +36,7 @@ def _table_name(arn: str) -> str:
     return arn.split(":table/", 1)[-1].split("/", 1)[0]
 
 
-def _handle(upkeep: Pass, record: DynamoDBRecord) -> None:
+def _handle(upkeep: RefreshRun, record: DynamoDBRecord) -> None:
     assert record.dynamodb is not None and record.event_name is not None
     event = cast(stream.EventName, record.event_name.name)  # INSERT, MODIFY or REMOVE
     old = record.dynamodb.old_image or None
@@ -70,7 +70,7 @@ def _handle(upkeep: Pass, record: DynamoDBRecord) -> None:
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    upkeep = Pass()  # one workspace for the batch: every record sees the same segments
+    upkeep = RefreshRun()  # one workspace for the batch: every record sees the same segments
     response = process_partial_response(
         event=event,
         record_handler=lambda record: _handle(upkeep, record),

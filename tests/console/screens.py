@@ -158,6 +158,13 @@ def _messages(page: Page, base_url: str, seed: Seed) -> None:
 def _message(page: Page, base_url: str, seed: Seed) -> None:
     _go(page, base_url, f"#/messages/{seed.message}")
     expect(page.get_by_role("region", name="Delivery log").locator("tbody tr").first).to_be_visible()
+    expect(page.locator(".message-view")).not_to_contain_text("null")  # a part left out is left out
+
+
+def _settings(page: Page, base_url: str, seed: Seed) -> None:
+    _go(page, base_url, "#/settings")
+    expect(page.get_by_role("heading", name="Email frequency cap")).to_be_visible()
+    expect(page.get_by_label("Maximum emails per user")).to_be_visible()
 
 
 def _webhooks(page: Page, base_url: str, seed: Seed) -> None:
@@ -194,6 +201,7 @@ SCREENS = [
     Screen("user", _user),
     Screen("messages", _messages),
     Screen("message", _message),
+    Screen("settings", _settings),
     Screen("webhooks", _webhooks),
     Screen("new-webhook", _new_webhook),
 ]
@@ -204,6 +212,7 @@ DOC_SHOTS = [
     ("new-message", "desktop"),
     ("message", "desktop"),
     ("user", "desktop"),
+    ("settings", "desktop"),
     ("new-webhook", "desktop"),
     ("segment", "phone"),
     ("message", "phone"),

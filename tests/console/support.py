@@ -1,9 +1,9 @@
-"""Driving the console in Debian's Chromium with Playwright: launching, signing in, axe-core.
+"""Driving the console in Chromium with Playwright: launching, signing in, axe-core.
 
 Playwright's own browser download cannot run here, so the browser is Debian's Chromium (the
-Makefile installs it when missing), started as its binary with only the flags this machine's closed
-network needs: Debian's /usr/bin/chromium wrapper would add flags of its own (GPU rasterization,
-extensions). Chromium's log goes to a file, shown with any test that ran while the browser died. axe-core
+Makefile installs it when missing and it may) or the one `CHROMIUM=/path` names
+(tests/console/browser.py), started with only the flags this machine's closed network needs.
+Chromium's log goes to a file, shown with any test that ran while the browser died. axe-core
 comes from node_modules (npm, pinned by package-lock.json) and is injected by the test through the
 DevTools protocol, so the console's Content-Security-Policy ('self' only) stays on while it runs.
 """
@@ -19,8 +19,9 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, Playwright, expect
 
+from tests.console.browser import chromium_executable
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/lib/chromium/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--headless",
@@ -40,12 +41,10 @@ DELIVERY_TIMEOUT_S = 20.0
 
 
 def launch(playwright: Playwright, log_file: Path) -> Browser:
-    """Debian's Chromium, headless, logging to `log_file`. Playwright gives every launch a fresh,
-    temporary user-data-dir."""
-    if not CHROMIUM.is_file():
-        raise RuntimeError(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    """Chromium (tests/console/browser.py), headless, logging to `log_file`. Playwright gives every
+    launch a fresh, temporary user-data-dir."""
     args = [*CHROMIUM_ARGS, "--enable-logging", f"--log-file={log_file}"]
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+    return playwright.chromium.launch(executable_path=str(chromium_executable()), args=args, headless=True)
 
 
 def log_tail(log_file: Path, lines: int = 60) -> str:

@@ -41,7 +41,7 @@ def test_each_role_sees_only_the_controls_it_may_use(
     sign_in(page, console_stack.base_url, console_keys[role])
     expect(page.locator("#role-badge")).to_contain_text(badge)
     nav = page.get_by_role("navigation", name="Main")
-    for link in ("Users", "Companies", "Messages"):
+    for link in ("Users", "Companies", "Messages", "Settings"):
         expect(nav.get_by_role("link", name=link, exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Add filter", exact=True)).to_be_visible()  # reading is for all
 

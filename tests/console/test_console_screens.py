@@ -50,7 +50,7 @@ def test_the_phone_layout_keeps_navigation_segments_filters_and_list_usable(
     page = new_page(PHONE)
     sign_in(page, console_stack.base_url, console_keys["write"])
     nav = page.get_by_role("navigation", name="Main")
-    for name in ("Users", "Companies", "Messages"):
+    for name in ("Users", "Companies", "Messages", "Settings"):
         box = nav.get_by_role("link", name=name, exact=True).bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], name
         assert box["height"] >= 24, f"{name} is too small to tap"

@@ -76,3 +76,27 @@ def test_pages_of_keys_follow_the_cursor(keys: dict[str, str]) -> None:
     reply = call("GET", "/v1/api_keys", key=keys["admin"], query={"cursor": "!!"})
     assert (reply.status, reply.error_code) == (400, "invalid_cursor")
     assert call("GET", "/v1/api_keys", key=keys["admin"], query={"limit": "0"}).status == 422
+
+
+@pytest.mark.parametrize("role", ["ingest", "read", "write", "admin"])
+def test_me_names_the_calling_key(keys: dict[str, str], role: str) -> None:
+    created = call("POST", "/v1/api_keys", key=keys["admin"], body={"role": role, "name": f"{role} script"})
+    me = call("GET", "/v1/me", key=created.body["key"])
+    assert me.status == 200, me
+    assert me.body == {"key_id": created.body["id"], "role": role, "name": f"{role} script"}
+
+
+def test_me_of_a_key_without_a_name_is_null(keys: dict[str, str]) -> None:
+    created = call("POST", "/v1/api_keys", key=keys["admin"], body={"role": "read"})
+    assert call("GET", "/v1/me", key=created.body["key"]).body == {
+        "key_id": created.body["id"],
+        "role": "read",
+        "name": None,
+    }
+
+
+def test_me_without_a_key_or_with_a_revoked_one_is_401(keys: dict[str, str]) -> None:
+    created = call("POST", "/v1/api_keys", key=keys["admin"], body={"role": "write"})
+    call("DELETE", f"/v1/api_keys/{created.body['id']}", key=keys["admin"])
+    assert call("GET", "/v1/me").status == 401
+    assert call("GET", "/v1/me", key=created.body["key"]).status == 401

@@ -14,7 +14,7 @@ from segmentation.settings import get_settings
 from segmentation.storage import aws, companies, dynamo, events, memberships, segments, upkeep_records, users
 from segmentation.upkeep.build import build_segment, drop_segment
 from segmentation.upkeep.diff import plan_update
-from segmentation.upkeep.refresh import Pass
+from segmentation.upkeep.refresh import RefreshRun
 
 from tests.integration.upkeep_support import (
     DAY,
@@ -150,8 +150,8 @@ def test_the_clock_records_cause_time_whichever_function_finds_it(stack, stream)
 
     recheck_only = upkeep_records.get_record("users", "by_recheck")
     assert recheck_only is not None
-    Pass().refresh("users", recheck_only, clock.now())  # a recheck-like refresh with no cause of its own
-    rebuild = Pass()
+    RefreshRun().refresh("users", recheck_only, clock.now())  # recheck-like: no cause of its own
+    rebuild = RefreshRun()
     rebuild.refresh_ids("users", ["by_rebuild"], clock.now(), "rebuild")
     rebuild.finish()
     upsert_user("by_stream", {"name": "Ada"})  # an attribute no segment reads
@@ -203,7 +203,7 @@ def test_a_write_upkeep_has_not_seen_yet_is_the_cause_of_what_a_rebuild_finds(st
     make_segment("pro", PRO)
     upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")  # its record is lost
     stack.skip_stream(stack.tables["UsersTable"])
-    rebuild = Pass()
+    rebuild = RefreshRun()
     rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
     rebuild.finish()
     assert story("pro", "u1") == [(1, "entered", "attributes")]
@@ -219,7 +219,7 @@ def test_the_rebuild_records_a_correction_no_write_explains_with_cause_rebuild(s
     stack.skip_stream(stack.tables["CompaniesTable"])
     companies.upsert("acme", {"plan": "pro"}, {}, [], clock.now())
     stack.skip_stream(stack.tables["CompaniesTable"])  # the company's record is lost
-    rebuild = Pass()
+    rebuild = RefreshRun()
     rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
     rebuild.finish()
     assert story("at_pro", "u1") == [(1, "entered", "rebuild")]
@@ -293,7 +293,7 @@ def test_the_rebuild_running_twice_records_nothing_the_second_time(stack):
     upsert_user("u1", plan="pro")
     stack.skip_stream(stack.tables["UsersTable"])
     for _ in range(2):
-        rebuild = Pass()
+        rebuild = RefreshRun()
         rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
         rebuild.finish()
     assert story("pro", "u1") == [(1, "entered", "attributes")]
@@ -325,7 +325,7 @@ def test_a_delete_seen_after_the_new_incarnation_was_evaluated_still_records_exi
     upsert_user("u1", plan="pro")
     # A rebuild (or recheck) evaluates the new incarnation before the stream sees the delete: the
     # membership the old one left passes to the new one.
-    rebuild = Pass()
+    rebuild = RefreshRun()
     rebuild.refresh_ids("users", ["u1"], clock.now(), "rebuild")
     rebuild.finish()
     stream(stack)  # REMOVE (the new incarnation holds pro: nothing to remove), then INSERT

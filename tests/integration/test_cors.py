@@ -37,10 +37,13 @@ def user_hash(user_id: str) -> str:
 
 @pytest.fixture
 def origins(keys: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """ALLOWED_ORIGINS lists APP and OTHER_APP (as the template's AllowedOrigins would); user u-1 exists."""
+    """ALLOWED_ORIGINS lists APP and OTHER_APP (as the template's AllowedOrigins would); user u-1 exists
+    and the event name is known (an identity caller may only record names a server key has)."""
     monkeypatch.setenv("ALLOWED_ORIGINS", f"{APP}, {OTHER_APP}")
     get_settings.cache_clear()
     assert call("POST", "/v1/users", key=keys["ingest"], body={"user_id": "u-1"}).status == 201
+    named = call("POST", "/v1/users/u-1/events", key=keys["ingest"], body={"event_name": "opened_app"})
+    assert named.status in (200, 202), named
     return keys
 
 

@@ -136,7 +136,7 @@ def _upkeep(stack: Stack, user_id: str, **changes: Any) -> None:
     record.update(changes)
     record["rev"] = record.get("rev", 0) + 1
     table.put_item(Item=record)
-    upkeep = refresh.Pass()
+    upkeep = refresh.RefreshRun()
     upkeep.refresh("users", record, clock.now())
     upkeep.finish()
 

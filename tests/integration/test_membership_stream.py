@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from segmentation import clock, errors
 from segmentation.storage import companies, dynamo, memberships, upkeep_records, users
-from segmentation.upkeep.refresh import Pass
+from segmentation.upkeep.refresh import RefreshRun
 
 from tests.integration.upkeep_support import (
     DAY,
@@ -237,7 +237,7 @@ def test_a_delete_seen_after_the_new_incarnation_was_evaluated_keeps_its_members
     users.delete("u1")
     upsert_user("u1", plan="pro")
     # A rebuild (or recheck) evaluates the new incarnation before the stream sees the delete.
-    rebuild = Pass()
+    rebuild = RefreshRun()
     rebuild.refresh_ids("users", ["u1"], clock.now())
     rebuild.finish()
     assert feed(stack, handler) == {"batchItemFailures": []}  # REMOVE, then INSERT
@@ -284,12 +284,12 @@ def test_a_record_that_keeps_failing_is_parked_alone_and_the_stream_goes_on(stac
 def test_a_segment_created_while_a_pass_evaluates_is_evaluated_again(stack, handler):
     upsert_user("u1", plan="pro")
     feed(stack, handler)
-    stale = Pass()  # compiled before the segment exists
+    stale = RefreshRun()  # compiled before the segment exists
     upsert_user("u1", {"last_seen_at": epoch(clock.now())})  # a change the stale pass will handle
     image = upkeep_records.get_record("users", "u1")
     assert image is not None
     make_segment("pro", PRO)  # the segment's build then puts u1 in it
-    Pass().refresh_ids("users", ["u1"], clock.now())
+    RefreshRun().refresh_ids("users", ["u1"], clock.now())
     assert segments_of("u1") == {"active", "pro"}
     # The older pass evaluates the change without the segment. Its write would land last and
     # take u1 out of it; but the write is guarded by the definitions' version, which moved on,
@@ -309,9 +309,9 @@ def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones
     stack.skip_stream(stack.tables["CompaniesTable"])
     upsert_user("u1", {"company_ids": ["acme"]})
     feed(stack, handler)
-    stale = Pass()  # compiled before the company segment exists: its records carry no companies
+    stale = RefreshRun()  # compiled before the company segment exists: its records carry no companies
     make_segment("pro_company_users", {"field": "company.plan", "op": "eq", "value": "pro"})
-    Pass().refresh_ids("users", ["u1"], clock.now())
+    RefreshRun().refresh_ids("users", ["u1"], clock.now())
     assert members("pro_company_users") == ["u1"]
     upsert_user("u1", {"last_seen_at": epoch(clock.now())})  # enters "active": a write to make
     image = upkeep_records.get_record("users", "u1")  # as the stale pass's page read it

@@ -134,7 +134,7 @@ _AUTO = {
 # conditioned Update (ConditionCheck in earlier chunks) and the definitions' version guard
 # (ConditionCheck on Segments); each change's Put in the same transaction (storage.changes), and
 # the pair's last sequence (Query) when a guess was taken; upkeep.refresh re-reads a member whose
-# write lost (GetItem); Pass.finish parks records that keep failing on the RebuildQueue.
+# write lost (GetItem); RefreshRun.finish parks records that keep failing on the RebuildQueue.
 _MEMBERSHIP_WRITES = {
     "MembershipsTable": "PutItem DeleteItem UpdateItem",
     "SegmentsTable": "ConditionCheckItem",

@@ -1,6 +1,6 @@
 // The console's shell: sign-in, the role, navigation and the hash routes.
 //   #/users, #/users/s/<segment>, #/users/u/<user>       (and the same for companies, with c/<company>)
-//   #/messages, #/messages/<message>
+//   #/messages, #/messages/<message>, #/settings
 //   #/webhooks, #/webhooks/<webhook>                      (admin)
 
 import { ApiError, detectRole, session } from "./api.js";
@@ -8,6 +8,7 @@ import { renderCompany, renderUser } from "./detail.js";
 import { errorBox, h, loadingEl, uid } from "./dom.js";
 import { renderMessage, renderMessages } from "./messages.js";
 import { forgetViews, peopleView } from "./people.js";
+import { renderSettings } from "./settings.js";
 import { renderWebhook, renderWebhooks } from "./webhooks.js";
 
 const ROLE_TEXT = {
@@ -121,14 +122,16 @@ async function route() {
   if (!ctx.role) return;
   const parts = window.location.hash.replace(/^#\/?/, "").split("/").map((part) => decodeURIComponent(part));
   const [section, kind, id] = parts;
-  const titles = { users: "Users", companies: "Companies", messages: "Messages", webhooks: "Webhooks" };
+  const titles = { users: "Users", companies: "Companies", messages: "Messages", settings: "Settings", webhooks: "Webhooks" };
   const known = titles[section] ? section : "users";
   setNav(known);
   document.title = `${titles[known]} · Segmentation console`;
   const sectionChanged = lastSection !== known;
   lastSection = known;
   try {
-    if (known === "webhooks") {
+    if (known === "settings") {
+      await renderSettings(ctx, main);
+    } else if (known === "webhooks") {
       if (kind) await renderWebhook(ctx, main, kind);
       else await renderWebhooks(ctx, main);
     } else if (known === "messages") {

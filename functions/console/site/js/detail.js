@@ -4,10 +4,12 @@
 import { api } from "./api.js";
 import { segmentHistory } from "./changes.js";
 import { errorBox, h, loadingEl, timeEl } from "./dom.js";
+import { emailStatusFact } from "./email.js";
 
 const COMPANY_LIMIT = 20;
 
 function value(v) {
+  if (v instanceof Node) return v;
   if (v === null || v === undefined || v === "") return h("span", { class: "muted" }, "—");
   if (typeof v === "boolean") return v ? "true" : "false";
   if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}T/.test(v)) return timeEl(v);
@@ -57,6 +59,7 @@ export async function renderUser(ctx, main, userId) {
         facts([
           ["User ID", user.user_id],
           ["Email", user.email],
+          ["Email status", emailStatusFact(user)],
           ["Phone", user.phone],
           ["Signed up", user.signed_up_at],
           ["Last seen", user.last_seen_at],

@@ -57,6 +57,7 @@ const STANDARD_LABELS = {
   last_seen_at: "Last seen",
   session_count: "Sessions",
   unsubscribed_from_emails: "Unsubscribed from emails",
+  email_status: "Email status",
   company_id: "Company ID",
   plan: "Plan",
   monthly_spend: "Monthly spend",
@@ -66,6 +67,10 @@ const STANDARD_LABELS = {
   remote_created_at: "Created (remote)",
   user_count: "Users",
   segment: "Segment",
+};
+// The values a standard string field can have (API.md: `email_status`).
+const FIELD_VALUES = {
+  email_status: ["ok", "bounced", "complained"],
 };
 const SOURCE_GROUPS = [
   ["standard", "Standard"],
@@ -640,6 +645,13 @@ export class FilterEditor {
     } else {
       control = h("input", { ...common, type: "text", value: cond.value, oninput: onInput, autocomplete: "off" });
     }
-    return h("div", { class: "control" }, h("label", { for: id }, "Value"), h("div", { class: "with-suffix" }, control, suffix), hint);
+    // A field with a known set of values suggests them (still free text, as the API takes it).
+    const known = FIELD_VALUES[cond.field];
+    let suggestions = null;
+    if (known && control.tagName === "INPUT" && control.type === "text") {
+      suggestions = h("datalist", { id: uid("values") }, known.map((one) => h("option", { value: one })));
+      control.setAttribute("list", suggestions.id);
+    }
+    return h("div", { class: "control" }, h("label", { for: id }, "Value"), h("div", { class: "with-suffix" }, control, suffix), hint, suggestions);
   }
 }

@@ -4,11 +4,14 @@
 import { api, can } from "./api.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { announce, errorBox, h, loadingEl, plural, timeEl, uid } from "./dom.js";
+import { FEEDBACK_STATS, feedbackCell } from "./email.js";
 
 const PAGE_SIZE = 25;
 const STATS = ["queued", "sent", "skipped", "failed"];
 const CHANNELS = { email: "Email", in_app: "In-app" };
 const TYPES = { manual: "Manual", auto: "Auto" };
+// The email's own one-click unsubscribe link (API.md, "Email that arrives"); nil in-app.
+const UNSUBSCRIBE_VARIABLE = "{{ unsubscribe_url }}";
 
 // A message SES refused to send for the whole account is "held" (`paused_reason`): what fixes
 // each refusal (the API's snake_case code of SES's error); others get the general advice.
@@ -94,6 +97,23 @@ export function openComposer(ctx, options) {
     return errors[key];
   };
   const subjectHint = h("p", { class: "hint" }, "Required for email. Liquid: {{ user.name }}, {{ company.name }}.");
+  // Email only: every email carries the one-click link in its headers; the body may show it too.
+  const insertButton = h("button", { type: "button", class: "button secondary", onclick: () => insertUnsubscribe() }, "Insert unsubscribe link");
+  const unsubscribeTools = h(
+    "div",
+    { class: "body-tools" },
+    insertButton,
+    h(
+      "p",
+      { class: "hint" },
+      `${UNSUBSCRIBE_VARIABLE} is the email's own one-click unsubscribe link (every email also carries it in its headers). The preview shows a link that leads nowhere.`,
+    ),
+  );
+  const showChannelTools = () => {
+    unsubscribeTools.hidden = channel.value !== "email";
+  };
+  channel.addEventListener("change", showChannelTools);
+  showChannelTools();
   const previewOut = h("div", { class: "preview", "aria-live": "polite" }, h("p", { class: "muted" }, "Preview renders the subject and body for one user; nothing is sent."));
   const status = h("div", { class: "dialog-status" });
   const actions = h("div", { class: "dialog-actions" });
@@ -107,7 +127,7 @@ export function openComposer(ctx, options) {
     field("Name", name, errorSlot("name")),
     h("div", { class: "row" }, field("Type", type, errorSlot("type")), field("Channel", channel, errorSlot("channel"))),
     field("Subject", subject, [subjectHint, errorSlot("subject")]),
-    field("Body", body, errorSlot("body")),
+    field("Body", body, [unsubscribeTools, errorSlot("body")]),
     h(
       "div",
       { class: "preview-row" },
@@ -130,6 +150,15 @@ export function openComposer(ctx, options) {
     .catch(() => {
       audienceCount.textContent = "";
     });
+
+  /** Puts the unsubscribe variable at the caret (or over the selection) of Body. */
+  function insertUnsubscribe() {
+    const start = body.selectionStart ?? body.value.length;
+    const end = body.selectionEnd ?? start;
+    body.setRangeText(UNSUBSCRIBE_VARIABLE, start, end, "end");
+    body.focus();
+    announce(`Inserted ${UNSUBSCRIBE_VARIABLE} into the body.`);
+  }
 
   const showErrors = (error) => {
     for (const slot of Object.values(errors)) {
@@ -221,7 +250,7 @@ export function openComposer(ctx, options) {
       const created = await api("POST", "v1/messages", draft());
       message = created;
       message = await api("POST", `v1/messages/${encodeURIComponent(created.id)}/${created.type === "manual" ? "send" : "live"}`);
-      for (const control of [name, type, channel, subject, body]) control.disabled = true;
+      for (const control of [name, type, channel, subject, body, insertButton]) control.disabled = true;
       const done = message.type === "manual" ? `“${message.name}” was sent; deliveries go out within seconds.` : `“${message.name}” is live.`;
       status.replaceChildren(h("p", { class: "ok", role: "status" }, done));
       announce(done);
@@ -271,14 +300,25 @@ export async function renderMessages(ctx, main) {
   await load();
 }
 
+const capitalized = (word) => word[0].toUpperCase() + word.slice(1);
+
+/** A stat's cell; SES reports on email only, so an in-app message has no feedback counters. */
+function statCell(message, stat) {
+  if (FEEDBACK_STATS.includes(stat) && message.channel !== "email") {
+    return h("td", { class: "num muted", title: "Email only" }, "—");
+  }
+  return h("td", { class: "num" }, String((message.stats || {})[stat] ?? 0));
+}
+
 function messagesTable(messages) {
   if (!messages.length) return h("p", { class: "empty" }, "No messages yet.");
+  const counters = [...STATS, ...FEEDBACK_STATS];
   const head = h(
     "tr",
     {},
-    ["Name", "Type", "Channel", "State", ...STATS.map((s) => s[0].toUpperCase() + s.slice(1)), "Created"].map((label, index) =>
-      h("th", { scope: "col", class: index >= 4 && index < 8 ? "num" : null }, label),
-    ),
+    ["Name", "Type", "Channel", "State"].map((label) => h("th", { scope: "col" }, label)),
+    counters.map((stat) => h("th", { scope: "col", class: "num" }, capitalized(stat))),
+    h("th", { scope: "col" }, "Created"),
   );
   const rows = messages.map((message) =>
     h(
@@ -288,7 +328,7 @@ function messagesTable(messages) {
       h("td", {}, TYPES[message.type] || message.type),
       h("td", {}, CHANNELS[message.channel] || message.channel),
       h("td", {}, stateBadge(message.state), heldBadge(message)),
-      STATS.map((stat) => h("td", { class: "num" }, String((message.stats || {})[stat] ?? 0))),
+      counters.map((stat) => statCell(message, stat)),
       h("td", {}, timeEl(message.created_at)),
     ),
   );
@@ -319,10 +359,12 @@ export async function renderMessage(ctx, main, messageId) {
   let polls = 0;
   let timer = null;
 
+  const email = message.channel === "email";
   const renderSummary = () => {
     const audience = message.audience || {};
     const segment = audience.segment_id ? segments.find((s) => s.id === audience.segment_id) : null;
-    summary.replaceChildren(
+    // Left-out parts filtered: replaceChildren itself would show a null as the text "null".
+    const parts = [
       h("p", { class: "message-meta" }, stateBadge(message.state), heldBadge(message), " ", `${TYPES[message.type] || message.type} · ${CHANNELS[message.channel] || message.channel}`),
       holdBox(message, can.write(ctx.role)),
       h(
@@ -348,9 +390,15 @@ export async function renderMessage(ctx, main, messageId) {
       h(
         "ul",
         { class: "stats", "aria-label": "Stats" },
-        STATS.map((stat) => h("li", {}, h("span", { class: "stat-value" }, String((message.stats || {})[stat] ?? 0)), h("span", { class: "stat-label" }, stat))),
+        (email ? [...STATS, ...FEEDBACK_STATS] : STATS).map((stat) =>
+          h("li", {}, h("span", { class: "stat-value" }, String((message.stats || {})[stat] ?? 0)), h("span", { class: "stat-label" }, stat)),
+        ),
       ),
-    );
+      email
+        ? h("p", { class: "hint" }, "Delivered, bounced and complained are what SES reports back about the emails sent, usually within minutes: Refresh shows the latest.")
+        : null,
+    ];
+    summary.replaceChildren(...parts.filter(Boolean));
     const buttons = [];
     if (can.write(ctx.role)) {
       // A held message only sends again through Resume (/live on it is a 409 message_held).
@@ -372,7 +420,7 @@ export async function renderMessage(ctx, main, messageId) {
       const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
       if (cursors.at(-1)) params.set("cursor", cursors.at(-1));
       const page = await api("GET", `v1/messages/${encodeURIComponent(message.id)}/deliveries?${params}`);
-      log.replaceChildren(deliveriesTable(page.data));
+      log.replaceChildren(deliveriesTable(page.data, email));
       pager.replaceChildren(
         h("button", { type: "button", class: "button secondary", disabled: cursors.length <= 1, onclick: () => { cursors.pop(); loadLog(); } }, "Previous page"),
         h("span", { class: "page-number" }, `Page ${cursors.length}`),
@@ -474,9 +522,11 @@ export async function renderMessage(ctx, main, messageId) {
   follow();
 }
 
-function deliveriesTable(deliveries) {
+/** The delivery log; an email's rows also say what SES reported about each email (`feedback`). */
+function deliveriesTable(deliveries, email) {
   if (!deliveries.length) return h("p", { class: "empty" }, "No deliveries yet.");
-  const head = h("tr", {}, ["User", "Status", "Reason", "At"].map((label) => h("th", { scope: "col" }, label)));
+  const labels = ["User", "Status", "Reason", "At", ...(email ? ["Feedback"] : [])];
+  const head = h("tr", {}, labels.map((label) => h("th", { scope: "col" }, label)));
   const rows = deliveries.map((delivery) =>
     h(
       "tr",
@@ -485,6 +535,7 @@ function deliveriesTable(deliveries) {
       h("td", {}, h("span", { class: `state state-${delivery.status}` }, delivery.status)),
       h("td", {}, delivery.reason || "—"),
       h("td", {}, timeEl(delivery.at)),
+      email ? h("td", {}, feedbackCell(delivery.feedback)) : null,
     ),
   );
   return h("table", { class: "data-table" }, h("caption", { class: "visually-hidden" }, "Deliveries"), h("thead", {}, head), h("tbody", {}, rows));

@@ -5,6 +5,7 @@ import { api, can } from "./api.js";
 import { segmentActivity } from "./changes.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { announce, debounce, errorBox, formatTime, h, loadingEl, plural, timeEl, uid } from "./dom.js";
+import { emailStatusMarker } from "./email.js";
 import { FilterEditor, fieldLabel } from "./filters.js";
 import { openComposer } from "./messages.js";
 
@@ -394,6 +395,10 @@ class PeopleView {
       return h("th", { scope: "row" }, h("a", { href }, row.name || id), row.name ? h("span", { class: "sub" }, id) : null);
     }
     if (column.time) return h("td", {}, timeEl(value, true, false));
+    // An address SES reported (bounced, complained) is marked where the email is read.
+    if (this.target === "users" && column.key === "email" && !column.custom) {
+      return h("td", {}, value || "—", emailStatusMarker(row));
+    }
     let text = value;
     if (value === null || value === undefined || value === "") text = "—";
     else if (typeof value === "boolean") text = value ? "true" : "false";

@@ -39,6 +39,7 @@ class Principal:
     key_id: str = ""
     user_id: str = ""
     usage_key: str = ""
+    name: str = ""
 
 
 def new_raw_key() -> str:
@@ -143,7 +144,7 @@ def _key_principal(
         return None
     if not key.usage_key:
         key = attach_usage_key(token_hash, key)
-    return Principal(role=key.role, key_id=key.key_id, usage_key=key.usage_key or "")
+    return Principal(role=key.role, key_id=key.key_id, usage_key=key.usage_key or "", name=key.name or "")
 
 
 def _encodable(text: str) -> bool:

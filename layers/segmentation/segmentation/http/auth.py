@@ -39,7 +39,10 @@ def current_principal() -> Principal:
             "and messages, that user's `X-User-Hash`)."
         )
     return Principal(
-        role=str(role), key_id=str(context.get("key_id") or ""), user_id=str(context.get("user_id") or "")
+        role=str(role),
+        key_id=str(context.get("key_id") or ""),
+        user_id=str(context.get("user_id") or ""),
+        name=str(context.get("name") or ""),
     )
 
 

@@ -246,6 +246,12 @@ class ApiKeyCreated(ApiKey):
     key: str = Field(description="The secret key: shown once, stored only as a hash.")
 
 
+class Me(Shape):
+    key_id: str
+    role: str
+    name: str | None
+
+
 class ApiKeyPage(Shape):
     data: list[ApiKey]
     next_cursor: str | None

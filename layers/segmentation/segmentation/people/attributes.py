@@ -16,8 +16,6 @@ from segmentation.errors import Invalid
 from segmentation.storage import attributes as attribute_store
 from segmentation.values import MAX_STRING_LENGTH, parse_timestamp, text_block, to_number
 
-ATTRIBUTE_TYPES = ("string", "number", "boolean", "timestamp")
-
 
 def check_attribute_value(value: Any) -> Any:
     """Shape check of one custom attribute value (type-fixing happens against the workspace later)."""

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from segmentation.jobs import REQUEUE_WHEN_SECONDS_LEFT, CompanyUsersJob
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, queues
-from segmentation.upkeep.refresh import Pass
+from segmentation.upkeep.refresh import RefreshRun
 
 _PAGE = 100
 
 
 def refresh_company_users(
-    upkeep: Pass,
+    upkeep: RefreshRun,
     company_id: str,
     now: float,
     cursor: str | None = None,
@@ -39,7 +39,7 @@ def refresh_company_users(
             return cursor
 
 
-def companies_moved(upkeep: Pass, company_ids: frozenset[str], now: float) -> None:
+def companies_moved(upkeep: RefreshRun, company_ids: frozenset[str], now: float) -> None:
     """Companies whose links moved: their user_count changed, so their own segments may have, and
     so may their users' when user segments read `company.user_count`."""
     if not company_ids:
@@ -52,7 +52,7 @@ def companies_moved(upkeep: Pass, company_ids: frozenset[str], now: float) -> No
 
 
 def refresh_users_of(
-    upkeep: Pass, company_id: str, now: float, time_left: Callable[[], float] | None
+    upkeep: RefreshRun, company_id: str, now: float, time_left: Callable[[], float] | None
 ) -> None:
     """A company's users re-evaluated now, or the rest of them queued when time runs low."""
     rest = refresh_company_users(upkeep, company_id, now, time_left=time_left)

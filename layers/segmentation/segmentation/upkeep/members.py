@@ -14,7 +14,7 @@ from segmentation.storage import memberships, upkeep_records
 from segmentation.storage.records import INCARNATION
 from segmentation.upkeep.company_users import companies_moved
 from segmentation.upkeep.diff import company_ids, stored_segments, stored_sequences
-from segmentation.upkeep.refresh import Outcome, Pass
+from segmentation.upkeep.refresh import Outcome, RefreshRun
 
 
 def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> frozenset[str]:
@@ -42,7 +42,7 @@ def relink(user_id: str, also_unlink: frozenset[str] = frozenset()) -> frozenset
     return unlink | (wanted - have)
 
 
-def reconcile(upkeep: Pass, target: Target, member_id: str, now: float) -> Outcome | None:
+def reconcile(upkeep: RefreshRun, target: Target, member_id: str, now: float) -> Outcome | None:
     """Bring a member fully in line: segments and (for a user) company links, from its item now;
     or remove what a deleted member left behind. None when the member is gone."""
     current = upkeep_records.get_record(target, member_id)

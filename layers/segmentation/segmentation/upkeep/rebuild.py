@@ -22,7 +22,7 @@ from segmentation.jobs import (
 from segmentation.storage import upkeep_records
 from segmentation.upkeep.company_users import refresh_company_users
 from segmentation.upkeep.members import reconcile
-from segmentation.upkeep.refresh import Outcome, Pass
+from segmentation.upkeep.refresh import Outcome, RefreshRun
 
 logger = logging.getLogger(__name__)
 
@@ -32,13 +32,13 @@ RebuildJob = ScanJob | CompanyUsersJob | MembersJob
 def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> RebuildJob | None:
     """Do a job until it is done (None) or time runs low (the same job with its cursor, to re-queue)."""
     if isinstance(job, MembersJob):
-        upkeep = Pass()
+        upkeep = RefreshRun()
         for member_id in job.member_ids:
             reconcile(upkeep, job.target, member_id, now)  # a correction: cause `rebuild` (or `time`)
         upkeep.finish()
         return None
     if isinstance(job, CompanyUsersJob):
-        upkeep = Pass()
+        upkeep = RefreshRun()
         rest = refresh_company_users(upkeep, job.company_id, now, job.cursor, time_left, inline=True)
         upkeep.finish()
         return None if rest is None else job.model_copy(update={"cursor": rest})
@@ -48,7 +48,7 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
         records, cursor = upkeep_records.scan_slice(
             job.target, job.segment, job.total_segments, cursor, SCAN_PAGE_LIMIT
         )
-        upkeep = Pass()
+        upkeep = RefreshRun()
         scope = None if job.scope is None else frozenset(job.scope)
         upkeep.refresh_many(job.target, records, now, job.cause, scope)
         upkeep.finish()

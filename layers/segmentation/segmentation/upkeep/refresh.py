@@ -65,7 +65,7 @@ def current_workspace() -> Workspace:
     return load_workspace()
 
 
-class Pass:
+class RefreshRun:
     """A run of refreshes; `finish()` when its writes are done.
 
     It evaluates with the current definitions, and loads them again when a write's version guard
@@ -288,7 +288,7 @@ def refresh_many(
     scope: frozenset[str] | None = None,
 ) -> dict[Outcome, int]:
     """Refresh a page of items in a pass of its own, finished before returning."""
-    upkeep = Pass(workspace)
+    upkeep = RefreshRun(workspace)
     upkeep.refresh_many(target, items, now, cause, scope)
     upkeep.finish()
     return upkeep.tally

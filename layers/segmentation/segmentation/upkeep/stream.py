@@ -1,6 +1,6 @@
 """What the users' and companies' stream records mean for membership.
 
-Called once per record, in stream order, within one `Pass` per batch (settled at the end of the
+Called once per record, in stream order, within one `RefreshRun` per batch (settled at the end of the
 batch). Images are plain dicts (as boto3 returns items).
 """
 
@@ -13,13 +13,13 @@ from segmentation.storage import memberships
 from segmentation.upkeep.company_users import companies_moved, refresh_users_of
 from segmentation.upkeep.diff import company_ids, only_upkeep_changed, write_cause
 from segmentation.upkeep.members import forget, relink
-from segmentation.upkeep.refresh import Outcome, Pass
+from segmentation.upkeep.refresh import Outcome, RefreshRun
 
 EventName = Literal["INSERT", "MODIFY", "REMOVE"]
 Image = Mapping[str, Any] | None
 
 
-def on_user_change(upkeep: Pass, event: EventName, old: Image, new: Image, now: float) -> str:
+def on_user_change(upkeep: RefreshRun, event: EventName, old: Image, new: Image, now: float) -> str:
     """Apply one user's stream record; returns what happened (for logs and tests)."""
     if event == "REMOVE":
         assert old is not None
@@ -50,7 +50,7 @@ def on_user_change(upkeep: Pass, event: EventName, old: Image, new: Image, now: 
 
 
 def on_company_change(
-    upkeep: Pass,
+    upkeep: RefreshRun,
     event: EventName,
     old: Image,
     new: Image,

@@ -1,4 +1,5 @@
-"""API keys (admin): create (the key is shown once), list without keys, revoke."""
+"""API keys (admin): create (the key is shown once), list without keys, revoke.
+The caller's own key (any key): GET /v1/me."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pydantic import AfterValidator
 
 from segmentation import clock
 from segmentation.auth import access
-from segmentation.http.auth import ADMINS, allow
-from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage
+from segmentation.auth.keys import KEY_ROLES
+from segmentation.http.auth import ADMINS, allow, current_principal
+from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, Me
 from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, page
 from segmentation.http.presenters import api_key_json, documented, link, no_content, respond
 from segmentation.values import one_line
@@ -65,3 +67,15 @@ def list_api_keys(
 def revoke_api_key(key_id: Annotated[str, AfterValidator(one_line), Path(min_length=1, max_length=255)]):
     access.revoke_key(key_id, clock.now())
     return no_content()
+
+
+@router.get(
+    "/v1/me",
+    tags=["API keys"],
+    summary="The calling key: its id, role and name",
+    responses=documented(200, Me, "What the calling key may do"),
+)
+@allow(*KEY_ROLES)
+def get_me():
+    caller = current_principal()
+    return respond({"key_id": caller.key_id, "role": caller.role, "name": caller.name or None})
