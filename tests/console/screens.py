@@ -83,6 +83,9 @@ def _segment(page: Page, base_url: str, seed: Seed) -> None:
     settled(page)
     expect(page.get_by_label("Value", exact=True).first).to_have_value("14")
     expect(page.locator(".match-count")).to_have_text(re.compile(r"^\d+ users? match"))
+    expect(page.get_by_role("img", name=re.compile(r"^Members of Trial users, a day"))).to_be_visible()
+    latest = page.get_by_role("list", name="Latest changes, newest first")
+    expect(latest.get_by_role("listitem").first).to_be_visible()
 
 
 def _filtering(page: Page, base_url: str, seed: Seed) -> None:
@@ -159,6 +162,7 @@ def _user(page: Page, base_url: str, seed: Seed) -> None:
     expect(page.get_by_role("heading", name=seed.trial_user_name, level=1)).to_be_visible()
     expect(page.locator(".inbox li").first).to_be_visible()
     expect(page.locator(".tag-list li").first).to_be_visible()
+    expect(page.get_by_role("region", name="Segment history").get_by_role("listitem").first).to_be_visible()
 
 
 def _messages(page: Page, base_url: str, seed: Seed) -> None:
@@ -176,6 +180,20 @@ def _settings(page: Page, base_url: str, seed: Seed) -> None:
     _go(page, base_url, "#/settings")
     expect(page.get_by_role("heading", name="Email frequency cap")).to_be_visible()
     expect(page.get_by_label("Maximum emails per user")).to_be_visible()
+
+
+def _webhooks(page: Page, base_url: str, seed: Seed) -> None:
+    _go(page, base_url, "#/webhooks")
+    expect(page.get_by_role("heading", name="Webhooks", level=1)).to_be_visible()
+    expect(page.get_by_role("button", name="New webhook")).to_be_visible()
+
+
+def _new_webhook(page: Page, base_url: str, seed: Seed) -> None:
+    _webhooks(page, base_url, seed)
+    page.get_by_role("button", name="New webhook").click()
+    dialog = page.get_by_role("dialog", name="New webhook")
+    dialog.get_by_label("URL").fill("https://hooks.example.com/segments")
+    dialog.get_by_label("Trial users").check()
 
 
 @dataclass(frozen=True)
@@ -201,6 +219,8 @@ SCREENS = [
     Screen("messages", _messages),
     Screen("message", _message),
     Screen("settings", _settings),
+    Screen("webhooks", _webhooks),
+    Screen("new-webhook", _new_webhook),
 ]
 # What docs/ shows: (screen, size name).
 DOC_SHOTS = [
@@ -210,6 +230,7 @@ DOC_SHOTS = [
     ("message", "desktop"),
     ("user", "desktop"),
     ("settings", "desktop"),
+    ("new-webhook", "desktop"),
     ("segment", "phone"),
     ("message", "phone"),
 ]

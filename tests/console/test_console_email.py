@@ -61,7 +61,8 @@ def _no_sideways_scroll(page: Page, screen: str) -> None:
 
 def _cells(page: Page, table: Locator, row: Locator) -> dict[str, str]:
     """A row of a data table as {column header: text} (without the selection column of a list a
-    key that may tag sees)."""
+    key that may tag sees). The row first: the list may still be loading when its count has come."""
+    expect(row).to_be_visible()
     headers = table.locator("thead th").all_inner_texts()
     texts = [row.locator("th").first.inner_text(), *row.locator("td:not(.select-cell)").all_inner_texts()]
     assert len(headers) == len(texts), (headers, texts)

@@ -1,6 +1,7 @@
 // The console's shell: sign-in, the role, navigation and the hash routes.
 //   #/users, #/users/s/<segment>, #/users/u/<user>       (and the same for companies, with c/<company>)
 //   #/messages, #/messages/<message>, #/settings
+//   #/webhooks, #/webhooks/<webhook>                      (admin)
 
 import { ApiError, detectRole, session } from "./api.js";
 import { renderCompany, renderUser } from "./detail.js";
@@ -8,6 +9,7 @@ import { errorBox, h, loadingEl, uid } from "./dom.js";
 import { renderMessage, renderMessages } from "./messages.js";
 import { forgetViews, peopleView } from "./people.js";
 import { renderSettings } from "./settings.js";
+import { renderWebhook, renderWebhooks } from "./webhooks.js";
 
 const ROLE_TEXT = {
   admin: "admin: every action",
@@ -90,6 +92,7 @@ function start(role) {
   forgetViews();
   topbar.hidden = false;
   document.getElementById("role-badge").textContent = `Role: ${ROLE_TEXT[role] || role}`;
+  for (const item of topbar.querySelectorAll("[data-role=admin]")) item.hidden = role !== "admin";
   if (!window.location.hash || window.location.hash === "#" || window.location.hash === "#/") {
     window.location.replace("#/users"); // its hashchange routes: routing here too would load the list twice
     return;
@@ -119,7 +122,7 @@ async function route() {
   if (!ctx.role) return;
   const parts = window.location.hash.replace(/^#\/?/, "").split("/").map((part) => decodeURIComponent(part));
   const [section, kind, id] = parts;
-  const titles = { users: "Users", companies: "Companies", messages: "Messages", settings: "Settings" };
+  const titles = { users: "Users", companies: "Companies", messages: "Messages", settings: "Settings", webhooks: "Webhooks" };
   const known = titles[section] ? section : "users";
   setNav(known);
   document.title = `${titles[known]} · Segmentation console`;
@@ -128,6 +131,9 @@ async function route() {
   try {
     if (known === "settings") {
       await renderSettings(ctx, main);
+    } else if (known === "webhooks") {
+      if (kind) await renderWebhook(ctx, main, kind);
+      else await renderWebhooks(ctx, main);
     } else if (known === "messages") {
       if (kind) await renderMessage(ctx, main, kind);
       else await renderMessages(ctx, main);

@@ -2,6 +2,7 @@
 // segments, users).
 
 import { api } from "./api.js";
+import { segmentHistory } from "./changes.js";
 import { errorBox, h, loadingEl, timeEl } from "./dom.js";
 import { emailStatusFact } from "./email.js";
 
@@ -72,6 +73,7 @@ export async function renderUser(ctx, main, userId) {
       ),
       h("div", { class: "stack" },
         section("Segments", segmentsSlot),
+        section("Segment history", segmentHistory("users", user.user_id)),
         section("Companies", companiesSlot),
         section("In-app messages", messagesSlot),
       ),
@@ -164,7 +166,11 @@ export async function renderCompany(ctx, main, companyId) {
         h("h3", {}, "Custom attributes"),
         custom.length ? facts(custom) : h("p", { class: "muted" }, "None."),
       ),
-      h("div", { class: "stack" }, section("Segments", segmentsSlot), section("Users", usersSlot)),
+      h("div", { class: "stack" },
+        section("Segments", segmentsSlot),
+        section("Segment history", segmentHistory("companies", company.company_id)),
+        section("Users", usersSlot),
+      ),
     ),
   );
   api("GET", "v1/segments?target=companies")

@@ -3,6 +3,7 @@
 
 import { api, can } from "./api.js";
 import { openExportDialog, openImportDialog } from "./csv.js";
+import { segmentActivity } from "./changes.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
 import { announce, debounce, errorBox, formatTime, h, loadingEl, plural, timeEl, uid } from "./dom.js";
 import { emailStatusMarker } from "./email.js";
@@ -109,12 +110,14 @@ class PeopleView {
       this.pager,
     );
     this.topError = h("div", { class: "top-error" });
+    this.activitySlot = h("div", { class: "activity-slot" });
     this.element = h(
       "div",
       { class: "people-view" },
       h("h1", { id: this.headingId, tabindex: "-1" }, Many),
       this.topError,
       this.segmentBar,
+      this.activitySlot,
       h("div", { class: "people-layout" }, panel, results),
     );
   }
@@ -148,6 +151,14 @@ class PeopleView {
     this.loadSegments().catch(() => {});
     this.loadTags().catch(() => {});
     if ((this.segment ? this.segment.id : null) !== (segmentId || null)) this.selectSegment(segmentId, true);
+    else this.showActivity();
+  }
+
+  /** The selected segment's size a day and latest changes (changes.js); nothing for everyone. */
+  showActivity() {
+    this.activity?.dispose();
+    this.activity = this.segment ? segmentActivity(this.segment) : null;
+    this.activitySlot.replaceChildren(...(this.activity ? [this.activity.element] : []));
   }
 
   async loadFields() {
@@ -227,6 +238,7 @@ class PeopleView {
     this.renderSegmentBar();
     this.renderPanel();
     this.renderResultActions();
+    this.showActivity();
     this.cursors = [null];
     this.lastQuery = null;
     this.refresh();
@@ -575,6 +587,7 @@ class PeopleView {
       this.renderPanel();
       this.renderSegmentBar();
       this.refresh();
+      this.showActivity();
       this.panelStatus.replaceChildren(h("p", { class: "ok" }, `Saved: ${saved.name} has ${plural(saved.count, this.noun[0], this.noun[1])}.`));
     } catch (error) {
       if (error.status === 422) this.editor.showErrors(error.details);
