@@ -163,10 +163,13 @@ class PeopleView {
 
   async loadFields() {
     const answer = await api("GET", `v1/fields?target=${this.target}`);
+    const before = JSON.stringify([...this.fields.values()]);
     this.fields.clear();
     for (const field of answer.data) this.fields.set(field.field, field);
     this.customColumns = this.customColumns.filter((key) => this.fields.has(`custom_attributes.${key}`));
     this.renderColumnsPicker();
+    // A condition added while the fields were loading offers the new ones too.
+    if (JSON.stringify(answer.data) !== before) this.editor.render();
   }
 
   async loadSegments() {
