@@ -38,8 +38,10 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# The suite runs on every core (pytest-xdist): each worker starts its own local stacks and browser.
+TEST_WORKERS ?= auto
 unit: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 # Every check that does not fit is skipped in its resource's Metadata (checkov: skip:) with the
 # reason; --skip-download keeps checkov off the network (no Prisma Cloud guidelines).
