@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from playwright.sync_api import Page, Route, expect
 
@@ -79,17 +81,31 @@ def test_a_wrong_key_shows_the_apis_message_and_an_ingest_key_is_refused(
     console_stack: RunningStack, console_keys: dict[str, str], new_page: PageFactory
 ) -> None:
     page = new_page()
-    wrong = console_stack.request("GET", "/v1/segments", key="sk_not_a_key")
+    wrong = console_stack.request("GET", "/v1/me", key="sk_not_a_key")
     assert wrong.status == 401
     _try_sign_in(page, console_stack, "sk_not_a_key")
     expect(page.get_by_role("alert")).to_contain_text(wrong.json()["error"]["message"])
     assert page.evaluate("() => sessionStorage.length") == 0
 
-    ingest = console_stack.request("GET", "/v1/segments", key=console_keys["ingest"])
-    assert ingest.status == 403
+    ingest = console_stack.request("GET", "/v1/me", key=console_keys["ingest"])
+    assert ingest.status == 200 and ingest.json()["role"] == "ingest"
     _try_sign_in(page, console_stack, console_keys["ingest"])
-    expect(page.get_by_role("alert")).to_contain_text(ingest.json()["error"]["message"])
+    expect(page.get_by_role("alert")).to_contain_text("This key has the role 'ingest'")
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
+
+
+@pytest.mark.parametrize("role", ["read", "write", "admin"])
+def test_signing_in_asks_the_api_once_who_the_key_is(
+    console_stack: RunningStack, console_keys: dict[str, str], new_page: PageFactory, role: str
+) -> None:
+    page = new_page()
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(f"{request.method} {urlsplit(request.url).path}"))
+    _try_sign_in(page, console_stack, console_keys[role])
+    expect(page.locator("#role-badge")).to_contain_text(f"Role: {role}")
+    api_calls = [call for call in asked if "/v1/" in call]
+    assert api_calls[0] == "GET /v1/me" and api_calls.count("GET /v1/me") == 1, api_calls
+    assert not [call for call in api_calls if "/v1/api_keys" in call or "/v1/messages/preview" in call]
 
 
 def test_the_key_is_kept_in_session_storage_only_and_sign_out_clears_it(

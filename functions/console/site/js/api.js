@@ -75,39 +75,20 @@ export async function api(method, path, body, { key, signal } = {}) {
 }
 
 /**
- * The role of a key, learned from harmless calls the role table allows or refuses:
- *   GET /v1/segments       401 → the key is wrong (the API's message is shown); 403 → ingest;
- *   GET /v1/api_keys       200 → admin (lists keys, changes nothing);
- *   POST /v1/messages/preview with an empty body: role checks come before body checks, so 403 →
- *   read, 422 → write. Preview sends and records nothing.
+ * The key's role, from GET /v1/me (any key: {key_id, role, name}); one call. A 401 is a wrong key
+ * (the API's message is shown); an ingest key is refused here: the console reads and writes
+ * segments, which ingest keys may not.
  */
 export async function detectRole(key) {
-  try {
-    await api("GET", "v1/segments?target=users", null, { key });
-  } catch (error) {
-    if (error.status === 403) {
-      throw new ApiError(
-        403,
-        "forbidden",
-        `${error.message} The console needs a read, write or admin key.`,
-      );
-    }
-    throw error;
+  const me = await api("GET", "v1/me", null, { key });
+  if (!["read", "write", "admin"].includes(me.role)) {
+    throw new ApiError(
+      403,
+      "forbidden",
+      `This key has the role '${me.role}'. The console needs a read, write or admin key.`,
+    );
   }
-  try {
-    await api("GET", "v1/api_keys?limit=1", null, { key });
-    return "admin";
-  } catch (error) {
-    if (error.status !== 403) throw error;
-  }
-  try {
-    await api("POST", "v1/messages/preview", {}, { key });
-    return "write";
-  } catch (error) {
-    if (error.status === 403) return "read";
-    if (error.status === 422 || error.status === 400) return "write";
-    throw error;
-  }
+  return me.role;
 }
 
 export const can = {
