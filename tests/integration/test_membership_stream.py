@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from segmentation import clock, errors
+from segmentation.jobs import MembersJob
 from segmentation.storage import companies, dynamo, memberships, upkeep_records, users
+from segmentation.upkeep import rebuild
 from segmentation.upkeep.refresh import RefreshRun
 
 from tests.integration.upkeep_support import (
@@ -302,9 +304,10 @@ def test_a_segment_created_while_a_pass_evaluates_is_evaluated_again(stack, hand
 
 def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones(stack, handler, monkeypatch):
     """A page's record read for definitions with no company field, then a company segment made:
-    the guarded write fails, the pass moves on to the new definitions, and a throttled attempt
-    is retried. The retry must read the record's companies for the new segment, not reuse the
-    company-less record of the page, or it would write u1 out of a segment it is in."""
+    the guarded write fails, the pass moves on to the new definitions, and reads the record's
+    companies for them (reusing the company-less record of the page would write u1 out of a
+    segment it is in). An attempt then throttled past storage's own retries sets the record aside,
+    and the job that parks it reconciles it from its current item."""
     companies.upsert("acme", {"name": "Acme", "plan": "pro"}, {}, [], clock.now())
     stack.skip_stream(stack.tables["CompaniesTable"])
     upsert_user("u1", {"company_ids": ["acme"]})
@@ -329,7 +332,9 @@ def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones
     monkeypatch.setattr(memberships, "apply_update", guard_fails_then_throttled)
     stale.refresh_many("users", [image], clock.now())
     monkeypatch.setattr(memberships, "apply_update", real_apply)
-    assert len(calls) >= 3 and stale.failed == {"users": [], "companies": []}
+    assert len(calls) == 2 and stale.failed == {"users": ["u1"], "companies": []}
+    assert members("pro_company_users") == ["u1"]  # never written out with a company-less record
+    assert rebuild.run_job(MembersJob(target="users", member_ids=["u1"]), clock.now(), lambda: 60.0) is None
     assert members("pro_company_users") == ["u1"]
     assert segments_of("u1") == {"active", "pro_company_users"}
 

@@ -272,13 +272,3 @@ def chunk_pairs(pairs: list[list[Any]], per_chunk: int) -> list[list[list[Any]]]
     if current or not chunks:
         chunks.append(current)
     return chunks
-
-
-def retried[T](operation: Callable[[], T], attempts: int = _ATTEMPTS) -> T:
-    """Run `operation`, retrying errors.Retryable with backoff; the last one propagates."""
-    for attempt in range(attempts - 1):
-        try:
-            return operation()
-        except errors.Retryable:
-            backoff(attempt)
-    return operation()

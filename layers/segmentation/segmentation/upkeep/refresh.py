@@ -42,11 +42,14 @@ from segmentation.upkeep.diff import (
 
 logger = logging.getLogger(__name__)
 
-# Another upkeep writer (same rev, other segments) can win a race; re-read and retry this often.
-_RACE_ATTEMPTS = 3
-# Definitions changing again and again while a record is written: evaluate it again this often,
-# then give up on it for now (Retryable: its stream batch or job is tried again).
-_DEFINITION_ATTEMPTS = 3
+# The one retry loop of upkeep, for "what a write was computed from changed under it": the
+# definitions (its version guard failed: evaluate again with the new ones) or the record (another
+# upkeep writer of the same rev won the write: read it again). Below it, storage.dynamo.transact
+# tries a transiently cancelled transaction 6 times and botocore a throttled call 4 times; nothing
+# else retries. Worst case for one record: 3 x 6 = 18 TransactWriteItems, each at most 4 HTTP
+# attempts (tests/integration/test_refresh_attempts.py holds it). Then the record is set aside
+# (parked alone on the RebuildQueue), or, for the definitions, the batch is tried again later.
+_ATTEMPTS = 3
 
 
 class Outcome(enum.Enum):
@@ -109,12 +112,7 @@ class RefreshRun:
         why = _Why(cause, None, scope)
         for item, evaluable in zip(items, records.of(target, items), strict=True):
             try:
-                outcome = dynamo.retried(
-                    lambda item=item, evaluable=evaluable: self._guarded(  # type: ignore[misc]
-                        target, item, now, records, None, why, evaluable
-                    ),
-                    attempts=3,
-                )
+                outcome = self._guarded(target, item, now, records, None, why, evaluable)
             except Exception as error:
                 where = {"target": target, "id": member_id(target, item), **health.error_fields(error)}
                 logger.error("a record failed; set aside", extra=where)
@@ -140,7 +138,8 @@ class RefreshRun:
         `records` and `evaluable` were read for some workspace: once the pass has moved to newer
         definitions (earlier in a page, or on an earlier attempt), they are read again for them,
         since the fields a record is read with depend on what the segments test."""
-        for _ in range(_DEFINITION_ATTEMPTS):
+        raced = False
+        for _ in range(_ATTEMPTS):
             if records.workspace is not self.workspace:
                 records, evaluable = Records(self.workspace), None
             try:
@@ -153,6 +152,18 @@ class RefreshRun:
                     extra={"from_version": self.workspace.version},
                 )
                 self.workspace = load_workspace(check_now=True)
+                raced = False
+            except _Raced as race:
+                # The companies' user counts may have moved too: the records are read again.
+                record, evaluable, records, current_links = (
+                    race.fresh,
+                    None,
+                    Records(self.workspace),
+                    race.links,
+                )
+                raced = True
+        if raced:
+            return Outcome.STALE  # the writer that keeps winning writes this rev's membership
         raise errors.Retryable("segment definitions kept changing during a write")
 
     def finish(self) -> None:
@@ -164,6 +175,15 @@ class RefreshRun:
         if parked:
             queues.send_rebuild_jobs(parked)
             self.failed = {"users": [], "companies": []}
+
+
+class _Raced(Exception):
+    """Another upkeep writer of the same rev won the write: `fresh` is the record as it is now,
+    `links` its stored company links (when the write was about them)."""
+
+    def __init__(self, fresh: Mapping[str, Any], links: frozenset[str] | None):
+        super().__init__("another writer of the same rev won")
+        self.fresh, self.links = fresh, links
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,48 +207,41 @@ def _refresh(
     *,
     evaluable: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Evaluate `record` at `now` and move its stored membership to the result.
+    """Evaluate `record` at `now` and move its stored membership to the result, in one attempt:
+    dynamo.GuardFailed when the definitions changed, _Raced when another writer won.
 
     `current_links`: the user's stored company links when its company_ids changed (else None).
     """
     records = records or Records(workspace)
     key = member_id(target, record)
-    for _ in range(_RACE_ATTEMPTS):
-        if evaluable is None:
-            evaluable = records.of(target, [record])[0]
-        update = plan_update(
-            target,
-            record,
-            _evaluate(workspace, target, evaluable, now),
-            workspace.next_change(evaluable, now, target) if target == "users" else None,
-            current_links=current_links,
-            now=now,
+    if evaluable is None:
+        evaluable = records.of(target, [record])[0]
+    update = plan_update(
+        target,
+        record,
+        _evaluate(workspace, target, evaluable, now),
+        workspace.next_change(evaluable, now, target) if target == "users" else None,
+        current_links=current_links,
+        now=now,
+    )
+    if update.added or update.removed:
+        update = _with_causes(workspace, target, record, evaluable, update, now, why)
+    if target == "users":
+        # Before the membership write: were the write to land and this to fail, a retry would
+        # see the new segments as already stored and never queue the message. Claims are
+        # idempotent, so running it again on a retry costs nothing but a refused write.
+        auto.queue_auto_messages(
+            records, {**evaluable, "segments": update.segments}, now, update.stored_segments
         )
-        if update.added or update.removed:
-            update = _with_causes(workspace, target, record, evaluable, update, now, why)
-        if target == "users":
-            # Before the membership write: were the write to land and this to fail, a retry would
-            # see the new segments as already stored and never queue the message. Claims are
-            # idempotent, so running it again on a retry costs nothing but a refused write.
-            auto.queue_auto_messages(
-                records, {**evaluable, "segments": update.segments}, now, update.stored_segments
-            )
-        if update.is_noop:
-            return Outcome.UNCHANGED
-        if memberships.apply_update(update, version_guard(workspace.version)):
-            return Outcome.APPLIED if update.changes_membership else Outcome.RECHECK_MOVED
-        fresh = upkeep_records.get_record(target, key)
-        if (
-            fresh is None
-            or fresh.get(INCARNATION) != record.get(INCARNATION)
-            or record_rev(fresh) != update.rev
-        ):
-            return Outcome.STALE
-        record, evaluable = fresh, None
-        records = Records(workspace)  # the companies' user counts may have moved too
-        if current_links is not None:
-            current_links = memberships.member_groups(key, memberships.COMPANY_PREFIX)
-    return Outcome.STALE
+    if update.is_noop:
+        return Outcome.UNCHANGED
+    if memberships.apply_update(update, version_guard(workspace.version)):
+        return Outcome.APPLIED if update.changes_membership else Outcome.RECHECK_MOVED
+    fresh = upkeep_records.get_record(target, key)
+    if fresh is None or fresh.get(INCARNATION) != record.get(INCARNATION) or record_rev(fresh) != update.rev:
+        return Outcome.STALE
+    links = None if current_links is None else memberships.member_groups(key, memberships.COMPANY_PREFIX)
+    raise _Raced(fresh, links)
 
 
 def _with_causes(
