@@ -150,3 +150,19 @@ def test_every_package_is_placed_in_a_layer() -> None:
     capabilities = {_capability(module) for module in edges} - {"segmentation"}
     placed = set().union(*LAYERS)
     assert capabilities - placed == set()
+
+
+def test_handlers_call_capabilities_never_storage() -> None:
+    """functions/*/app.py wire a capability to its trigger; the tables and queues are storage's."""
+    handlers = sorted((PACKAGE.parents[2] / "functions").glob("*/app.py"))
+    assert len(handlers) > 10
+    reaching = []
+    for handler in handlers:
+        for node in ast.walk(ast.parse(handler.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            reaching += [
+                f"{handler.parent.name}: {name}" for name in names if name.startswith("segmentation.storage")
+            ]
+    assert reaching == []
