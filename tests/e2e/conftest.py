@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import RunningStack, start_stack, stop_stack
+from tests.e2e.recorded_calls import assert_recorded_calls_granted
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +27,6 @@ def stack(aws_call_log: Path) -> Iterator[RunningStack]:
     yield running
     code = stop_stack(running)
     assert code == 0, f"the local stack exited with {code} on SIGTERM:\n{running.log_text()}"
+    # Every call this worker's e2e tests caused, against the policies (test_zz_permissions sees only
+    # the tests run before it, which under pytest-xdist are not all of them).
+    assert_recorded_calls_granted(aws_call_log)
