@@ -29,6 +29,7 @@ from segmentation import errors
 from segmentation.engine import validate_filter
 from segmentation.engine.fields import Target
 from segmentation.jobs import BulkJob
+from segmentation.people import imports
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.representations import company_json, user_json
 from segmentation.segments import search, service
@@ -48,17 +49,9 @@ RECORDS_PER_PAGE = 500
 STOP_READING_SECONDS_LEFT = 90.0
 MAX_PARTS = 10_000  # S3's most parts of an upload (50 GB at 5 MB a part)
 
-USER_COLUMNS: tuple[str, ...] = (
-    "user_id",
-    "email",
-    "name",
-    "phone",
-    "signed_up_at",
-    "unsubscribed_from_emails",
-    "company_ids",
-    "tags",
-)
-USER_TAIL: tuple[str, ...] = ("last_seen_at", "session_count", "segments")
+# A user export is an import's file (so it can be imported back) with read-only columns after it.
+USER_COLUMNS: tuple[str, ...] = imports.STANDARD_COLUMNS
+USER_TAIL: tuple[str, ...] = imports.EXPORT_ONLY_COLUMNS
 COMPANY_COLUMNS: tuple[str, ...] = (
     "company_id",
     "name",
