@@ -88,7 +88,7 @@ class PeopleView {
     this.panelActions = h("div", { class: "panel-actions" });
     this.panelStatus = h("div", { class: "panel-status", role: "status" });
     this.segmentNote = h("p", { class: "segment-note muted" });
-    const panel = h(
+    this.panel = h(
       "aside",
       { class: "filter-panel", "aria-labelledby": `${this.headingId}-filters` },
       h("h2", { id: `${this.headingId}-filters` }, "Filters"),
@@ -118,7 +118,7 @@ class PeopleView {
       this.topError,
       this.segmentBar,
       this.activitySlot,
-      h("div", { class: "people-layout" }, panel, results),
+      h("div", { class: "people-layout" }, this.panel, results),
     );
   }
 
@@ -131,6 +131,10 @@ class PeopleView {
       const mount = (this.mounts += 1);
       this.segmentBar.replaceChildren(loadingEl("Loading segments…"));
       this.tableWrap.replaceChildren(loadingEl());
+      // Until the fields and segments are known the filters cannot be edited: a condition begun
+      // now would be reset when the view selects its segment below.
+      this.element.setAttribute("aria-busy", "true");
+      this.panel.inert = true;
       try {
         await Promise.all([this.loadFields(), this.loadSegments(), this.loadTags()]);
         this.loaded = true;
@@ -140,6 +144,11 @@ class PeopleView {
         this.topError.replaceChildren(errorBox(error, () => this.mount(main, segmentId)));
         this.tableWrap.replaceChildren();
         return;
+      } finally {
+        if (mount === this.mounts) {
+          this.element.removeAttribute("aria-busy");
+          this.panel.inert = false;
+        }
       }
       if (mount !== this.mounts) return;
       this.topError.replaceChildren();
