@@ -193,7 +193,7 @@ def _new_webhook(page: Page, base_url: str, seed: Seed) -> None:
     page.get_by_role("button", name="New webhook").click()
     dialog = page.get_by_role("dialog", name="New webhook")
     dialog.get_by_label("URL").fill("https://hooks.example.com/segments")
-    dialog.get_by_label("Trial users").check()
+    dialog.get_by_label("Trial users", exact=True).check()  # other tests may add "Trial users 2"
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def test_tagging_from_the_list_moves_users_into_a_segment_with_a_tag_filter(
     # Three users picked on the list, tagged with a tag made in the dialog.
     add_condition(page, "user_id", "in", ", ".join([*picked, "u-0104"]))
     wait_for_count(page, 4)
+    settled(page)  # the list too, not only its count: a new list forgets the selection
     for user_id in picked:
         _row(page, user_id).get_by_role("checkbox").check()
     expect(page.get_by_text("3 users selected")).to_be_visible()
@@ -124,6 +125,7 @@ def test_tagging_from_the_list_moves_users_into_a_segment_with_a_tag_filter(
     team = {"field": "user_id", "op": "starts_with", "value": "u-011"}
     add_condition(page, "user_id", "starts_with", "u-011")
     wait_for_count(page, _count(console_stack, team))
+    settled(page)
     page.get_by_role("button", name="Tag", exact=True).click()
     dialog = page.get_by_role("dialog", name="Tag users")
     expect(dialog.get_by_label(re.compile(r"^All 10 users of the list"))).to_be_checked()
@@ -149,6 +151,8 @@ def test_tagging_from_the_list_moves_users_into_a_segment_with_a_tag_filter(
     settled(page)
     add_condition(page, "user_id", "in", "u-0101")
     wait_for_count(page, 1)
+    settled(page)  # the list too, not only its count: a new list forgets the selection
+    expect(page.get_by_role("region", name="Users list").locator("tbody tr")).to_have_count(1)
     page.get_by_role("checkbox", name="Select every user on this page").check()
     expect(_row(page, "u-0101").get_by_role("checkbox")).to_be_checked()
     page.get_by_role("button", name="Tag", exact=True).click()
