@@ -15,6 +15,7 @@ from segmentation.http.auth import READERS, allow
 from segmentation.http.models import Shape
 from segmentation.http.presenters import documented, respond
 from segmentation.segments import service as segment_service
+from segmentation.storage.changes import Cause
 from segmentation.values import one_line
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
@@ -36,17 +37,7 @@ class Change(Shape):
     member_id: str
     change: Literal["entered", "exited"]
     at: str = Field(description="When it was recorded (ISO 8601, UTC)")
-    cause: Literal[
-        "attributes",
-        "login",
-        "event",
-        "company",
-        "time",
-        "segment_created",
-        "segment_edited",
-        "rebuild",
-        "deleted",
-    ]
+    cause: Cause
     sequence: int = Field(description="1, 2, 3... per change of this member in this segment")
 
 
