@@ -11,7 +11,10 @@ What this adds: the local account's pseudo parameters, parameter values as Cloud
 them (strings), and CloudFormation's `!Ref AWS::NoValue`, which removes the key or list item that
 holds it; resolved alone it is None, which callers skip. (SAM CLI resolves it to None, leaves that
 in place, and caches the None where the next `AWS::NoValue` then fails with an AttributeError:
-aws/aws-sam-cli#1396. So it resolves to a marker here, removed afterwards.)
+aws/aws-sam-cli#1396. So it resolves to a marker here, removed afterwards.) One quirk stays:
+SAM CLI's Fn::Sub looks a variable's value up again as a symbol, so a `!Sub [..., {Var: value}]`
+whose value is a logical id, or holds a dot, comes out wrong; the template's one (a stack id
+part) is safe, and a test holds its result.
 """
 
 from __future__ import annotations

@@ -523,6 +523,14 @@ def test_parameters_resolve_to_strings_and_an_unset_one_to_empty_not_to_its_name
     assert _resolver(Reserved=7).ref("Reserved") == "7"
 
 
+def test_the_files_bucket_is_named_from_the_local_stack_id() -> None:
+    # Fn::Sub with a variable from !Select/!Split of AWS::StackId; SAM CLI looks each variable's
+    # value up again as a symbol (harmless for "local", which names nothing).
+    template = load_template(TEMPLATE)
+    name = Resolver(template.raw).resolve(template.resources["FilesBucket"]["Properties"]["BucketName"])
+    assert name == "segmentation-files-local"
+
+
 def test_the_templates_reservations_resolve_to_none_at_the_defaults() -> None:
     template = load_template(TEMPLATE)
     resolver = Resolver(template.raw)
