@@ -1,5 +1,5 @@
 """Makes the template's tables, queues, secrets, usage plans, API keys, SES configuration sets,
-event buses and S3 buckets in moto, and the Resolver over their names.
+event buses and S3 buckets in moto, and tells the Resolver (SAM CLI's) their names.
 
 Physical names: a resource's own name property when it has one (TableName, QueueName, Name),
 otherwise its logical id, so that the local tables are easy to find in a debugger. Usage plans
@@ -58,51 +58,45 @@ class Provisioned:
 
 
 def provision(template: Template) -> Provisioned:
-    """Create every table, queue and secret of `template` in the (already started) moto mock."""
-    refs: dict[str, str] = {}
-    attrs: dict[tuple[str, str], str] = {}
-    resolver = Resolver(
-        parameters=template.parameters,
-        conditions=template.raw.get("Conditions") or {},
-        refs=refs,
-        attrs=attrs,
-    )
+    """Create every table, queue and secret of `template` in the (already started) moto mock.
+
+    A resource not made here (a function, an API, an alarm...) refs to its logical id, and its
+    Arn is Lambda-style: SAM CLI's defaults, which `sam local` gives functions too."""
+    resolver = Resolver(template.raw)
     made = Provisioned(resolver=resolver)
-    # Plain Refs first (functions, APIs, alarms...), so tables and queues may name them in tags.
-    for logical_id, resource in template.resources.items():
+    for logical_id, resource in template.of_type(FUNCTION).items():
         name_property = (resource.get("Properties") or {}).get("FunctionName")
-        if resource.get("Type") == FUNCTION and name_property:
-            refs[logical_id] = str(resolver.resolve(name_property))
-        else:
-            refs[logical_id] = logical_id
+        if name_property:
+            name = str(resolver.resolve(name_property))
+            resolver.made(logical_id, name, Arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}")
     for logical_id, resource in template.of_type(TABLE).items():
-        _create_table(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+        _create_table(made, logical_id, resolver.resolve(resource.get("Properties") or {}))
     # Dead-letter queues before the queues that redrive into them.
     queues = sorted(
         template.of_type(QUEUE).items(), key=lambda item: "RedrivePolicy" in item[1].get("Properties", {})
     )
     for logical_id, resource in queues:
-        _create_queue(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+        _create_queue(made, logical_id, resolver.resolve(resource.get("Properties") or {}))
     for logical_id, resource in template.of_type(SECRET).items():
-        _create_secret(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+        _create_secret(made, logical_id, resolver.resolve(resource.get("Properties") or {}))
     for logical_id, resource in template.of_type(USAGE_PLAN).items():
-        _create_usage_plan(logical_id, resource.get("Properties") or {}, resolver, refs)
+        _create_usage_plan(logical_id, resolver.resolve(resource.get("Properties") or {}), resolver)
     for logical_id, resource in template.of_type(API_KEY).items():
-        _create_api_key(logical_id, resolver.resolve(resource.get("Properties") or {}), refs)
+        _create_api_key(logical_id, resolver.resolve(resource.get("Properties") or {}), resolver)
     for logical_id, resource in template.of_type(EVENT_BUS).items():
-        _create_event_bus(logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+        _create_event_bus(logical_id, resolver.resolve(resource.get("Properties") or {}), resolver)
     for resource in template.of_type(USAGE_PLAN_KEY).values():
         props = resolver.resolve(resource.get("Properties") or {})
         aws.client("apigateway").create_usage_plan_key(
             usagePlanId=props["UsagePlanId"], keyId=props["KeyId"], keyType=props.get("KeyType", "API_KEY")
         )
     for logical_id, resource in template.of_type(BUCKET).items():
-        _create_bucket(made, logical_id, resolver.resolve(resource.get("Properties") or {}), refs, attrs)
+        _create_bucket(made, logical_id, resolver.resolve(resource.get("Properties") or {}))
     for logical_id, resource in template.of_type(CONFIGURATION_SET).items():
         # Ref gives its name; SendEmail must name one that exists (the local SES checks).
         name = str(resolver.resolve((resource.get("Properties") or {}).get("Name")) or logical_id)
         aws.client("sesv2").create_configuration_set(ConfigurationSetName=name)
-        refs[logical_id] = name
+        resolver.made(logical_id, name)
     return made
 
 
@@ -110,8 +104,6 @@ def _create_table(
     made: Provisioned,
     logical_id: str,
     props: dict[str, Any],
-    refs: dict[str, str],
-    attrs: dict[tuple[str, str], str],
 ) -> None:
     name = str(props.get("TableName") or logical_id)
     provisioned = props.get("BillingMode") == "PROVISIONED"
@@ -140,20 +132,19 @@ def _create_table(
         dynamodb.update_time_to_live(
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
         )
-    refs[logical_id] = name
-    attrs[(logical_id, "Arn")] = description["TableArn"]
+    stream_arn = description.get("LatestStreamArn")
+    made.resolver.made(
+        logical_id, name, Arn=description["TableArn"], **({"StreamArn": stream_arn} if stream_arn else {})
+    )
     made.table_names[logical_id] = name
-    if description.get("LatestStreamArn"):
-        attrs[(logical_id, "StreamArn")] = description["LatestStreamArn"]
-        made.stream_tables[description["LatestStreamArn"]] = name
+    if stream_arn:
+        made.stream_tables[stream_arn] = name
 
 
 def _create_queue(
     made: Provisioned,
     logical_id: str,
     props: dict[str, Any],
-    refs: dict[str, str],
-    attrs: dict[tuple[str, str], str],
 ) -> None:
     fifo = bool(props.get("FifoQueue"))
     name = str(props.get("QueueName") or (f"{logical_id}.fifo" if fifo else logical_id))
@@ -162,10 +153,7 @@ def _create_queue(
         attributes["RedrivePolicy"] = _json_text(props["RedrivePolicy"])
     url = aws.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{name}"
-    refs[logical_id] = url
-    attrs[(logical_id, "Arn")] = arn
-    attrs[(logical_id, "QueueName")] = name
-    attrs[(logical_id, "QueueUrl")] = url
+    made.resolver.made(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
     made.queue_urls[arn] = url
 
 
@@ -173,8 +161,6 @@ def _create_bucket(
     made: Provisioned,
     logical_id: str,
     props: dict[str, Any],
-    refs: dict[str, str],
-    attrs: dict[tuple[str, str], str],
 ) -> None:
     """The bucket with its queue notifications (moto sends S3's event records to the queue, and
     a test event when the configuration is set) and lifecycle rules (kept, not applied). Its
@@ -206,8 +192,7 @@ def _create_bucket(
         s3.put_bucket_lifecycle_configuration(
             Bucket=name, LifecycleConfiguration={"Rules": [_lifecycle_rule(rule) for rule in rules]}
         )
-    refs[logical_id] = name
-    attrs[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
+    made.resolver.made(logical_id, name, Arn=f"arn:aws:s3:::{name}")
     made.bucket_names[logical_id] = name
     calls.name_resource(name, logical_id)
 
@@ -232,55 +217,46 @@ def _create_secret(
     made: Provisioned,
     logical_id: str,
     props: dict[str, Any],
-    refs: dict[str, str],
-    attrs: dict[tuple[str, str], str],
 ) -> None:
     name = str(props.get("Name") or logical_id)
     arn = aws.client("secretsmanager").create_secret(Name=name, SecretString=initial_secret_value(props))[
         "ARN"
     ]
-    refs[logical_id] = arn
-    attrs[(logical_id, "Id")] = arn
+    made.resolver.made(logical_id, arn, Id=arn)
     made.secret_arns[logical_id] = arn
     made.secret_specs[logical_id] = props
 
 
-def _create_event_bus(
-    logical_id: str, props: dict[str, Any], refs: dict[str, str], attrs: dict[tuple[str, str], str]
-) -> None:
+def _create_event_bus(logical_id: str, props: dict[str, Any], resolver: Resolver) -> None:
     name = str(props.get("Name") or logical_id)
     arn = aws.client("events").create_event_bus(Name=name)["EventBusArn"]
     calls.name_resource(name, logical_id)
-    refs[logical_id] = name
-    attrs[(logical_id, "Arn")] = arn
-    attrs[(logical_id, "Name")] = name
+    resolver.made(logical_id, name, Arn=arn, Name=name)
 
 
-def _create_usage_plan(
-    logical_id: str, props: dict[str, Any], resolver: Resolver, refs: dict[str, str]
-) -> None:
+def _create_usage_plan(logical_id: str, props: dict[str, Any], resolver: Resolver) -> None:
     """The plan with its throttle from the resolved parameters. Its ApiStages are not made: the
     local API is not in moto, and locally a plan applies to every route that requires a key."""
-    throttle = resolver.resolve(props.get("Throttle") or {})
-    request: dict[str, Any] = {"name": str(resolver.resolve(props.get("UsagePlanName") or logical_id))}
+    throttle = props.get("Throttle") or {}
+    request: dict[str, Any] = {"name": str(props.get("UsagePlanName") or logical_id)}
     if throttle:
         request["throttle"] = {
             "rateLimit": float(throttle["RateLimit"]),
             "burstLimit": int(float(throttle["BurstLimit"])),
         }
     plan_id = aws.client("apigateway").create_usage_plan(**request)["id"]
-    refs[logical_id] = plan_id
+    resolver.made(logical_id, plan_id)
     calls.name_resource(plan_id, logical_id)
 
 
-def _create_api_key(logical_id: str, props: dict[str, Any], refs: dict[str, str]) -> None:
+def _create_api_key(logical_id: str, props: dict[str, Any], resolver: Resolver) -> None:
     request: dict[str, Any] = {
         "name": str(props.get("Name") or logical_id),
         "enabled": bool(props.get("Enabled")),
     }
     if props.get("Value"):
         request["value"] = str(props["Value"])
-    refs[logical_id] = aws.client("apigateway").create_api_key(**request)["id"]
+    resolver.made(logical_id, aws.client("apigateway").create_api_key(**request)["id"])
 
 
 def initial_secret_value(props: dict[str, Any], value: str | None = None) -> str:

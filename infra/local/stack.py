@@ -26,7 +26,7 @@ from segmentation.auth.keys import KEY_SHAPE
 from infra.local import calls, files, moto_speedups, outbox, ses_events
 from infra.local.apigw import INTEGRATION_TIMEOUT_SECONDS, ApiGateway, HttpRequest, HttpResponse
 from infra.local.eventbridge import DEFAULT_ASYNC_RETRIES, LocalEventBus, Rule, Target, compile_pattern
-from infra.local.intrinsics import ACCOUNT_ID, NO_VALUE, REGION
+from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
 from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
 from infra.local.rate_limits import KeyRateLimits, MethodThrottles
@@ -334,7 +334,7 @@ class LocalStack:
         for logical_id, spec in self.template.functions.items():
             for name, raw in spec.environment.items():
                 resolved = self.provisioned.resolver.resolve(raw)
-                if resolved is NO_VALUE:  # `!If [..., !Ref AWS::NoValue]`: the variable is not set
+                if resolved is None:  # `!If [..., !Ref AWS::NoValue]`: the variable is not set
                     continue
                 value = str(resolved)
                 if name in merged and merged[name] != value:

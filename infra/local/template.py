@@ -1,20 +1,30 @@
 """Reads a SAM template.yaml into the plain description the local runner serves.
 
-Only what the runner needs is derived: tables, queues, secrets, layers, and each function with its
-code folder, environment and events (Api, DynamoDB, SQS, Schedule); the EventBridge rules of the
-default bus with their Lambda targets, and the SES configuration sets' event destinations.
+Loading is samtranslator's own: its YAML parser (the short tags !Ref, !GetAtt...), then its
+`Parser` with its Globals plugin (what the SAM transform does first: the template's shape
+checked, the Globals merged into each function and API by SAM's rules). From that, only what the
+runner needs is derived: tables, queues, secrets, layers, and each function with its code folder,
+environment and events (Api, DynamoDB, SQS, Schedule); the EventBridge rules of the default bus
+with their Lambda targets, and the SES configuration sets' event destinations. SAM offers no
+reader of these for a runner: `sam local` serves no streams, queues, schedules or rules, and its
+API routes carry neither the API keys, usage plans nor per-method throttles the local gateway
+applies.
 Intrinsic functions stay unresolved here (see `infra.local.intrinsics`): physical names only
 exist once moto has made them.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from samtranslator.parser.parser import Parser
+from samtranslator.plugins.globals.globals_plugin import GlobalsPlugin
+from samtranslator.plugins.sam_plugins import SamPlugins
+from samtranslator.yaml_helper import yaml_parse
 
 FUNCTION = "AWS::Serverless::Function"
 API = "AWS::Serverless::Api"
@@ -66,34 +76,6 @@ IGNORED_TYPES: dict[str, str] = {
 # Schedules at most this often are fired by the local scheduler every few seconds; rarer ones
 # (the nightly rebuild) run only on `POST /_local/invoke/{LogicalId}`.
 FREQUENT_SCHEDULE_MAX_SECONDS = 6 * 3600
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns CloudFormation short tags (!Ref, !GetAtt, !Sub ...) into long form."""
-
-
-def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-        if tag_suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _construct_tag)
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    data = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a template")
-    return data
 
 
 @dataclass(frozen=True)
@@ -211,7 +193,7 @@ class Function:
     module_file: Path
     handler_name: str
     properties: dict[str, Any]
-    environment: dict[str, Any]  # Globals merged with the function's own, unresolved
+    environment: dict[str, Any]  # the Globals' merged with the function's own, unresolved
     memory_mb: int
     timeout_s: int
 
@@ -219,9 +201,9 @@ class Function:
 @dataclass
 class Template:
     root: Path
-    raw: dict[str, Any]
+    raw: dict[str, Any]  # as written (its Globals included)
     parameters: dict[str, Any]
-    resources: dict[str, dict[str, Any]]
+    resources: dict[str, dict[str, Any]]  # with the Globals merged in, as SAM does
     functions: dict[str, Function] = field(default_factory=dict)
     rest_apis: dict[str, RestApi] = field(default_factory=dict)
     routes: list[ApiRoute] = field(default_factory=list)
@@ -307,42 +289,37 @@ def _method_throttles(settings: list[dict[str, Any]]) -> dict[tuple[str, str], d
     return found
 
 
-def _merged(globals_props: dict[str, Any], props: dict[str, Any], key: str, default: Any) -> Any:
-    return props.get(key, globals_props.get(key, default))
-
-
 def load_template(path: Path) -> Template:
     """Parse template.yaml at `path` (its folder is the root for CodeUri and ContentUri)."""
-    raw = load_yaml(path)
+    raw = yaml_parse(path.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} is not a template")
     root = path.parent.resolve()
-    resources = raw.get("Resources") or {}
-    parameters = raw.get("Parameters") or {}
-    template = Template(root=root, raw=raw, parameters=parameters, resources=resources)
-    globals_fn = (raw.get("Globals") or {}).get("Function") or {}
-    globals_api = (raw.get("Globals") or {}).get("Api") or {}
+    # A copy with the Globals merged in, by SAM's rules (a function's own Environment variables
+    # over the Globals', its Layers after theirs...). Only that plugin: SAM CLI's `run_plugins`
+    # would also write an OpenAPI body per route (0.25 s) that the local gateway does not read.
+    merged = copy.deepcopy(raw)
+    Parser().parse(merged, {}, SamPlugins([GlobalsPlugin()]))
+    template = Template(
+        root=root, raw=raw, parameters=raw.get("Parameters") or {}, resources=merged["Resources"]
+    )
 
     for logical_id, resource in template.of_type(API).items():
-        template.rest_apis[logical_id] = _rest_api(
-            logical_id, {**globals_api, **resource.get("Properties", {})}
-        )
+        template.rest_apis[logical_id] = _rest_api(logical_id, resource.get("Properties") or {})
 
     for logical_id, resource in template.of_type(FUNCTION).items():
         props = resource.get("Properties") or {}
-        code_uri = _merged(globals_fn, props, "CodeUri", ".")
-        handler = _merged(globals_fn, props, "Handler", "app.lambda_handler")
-        module_name, _, handler_name = str(handler).rpartition(".")
-        code_dir = (root / str(code_uri)).resolve()
-        env = dict(((globals_fn.get("Environment") or {}).get("Variables")) or {})
-        env.update(((props.get("Environment") or {}).get("Variables")) or {})
+        module_name, _, handler_name = str(props.get("Handler", "app.lambda_handler")).rpartition(".")
+        code_dir = (root / str(props.get("CodeUri", "."))).resolve()
         template.functions[logical_id] = Function(
             logical_id=logical_id,
             code_dir=code_dir,
             module_file=code_dir / (module_name.replace(".", "/") + ".py"),
             handler_name=handler_name,
             properties=props,
-            environment=env,
-            memory_mb=int(_merged(globals_fn, props, "MemorySize", 128)),
-            timeout_s=int(_merged(globals_fn, props, "Timeout", 3)),
+            environment=dict((props.get("Environment") or {}).get("Variables") or {}),
+            memory_mb=int(props.get("MemorySize", 128)),
+            timeout_s=int(props.get("Timeout", 3)),
         )
         for event_name, event in (props.get("Events") or {}).items():
             _add_event(template, logical_id, event_name, event)

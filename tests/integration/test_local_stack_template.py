@@ -16,12 +16,15 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 import pytest
+import yaml
+from samcli.lib.intrinsic_resolver.invalid_intrinsic_exception import InvalidIntrinsicException
+from samtranslator.yaml_helper import yaml_parse
 from segmentation import clock
 from segmentation.storage import aws
 
 from infra.local import pollers
 from infra.local.apigw import HttpRequest
-from infra.local.intrinsics import NO_VALUE, Resolver
+from infra.local.intrinsics import Resolver
 from infra.local.lambdas import LocalFunction
 from infra.local.stack import PROJECT_ROOT, ConfigurationError, Keys, LocalStack
 from infra.local.template import IGNORED_TYPES, PROVISIONED_TYPES, Function, load_template
@@ -458,20 +461,22 @@ def test_the_outbox_lists_what_ses_v2_accepted_oldest_first(served: tuple[LocalS
 
 
 def _resolver(**defaults: Any) -> Resolver:
-    return Resolver(
-        parameters={
-            "Reserved": {"Type": "Number", "Default": defaults.get("Reserved", 0)},
-            "Switch": {"Type": "String", "Default": defaults.get("Switch", "No")},
-        },
-        conditions={
-            "Reserve": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Reserved"}, "0"]}]},
-            "SwitchedOn": {"Fn::Equals": [{"Ref": "Switch"}, "Yes"]},
-            "Both": {"Fn::And": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
-            "Either": {"Fn::Or": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
-        },
-        refs={"Queue": "the-queue"},
-        attrs={},
+    resolver = Resolver(
+        {
+            "Parameters": {
+                "Reserved": {"Type": "Number", "Default": defaults.get("Reserved", 0)},
+                "Switch": {"Type": "String", "Default": defaults.get("Switch", "No")},
+            },
+            "Conditions": {
+                "Reserve": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Reserved"}, "0"]}]},
+                "SwitchedOn": {"Fn::Equals": [{"Ref": "Switch"}, "Yes"]},
+                "Both": {"Fn::And": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
+                "Either": {"Fn::Or": [{"Condition": "Reserve"}, {"Condition": "SwitchedOn"}]},
+            },
+        }
     )
+    resolver.made("Queue", "the-queue")
+    return resolver
 
 
 _PROPERTIES = {
@@ -484,9 +489,12 @@ _PROPERTIES = {
 
 
 def test_no_value_removes_the_property_or_item_that_holds_it() -> None:
-    assert _resolver().resolve(_PROPERTIES) == {"Timeout": 10, "Layers": ["a"], "Any": "neither"}
-    assert _resolver().resolve({"Only": {"Ref": "AWS::NoValue"}}) == {}
-    assert _resolver().resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
+    resolver = _resolver()
+    assert resolver.resolve(_PROPERTIES) == {"Timeout": 10, "Layers": ["a"], "Any": "neither"}
+    # Again, and alone: SAM CLI's own symbol table fails on a second AWS::NoValue (aws-sam-cli#1396).
+    only = {"Only": {"Ref": "AWS::NoValue"}, "Kept": {"Ref": "Queue"}}
+    assert resolver.resolve(only) == {"Kept": "the-queue"}
+    assert resolver.resolve({"Ref": "AWS::NoValue"}) is None
 
 
 def test_conditions_follow_the_parameters_number_defaults_included() -> None:
@@ -500,15 +508,32 @@ def test_conditions_follow_the_parameters_number_defaults_included() -> None:
     reserved_only = _resolver(Reserved=1).resolve(_PROPERTIES)
     assert reserved_only["ReservedConcurrentExecutions"] == "1" and "Extra" not in reserved_only
     assert reserved_only["Any"] == "either"
-    with pytest.raises(KeyError):
+    with pytest.raises(InvalidIntrinsicException):
         _resolver().resolve({"Fn::If": ["NoSuchCondition", 1, 2]})
+
+
+def test_parameters_resolve_to_strings_and_an_unset_one_to_empty_not_to_its_name() -> None:
+    # SAM CLI's symbol table would answer a logical id for a parameter with no value (its
+    # fallback for any Ref), and skips a value that is "" (falsy) to the same fallback.
+    resolver = Resolver(
+        {"Parameters": {"Sender": {"Type": "String"}, "Empty": {"Type": "String", "Default": ""}}}
+    )
+    assert resolver.resolve({"Fn::Sub": "<${Sender}><${Empty}>"}) == "<><>"
+    assert resolver.ref("Sender") == "" and resolver.ref("Empty") == ""
+    assert _resolver(Reserved=7).ref("Reserved") == "7"
+
+
+def test_the_files_bucket_is_named_from_the_local_stack_id() -> None:
+    # Fn::Sub with a variable from !Select/!Split of AWS::StackId; SAM CLI looks each variable's
+    # value up again as a symbol (harmless for "local", which names nothing).
+    template = load_template(TEMPLATE)
+    name = Resolver(template.raw).resolve(template.resources["FilesBucket"]["Properties"]["BucketName"])
+    assert name == "segmentation-files-local"
 
 
 def test_the_templates_reservations_resolve_to_none_at_the_defaults() -> None:
     template = load_template(TEMPLATE)
-    resolver = Resolver(
-        parameters=template.parameters, conditions=template.raw["Conditions"], refs={}, attrs={}
-    )
+    resolver = Resolver(template.raw)
     for logical_id, function in template.functions.items():
         reserved = function.properties.get("ReservedConcurrentExecutions")
         assert resolver.resolve({"R": reserved}) == {}, logical_id
@@ -770,11 +795,7 @@ def test_the_local_ses_refuses_a_configuration_set_that_does_not_exist() -> None
 def test_a_rule_the_local_event_bus_cannot_serve_stops_the_stack(
     tmp_path: Any, change: dict[str, Any]
 ) -> None:
-    import yaml
-
-    from infra.local.template import load_yaml
-
-    raw = load_yaml(TEMPLATE)
+    raw = yaml_parse(TEMPLATE.read_text())
     raw["Resources"]["EmailEventsRule"]["Properties"].update(change)
     path = tmp_path / "template.yaml"
     path.write_text(yaml.safe_dump(raw))

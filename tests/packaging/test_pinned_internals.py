@@ -1,6 +1,7 @@
-"""The internals of Powertools and moto this project leans on, pinned: each test fails the day a
-release moves one, before anything breaks silently (docs/architecture.md, "Internals we lean on",
-says why each is needed and what public API was missing).
+"""The internals of Powertools, moto, samtranslator and SAM CLI this project leans on, pinned:
+each test fails the day a release moves one, before anything breaks silently
+(docs/architecture.md, "Internals we lean on", says why each is needed and what public API was
+missing).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import cached_property
 
 import boto3
 import moto.sqs.models as sqs_models
+import pytest
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.middlewares.openapi_validation import (
     OpenAPIRequestValidationMiddleware,
@@ -25,6 +27,11 @@ from moto.dynamodb.models import DynamoDBBackend, dynamodb_backends
 from moto.sesv2.responses import SESV2Response
 from moto.sqs.models import SQSBackend
 from pydantic import BaseModel
+from samcli.lib.intrinsic_resolver.intrinsic_property_resolver import IntrinsicResolver
+from samcli.lib.intrinsic_resolver.intrinsics_symbol_table import IntrinsicsSymbolTable
+from samtranslator.parser.parser import Parser
+from samtranslator.plugins.globals.globals_plugin import GlobalsPlugin
+from samtranslator.plugins.sam_plugins import SamPlugins
 from segmentation.http.auth import ADMINS, allow
 from segmentation.http.resolver import make_resolver
 
@@ -112,3 +119,66 @@ def test_moto_sesv2_still_lacks_get_account_which_infra_local_outbox_adds() -> N
     ours = getattr(SESV2Response, "get_account", None)
     assert ours is None or ours.__module__ == "infra.local.outbox", ours
     assert _moto_arguments(SESV2Response, "send_email") == ["self"]
+
+
+def test_samtranslators_parser_merges_the_globals_into_functions_leaving_intrinsics_to_the_stack() -> None:
+    """infra/local/template.py reads each function and API with the Globals merged by SAM itself."""
+    template = {
+        "Transform": "AWS::Serverless-2016-10-31",
+        "Globals": {
+            "Function": {
+                "Timeout": 29,
+                "Environment": {"Variables": {"TABLE": {"Ref": "Table"}, "LEVEL": "INFO"}},
+            },
+            "Api": {"TracingEnabled": True},
+        },
+        "Resources": {
+            "Fn": {
+                "Type": "AWS::Serverless::Function",
+                "Properties": {"CodeUri": "f", "Environment": {"Variables": {"LEVEL": "DEBUG"}}},
+            },
+            "Api": {"Type": "AWS::Serverless::Api", "Properties": {}},
+        },
+    }
+    Parser().parse(template, {}, SamPlugins([GlobalsPlugin()]))
+    assert "Globals" not in template
+    function = template["Resources"]["Fn"]["Properties"]
+    assert function["Timeout"] == 29
+    assert function["Environment"]["Variables"] == {"TABLE": {"Ref": "Table"}, "LEVEL": "DEBUG"}
+    assert template["Resources"]["Api"]["Properties"]["TracingEnabled"] is True
+
+
+def _sam_cli_resolver(translator: dict[str, object]) -> IntrinsicResolver:
+    template = {
+        "Parameters": {"Count": {"Default": "0"}},
+        "Conditions": {"None": {"Fn::Equals": [{"Ref": "Count"}, "0"]}},
+        "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+    }
+    symbols = IntrinsicsSymbolTable(template=template, logical_id_translator=translator)
+    return IntrinsicResolver(template=template, symbol_resolver=symbols)
+
+
+def test_sam_clis_intrinsic_resolver_answers_from_what_it_is_told() -> None:
+    """infra/local/intrinsics.py tells the symbol table each made resource's Ref and attributes."""
+    resolver = _sam_cli_resolver({"Queue": {"Ref": "http://q", "Arn": "arn:q"}, "AWS::StackName": "local"})
+    value = {
+        "Url": {"Ref": "Queue"},
+        "Sub": {"Fn::Sub": "${AWS::StackName}-${Queue.Arn}"},
+        "If": {"Fn::If": ["None", {"Fn::GetAtt": ["Queue", "Arn"]}, "x"]},
+        "Count": {"Ref": "Count"},
+    }
+    assert resolver.intrinsic_property_resolver(value, ignore_errors=False) == {
+        "Url": "http://q",
+        "Sub": "local-arn:q",
+        "If": "arn:q",
+        "Count": "0",
+    }
+
+
+def test_sam_clis_resolver_still_fails_on_a_second_no_value() -> None:
+    """aws/aws-sam-cli#1396: the symbol table caches AWS::NoValue's None where the next lookup
+    fails. The day this test fails, infra/local/intrinsics.py's own marker for it can go."""
+    resolver = _sam_cli_resolver({})
+    assert resolver.intrinsic_property_resolver({"Ref": "AWS::NoValue"}, ignore_errors=False) is None
+    with pytest.raises(AttributeError):
+        resolver.intrinsic_property_resolver({"Ref": "AWS::NoValue"}, ignore_errors=False)

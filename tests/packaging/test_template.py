@@ -324,7 +324,7 @@ def _resolver(**overrides: Any) -> Resolver:
         name: {**spec, **({"Default": overrides[name]} if name in overrides else {})}
         for name, spec in template["Parameters"].items()
     }
-    return Resolver(parameters=parameters, conditions=template["Conditions"], refs={}, attrs={})
+    return Resolver({**template, "Parameters": parameters})
 
 
 def _reservations(resolver: Resolver) -> dict[str, int]:
