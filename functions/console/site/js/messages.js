@@ -2,8 +2,10 @@
 // its delivery log.
 
 import { api, can } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
-import { announce, errorBox, h, loadingEl, plural, timeEl, uid } from "./dom.js";
+import { announce, errorBox, h, loadingEl, plural, timeEl, uid, withErrors } from "./dom.js";
+import { Pager } from "./paging.js";
 import { FEEDBACK_STATS, feedbackCell } from "./email.js";
 
 const PAGE_SIZE = 25;
@@ -143,7 +145,7 @@ export function openComposer(ctx, options) {
   const countFilter = options.audience.segment_id
     ? { field: "segment", op: "in_segment", value: options.audience.segment_id }
     : options.audience.filter;
-  api("POST", "v1/users/count", { filter: countFilter })
+  api("POST", endpoints.count("users"), { filter: countFilter })
     .then((found) => {
       audienceCount.textContent = ` (${found.exact ? "" : "about "}${plural(found.count, "user", "users")} now)`;
     })
@@ -199,19 +201,22 @@ export function openComposer(ctx, options) {
     previewOut.replaceChildren(loadingEl("Rendering…"));
     const payload = { channel: channel.value, body: body.value, user_id: previewUser.value.trim() };
     if (subject.value.trim() !== "") payload.subject = subject.value;
-    try {
-      const rendered = await api("POST", "v1/messages/preview", payload);
-      status.replaceChildren();
-      const subjectLine = rendered.subject !== null && rendered.subject !== undefined ? [h("p", { class: "preview-subject" }, rendered.subject)] : [];
-      previewOut.replaceChildren(
-        h("p", { class: "muted" }, `As ${payload.user_id} would see it:`),
-        ...subjectLine,
-        h("div", { class: "preview-body" }, rendered.body),
-      );
-    } catch (error) {
-      previewOut.replaceChildren();
-      showErrors(error);
-    }
+    await withErrors(
+      (box, error) => {
+        previewOut.replaceChildren();
+        showErrors(error);
+      },
+      async () => {
+        const rendered = await api("POST", endpoints.messagePreview(), payload);
+        status.replaceChildren();
+        const subjectLine = rendered.subject !== null && rendered.subject !== undefined ? [h("p", { class: "preview-subject" }, rendered.subject)] : [];
+        previewOut.replaceChildren(
+          h("p", { class: "muted" }, `As ${payload.user_id} would see it:`),
+          ...subjectLine,
+          h("div", { class: "preview-body" }, rendered.body),
+        );
+      },
+    );
   }
 
   const renderActions = () => {
@@ -231,13 +236,11 @@ export function openComposer(ctx, options) {
 
   async function act(action) {
     status.replaceChildren(loadingEl(action === "pause" ? "Pausing…" : "Putting live…"));
-    try {
-      message = await api("POST", `v1/messages/${encodeURIComponent(message.id)}/${action}`);
+    await withErrors(status, async () => {
+      message = await api("POST", endpoints.messageAction(message.id, action));
       status.replaceChildren(h("p", { class: "ok", role: "status" }, `“${message.name}” is ${message.state}.`));
       renderActions();
-    } catch (error) {
-      status.replaceChildren(errorBox(error));
-    }
+    });
   }
 
   form.addEventListener("submit", async (event) => {
@@ -246,20 +249,23 @@ export function openComposer(ctx, options) {
     const submit = actions.querySelector("button[type=submit]");
     if (submit) submit.disabled = true;
     status.replaceChildren(loadingEl(type.value === "manual" ? "Sending…" : "Putting live…"));
-    try {
-      const created = await api("POST", "v1/messages", draft());
-      message = created;
-      message = await api("POST", `v1/messages/${encodeURIComponent(created.id)}/${created.type === "manual" ? "send" : "live"}`);
-      for (const control of [name, type, channel, subject, body, insertButton]) control.disabled = true;
-      const done = message.type === "manual" ? `“${message.name}” was sent; deliveries go out within seconds.` : `“${message.name}” is live.`;
-      status.replaceChildren(h("p", { class: "ok", role: "status" }, done));
-      announce(done);
-      renderActions();
-    } catch (error) {
-      if (submit) submit.disabled = false;
-      showErrors(error);
-      if (message) renderActions();
-    }
+    await withErrors(
+      (box, error) => {
+        if (submit) submit.disabled = false;
+        showErrors(error);
+        if (message) renderActions();
+      },
+      async () => {
+        const created = await api("POST", endpoints.messages(), draft());
+        message = created;
+        message = await api("POST", endpoints.messageAction(created.id, created.type === "manual" ? "send" : "live"));
+        for (const control of [name, type, channel, subject, body, insertButton]) control.disabled = true;
+        const done = message.type === "manual" ? `“${message.name}” was sent; deliveries go out within seconds.` : `“${message.name}” is live.`;
+        status.replaceChildren(h("p", { class: "ok", role: "status" }, done));
+        announce(done);
+        renderActions();
+      },
+    );
   });
 }
 
@@ -267,7 +273,7 @@ export function openComposer(ctx, options) {
 export async function renderMessages(ctx, main) {
   const headingId = uid("h");
   const wrap = h("div", { class: "table-wrap", role: "region", "aria-label": "Messages list", tabindex: "0" }, loadingEl());
-  const pager = h("nav", { class: "pager", "aria-label": "Pages of messages" });
+  const pager = new Pager({ label: "Pages of messages", onMove: () => load() });
   main.replaceChildren(
     h(
       "div",
@@ -275,27 +281,22 @@ export async function renderMessages(ctx, main) {
       h("h1", { id: headingId, tabindex: "-1" }, "Messages"),
       h("p", { class: "muted" }, can.write(ctx.role) ? "Write a new message from the Users list: its audience is the segment or filter you are looking at." : "Every message, newest first."),
       wrap,
-      pager,
+      pager.element,
     ),
   );
-  const cursors = [null];
   const load = async () => {
     wrap.setAttribute("aria-busy", "true");
-    try {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (cursors.at(-1)) params.set("cursor", cursors.at(-1));
-      const page = await api("GET", `v1/messages?${params}`);
-      wrap.replaceChildren(messagesTable(page.data));
-      pager.replaceChildren(
-        h("button", { type: "button", class: "button secondary", disabled: cursors.length <= 1, onclick: () => { cursors.pop(); load(); } }, "Previous page"),
-        h("span", { class: "page-number" }, `Page ${cursors.length}`),
-        h("button", { type: "button", class: "button secondary", disabled: !page.next_cursor, onclick: () => { cursors.push(page.next_cursor); load(); } }, "Next page"),
-      );
-    } catch (error) {
-      wrap.replaceChildren(errorBox(error, load));
-    } finally {
-      wrap.removeAttribute("aria-busy");
-    }
+    let page = null;
+    await withErrors(
+      wrap,
+      async () => {
+        page = await api("GET", endpoints.messages({ limit: PAGE_SIZE, cursor: pager.cursor }));
+        wrap.replaceChildren(messagesTable(page.data));
+      },
+      { retry: load },
+    );
+    pager.show(page);
+    wrap.removeAttribute("aria-busy");
   };
   await load();
 }
@@ -341,21 +342,22 @@ export async function renderMessage(ctx, main, messageId) {
   main.replaceChildren(container);
   let message;
   let segments = [];
-  try {
-    [message, segments] = await Promise.all([
-      api("GET", `v1/messages/${encodeURIComponent(messageId)}`),
-      api("GET", "v1/segments?target=users").then((answer) => answer.data, () => []),
-    ]);
-  } catch (error) {
-    container.replaceChildren(h("h1", { tabindex: "-1" }, "Message"), errorBox(error, () => renderMessage(ctx, main, messageId)));
-    return;
-  }
+  const loaded = await withErrors(
+    (box) => container.replaceChildren(h("h1", { tabindex: "-1" }, "Message"), box),
+    async () => {
+      [message, segments] = await Promise.all([
+        api("GET", endpoints.message(messageId)),
+        api("GET", endpoints.segments({ target: "users" })).then((answer) => answer.data, () => []),
+      ]);
+    },
+    { retry: () => renderMessage(ctx, main, messageId) },
+  );
+  if (!loaded) return;
   const status = h("div", { class: "panel-status", role: "status" });
   const summary = h("div", {});
   const log = h("div", { class: "table-wrap", role: "region", "aria-label": "Delivery log", tabindex: "0" }, loadingEl());
-  const pager = h("nav", { class: "pager", "aria-label": "Pages of deliveries" });
+  const pager = new Pager({ label: "Pages of deliveries", onMove: () => loadLog() });
   const actions = h("div", { class: "message-actions" });
-  const cursors = [null];
   let polls = 0;
   let timer = null;
 
@@ -414,36 +416,30 @@ export async function renderMessage(ctx, main, messageId) {
     actions.replaceChildren(...buttons);
   };
 
+  /** The log's current page (the first until Next); refreshed in place while a send is followed. */
   const loadLog = async () => {
     log.setAttribute("aria-busy", "true");
-    try {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (cursors.at(-1)) params.set("cursor", cursors.at(-1));
-      const page = await api("GET", `v1/messages/${encodeURIComponent(message.id)}/deliveries?${params}`);
-      log.replaceChildren(deliveriesTable(page.data, email));
-      pager.replaceChildren(
-        h("button", { type: "button", class: "button secondary", disabled: cursors.length <= 1, onclick: () => { cursors.pop(); loadLog(); } }, "Previous page"),
-        h("span", { class: "page-number" }, `Page ${cursors.length}`),
-        h("button", { type: "button", class: "button secondary", disabled: !page.next_cursor, onclick: () => { cursors.push(page.next_cursor); loadLog(); } }, "Next page"),
-      );
-      return page;
-    } catch (error) {
-      log.replaceChildren(errorBox(error, loadLog));
-      return null;
-    } finally {
-      log.removeAttribute("aria-busy");
-    }
+    let page = null;
+    await withErrors(
+      log,
+      async () => {
+        page = await api("GET", endpoints.messageDeliveries(message.id, { limit: PAGE_SIZE, cursor: pager.cursor }));
+        log.replaceChildren(deliveriesTable(page.data, email));
+      },
+      { retry: loadLog },
+    );
+    pager.show(page);
+    log.removeAttribute("aria-busy");
+    return page;
   };
 
   const refresh = async () => {
-    try {
+    await withErrors(status, async () => {
       const wasHeld = Boolean(message.paused_reason);
-      message = await api("GET", `v1/messages/${encodeURIComponent(message.id)}`);
+      message = await api("GET", endpoints.message(message.id));
       renderSummary();
       if (message.paused_reason && !wasHeld) announce("SES refused to send: the message is paused by SES.");
-    } catch (error) {
-      status.replaceChildren(errorBox(error));
-    }
+    });
     return loadLog();
   };
 
@@ -466,27 +462,28 @@ export async function renderMessage(ctx, main, messageId) {
 
   async function act(action) {
     status.replaceChildren(loadingEl("Working…"));
-    try {
-      message = await api("POST", `v1/messages/${encodeURIComponent(message.id)}/${action}`);
-      const done =
-        action === "resume"
-          ? `Resumed: the message is ${message.state}, and what waited is being sent.`
-          : `The message is ${message.state}.`;
-      status.replaceChildren(h("p", { class: "ok" }, done));
-      announce(done);
-      renderSummary();
-      polls = 0;
-      await loadLog();
-      follow();
-    } catch (error) {
-      status.replaceChildren(errorBox(error));
-      // A 409: the message changed meanwhile (sent, resumed or held by someone else): show it as it is.
-      if (error.status === 409) {
-        polls = 0;
-        await refresh();
-        follow();
-      }
-    }
+    let conflict = false;
+    const done = await withErrors(
+      (box, error) => {
+        status.replaceChildren(box);
+        conflict = error.status === 409;
+      },
+      async () => {
+        message = await api("POST", endpoints.messageAction(message.id, action));
+        const text =
+          action === "resume"
+            ? `Resumed: the message is ${message.state}, and what waited is being sent.`
+            : `The message is ${message.state}.`;
+        status.replaceChildren(h("p", { class: "ok" }, text));
+        announce(text);
+        renderSummary();
+      },
+    );
+    // A 409: the message changed meanwhile (sent, resumed or held by someone else): show it as it is.
+    if (!done && !conflict) return;
+    polls = 0;
+    await (done ? loadLog() : refresh());
+    follow();
   }
 
   function remove() {
@@ -494,16 +491,13 @@ export async function renderMessage(ctx, main, messageId) {
       title: "Delete message",
       text: `Delete “${message.name}”? Nothing more goes out. This cannot be undone.`,
       confirmLabel: "Delete message",
-      onConfirm: async ({ status: dialogStatus, close }) => {
-        try {
-          await api("DELETE", `v1/messages/${encodeURIComponent(message.id)}`);
+      onConfirm: ({ status: dialogStatus, close }) =>
+        withErrors(dialogStatus, async () => {
+          await api("DELETE", endpoints.message(message.id));
           close();
           ctx.navigate("#/messages");
           announce("Message deleted.");
-        } catch (error) {
-          dialogStatus.replaceChildren(errorBox(error));
-        }
-      },
+        }),
     });
   }
 
@@ -516,7 +510,7 @@ export async function renderMessage(ctx, main, messageId) {
     status,
     h("h2", {}, "Delivery log"),
     log,
-    pager,
+    pager.element,
   );
   await loadLog();
   follow();

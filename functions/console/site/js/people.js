@@ -2,6 +2,7 @@
 // The list is one page at a time (the API's cursors); the count comes from POST /v1/<target>/count.
 
 import { api, can } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { openExportDialog, openImportDialog } from "./csv.js";
 import { segmentActivity } from "./changes.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
@@ -171,7 +172,7 @@ class PeopleView {
   }
 
   async loadFields() {
-    const answer = await api("GET", `v1/fields?target=${this.target}`);
+    const answer = await api("GET", endpoints.fields(this.target));
     const before = JSON.stringify([...this.fields.values()]);
     this.fields.clear();
     for (const field of answer.data) this.fields.set(field.field, field);
@@ -182,7 +183,7 @@ class PeopleView {
   }
 
   async loadSegments() {
-    const answer = await api("GET", `v1/segments?target=${this.target}`);
+    const answer = await api("GET", endpoints.segments({ target: this.target }));
     this.segments = answer.data;
     this.editor.segments = this.segments;
     if (this.segment) this.segment = this.segments.find((s) => s.id === this.segment.id) || null;
@@ -308,7 +309,7 @@ class PeopleView {
       this.editor.showErrors(error.details);
       this.countLine.replaceChildren(h("span", { class: "count-error" }, "Fix the filter marked below to see who matches."));
     };
-    const counted = api("POST", `v1/${this.target}/count`, { filter: countFilter }).then(
+    const counted = api("POST", endpoints.count(this.target), { filter: countFilter }).then(
       (result) => {
         if (stale()) return;
         this.countLine.removeAttribute("aria-busy");
@@ -349,11 +350,9 @@ class PeopleView {
 
   fetchPage(query, cursor) {
     if (query.kind === "members") {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (cursor) params.set("cursor", cursor);
-      return api("GET", `v1/segments/${encodeURIComponent(query.segmentId)}/members?${params}`);
+      return api("GET", endpoints.segmentMembers(query.segmentId, { limit: PAGE_SIZE, cursor }));
     }
-    return api("POST", `v1/${this.target}/search`, { filter: query.filter, limit: PAGE_SIZE, cursor });
+    return api("POST", endpoints.search(this.target), { filter: query.filter, limit: PAGE_SIZE, cursor });
   }
 
   async goToPage(direction) {
@@ -569,7 +568,7 @@ class PeopleView {
       submit.disabled = true;
       status.replaceChildren(loadingEl("Saving…"));
       try {
-        const created = await api("POST", "v1/segments", { name, target: this.target, filter: this.currentFilter() });
+        const created = await api("POST", endpoints.segments(), { name, target: this.target, filter: this.currentFilter() });
         handle.close();
         await this.loadSegments();
         this.ctx.navigate(`#/${this.target}/s/${encodeURIComponent(created.id)}`);
@@ -591,7 +590,7 @@ class PeopleView {
     const segment = this.segment;
     this.panelStatus.replaceChildren(loadingEl("Saving changes…"));
     try {
-      const saved = await api("PUT", `v1/segments/${encodeURIComponent(segment.id)}`, { filter: this.currentFilter() });
+      const saved = await api("PUT", endpoints.segment(segment.id), { filter: this.currentFilter() });
       await this.loadSegments();
       this.segment = this.segments.find((s) => s.id === saved.id) || saved;
       this.editor.setFilter(saved.filter);
@@ -615,7 +614,7 @@ class PeopleView {
       confirmLabel: "Delete segment",
       onConfirm: async ({ status, close }) => {
         try {
-          await api("DELETE", `v1/segments/${encodeURIComponent(segment.id)}`);
+          await api("DELETE", endpoints.segment(segment.id));
           close();
           await this.loadSegments();
           this.ctx.navigate(`#/${this.target}`);
@@ -634,7 +633,7 @@ class PeopleView {
     if (!dependents.length) return box;
     // Name each dependent message (a few at most); an id stays an id if it cannot be read.
     const messageIds = [...new Set(dependents.filter((d) => d.message_id).map((d) => d.message_id))].slice(0, 20);
-    const found = await Promise.allSettled(messageIds.map((id) => api("GET", `v1/messages/${encodeURIComponent(id)}`)));
+    const found = await Promise.allSettled(messageIds.map((id) => api("GET", endpoints.message(id))));
     const messages = found.filter((r) => r.status === "fulfilled").map((r) => r.value);
     const items = dependents.map((d) => {
       if (d.segment_id) {
