@@ -58,7 +58,11 @@ def test_only_the_pager_draws_previous_and_next(label: str) -> None:
 
 def test_no_view_catches_an_error_only_to_show_its_box() -> None:
     """`catch (error) { x.replaceChildren(errorBox(error)) }` is withErrors(x, ...)."""
-    pattern = re.compile(r"catch \((\w+)\) \{\s*(?:if \([^)]*\) (?:return;\s*)?)?\w+\.replaceChildren\([^;]*errorBox\(\1")
+    pattern = re.compile(
+        r"catch \((\w+)\) \{\s*"  # the catch
+        r"(?:if \([^)]*\) (?:return;\s*)?)?"  # maybe a guard (a stale answer, an abort)
+        r"\w+\.replaceChildren\([^;]*errorBox\(\1"  # the box put in a node
+    )
     found = [
         f"{path.name}: {match.group(0)!r}"
         for path in _modules()
