@@ -6,7 +6,8 @@
 import { ApiError, detectRole, session } from "./api.js";
 import { renderCompany, renderUser } from "./detail.js";
 import { errorBox, h, loadingEl, uid, withErrors } from "./dom.js";
-import { renderMessage, renderMessages } from "./messages.js";
+import { renderMessage } from "./message-page.js";
+import { renderMessages } from "./messages.js";
 import { forgetViews, peopleView } from "./people.js";
 import { renderSettings } from "./settings.js";
 import { renderWebhook, renderWebhooks } from "./webhooks.js";

@@ -10,7 +10,7 @@ import { confirmDialog, openDialog } from "./dialogs.js";
 import { announce, debounce, errorBox, h, loadingEl, plural, uid, withErrors } from "./dom.js";
 import { endpoints } from "./endpoints.js";
 import { FilterPanel } from "./filter-panel.js";
-import { openComposer } from "./messages.js";
+import { openComposer } from "./composer.js";
 import { PeopleTable, queryFilter } from "./people-table.js";
 import { SegmentBar } from "./segment-bar.js";
 import { UserSelection, listTags, openTagDialog } from "./tags.js";
