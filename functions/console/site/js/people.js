@@ -1,17 +1,17 @@
 // Users and Companies: the segment bar along the top (segment-bar.js), the filter panel on the
-// left (filter-panel.js), the count and the list on the right (people-table.js). The view wires
-// them: it loads the fields, segments and tags, knows the selected segment, and turns the filter
-// into what the list shows.
+// left (filter-panel.js), the count and the list on the right (people-table.js), and the segment
+// dialogs (segment-dialogs.js). The view wires them: it loads the fields, segments and tags, knows
+// the selected segment, and turns the filter into what the list shows.
 
 import { api, can } from "./api.js";
 import { openExportDialog, openImportDialog } from "./csv.js";
 import { segmentActivity } from "./changes.js";
-import { confirmDialog, openDialog } from "./dialogs.js";
-import { announce, debounce, errorBox, h, loadingEl, plural, uid, withErrors } from "./dom.js";
+import { announce, debounce, errorBox, h, uid, withErrors } from "./dom.js";
 import { endpoints } from "./endpoints.js";
 import { FilterPanel } from "./filter-panel.js";
 import { openComposer } from "./composer.js";
 import { PeopleTable, queryFilter } from "./people-table.js";
+import { openDeleteSegmentDialog, openSaveSegmentDialog, saveSegmentChanges } from "./segment-dialogs.js";
 import { SegmentBar } from "./segment-bar.js";
 import { UserSelection, listTags, openTagDialog } from "./tags.js";
 
@@ -237,123 +237,52 @@ class PeopleView {
   }
 
   saveSegment() {
-    const nameId = uid("name");
-    const status = h("div", { class: "dialog-status" });
-    const input = h("input", { id: nameId, type: "text", required: true, maxlength: "255", autocomplete: "off", autofocus: true });
-    const form = h(
-      "form",
-      { class: "dialog-form" },
-      h("div", { class: "control" }, h("label", { for: nameId }, "Name"), input),
-      h("p", { class: "muted" }, `The segment keeps the current filter; its ${this.noun[1]} are kept up to date.`),
-      status,
-      h(
-        "div",
-        { class: "dialog-actions" },
-        h("button", { type: "button", class: "button secondary", onclick: () => handle.close() }, "Cancel"),
-        h("button", { type: "submit", class: "button" }, "Save segment"),
-      ),
-    );
-    const handle = openDialog({ title: "Save segment", content: form });
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const name = input.value.trim();
-      if (!name) {
-        status.replaceChildren(h("p", { class: "field-error", role: "alert" }, "Give the segment a name."));
-        input.focus();
-        return;
-      }
-      const submit = form.querySelector("button[type=submit]");
-      submit.disabled = true;
-      status.replaceChildren(loadingEl("Saving…"));
-      // A filter the API refuses is shown at its conditions, in the panel; anything else here.
-      const refused = (box, error) => {
-        submit.disabled = false;
-        if (error.status === 422 && error.details.some((d) => String(d.path).startsWith("filter"))) {
-          handle.close();
-          this.editor.showErrors(error.details);
-          this.panel.status.replaceChildren(box);
-          return;
-        }
-        status.replaceChildren(box);
-      };
-      await withErrors(refused, async () => {
-        const created = await api("POST", endpoints.segments(), { name, target: this.target, filter: this.currentFilter() });
-        handle.close();
+    openSaveSegmentDialog({
+      target: this.target,
+      noun: this.noun,
+      filter: () => this.currentFilter(),
+      // A filter the API refuses is shown at its conditions, in the panel.
+      refusedFilter: (box, error) => {
+        this.editor.showErrors(error.details);
+        this.panel.status.replaceChildren(box);
+      },
+      saved: async (created) => {
         await this.loadSegments();
         this.ctx.navigate(`#/${this.target}/s/${encodeURIComponent(created.id)}`);
-        announce(`Segment ${created.name} saved with ${plural(created.count, this.noun[0], this.noun[1])}.`);
-      });
-    });
-  }
-
-  async saveChanges() {
-    const segment = this.segment;
-    const status = this.panel.status;
-    status.replaceChildren(loadingEl("Saving changes…"));
-    const refused = (box, error) => {
-      if (error.status === 422) this.editor.showErrors(error.details);
-      status.replaceChildren(box);
-    };
-    await withErrors(refused, async () => {
-      const saved = await api("PUT", endpoints.segment(segment.id), { filter: this.currentFilter() });
-      await this.loadSegments();
-      this.segment = this.segments.find((s) => s.id === saved.id) || saved;
-      this.editor.setFilter(saved.filter);
-      this.baseline = JSON.stringify(this.panel.filter());
-      this.renderPanel();
-      this.renderSegmentBar();
-      this.refresh();
-      this.showActivity();
-      status.replaceChildren(h("p", { class: "ok" }, `Saved: ${saved.name} has ${plural(saved.count, this.noun[0], this.noun[1])}.`));
-    });
-  }
-
-  deleteSegment() {
-    const segment = this.segment;
-    confirmDialog({
-      title: "Delete segment",
-      text: `Delete the segment “${segment.name}”? Messages and segments that use it must be changed first. This cannot be undone.`,
-      confirmLabel: "Delete segment",
-      onConfirm: async ({ status, close }) => {
-        let refusal = null;
-        await withErrors(
-          (box, error) => {
-            refusal = error;
-          },
-          async () => {
-            await api("DELETE", endpoints.segment(segment.id));
-            close();
-            await this.loadSegments();
-            this.ctx.navigate(`#/${this.target}`);
-            announce(`Segment ${segment.name} deleted.`);
-          },
-        );
-        // A 409 names what depends on the segment: those are read (by name) before it is shown.
-        if (refusal) status.replaceChildren(await this.conflictBox(refusal));
       },
     });
   }
 
-  /** A 409's reason, with the dependents it names as links (segments and messages by name). */
-  async conflictBox(error) {
-    const box = errorBox(error);
-    const dependents = (error.details || []).filter((d) => d.segment_id || d.message_id);
-    if (!dependents.length) return box;
-    // Name each dependent message (a few at most); an id stays an id if it cannot be read.
-    const messageIds = [...new Set(dependents.filter((d) => d.message_id).map((d) => d.message_id))].slice(0, 20);
-    const found = await Promise.allSettled(messageIds.map((id) => api("GET", endpoints.message(id))));
-    const messages = found.filter((r) => r.status === "fulfilled").map((r) => r.value);
-    const items = dependents.map((d) => {
-      if (d.segment_id) {
-        const other = this.segments.find((s) => s.id === d.segment_id);
-        return h("li", {}, "Segment ", h("a", { href: `#/${this.target}/s/${encodeURIComponent(d.segment_id)}` }, other ? other.name : d.segment_id), ` — ${d.message}`);
-      }
-      const message = messages.find((m) => m.id === d.message_id);
-      return h("li", {}, "Message ", h("a", { href: `#/messages/${encodeURIComponent(d.message_id)}` }, message ? message.name : d.message_id), ` — ${d.message}`);
+  saveChanges() {
+    return saveSegmentChanges({
+      segment: this.segment,
+      filter: this.currentFilter(),
+      noun: this.noun,
+      status: this.panel.status,
+      refusedFilter: (details) => this.editor.showErrors(details),
+      saved: async (saved) => {
+        await this.loadSegments();
+        this.segment = this.segments.find((s) => s.id === saved.id) || saved;
+        this.editor.setFilter(saved.filter);
+        this.baseline = JSON.stringify(this.panel.filter());
+        this.renderPanel();
+        this.renderSegmentBar();
+        this.refresh();
+        this.showActivity();
+      },
     });
-    box.appendChild(h("p", {}, "Depends on it:"));
-    box.appendChild(h("ul", { class: "dependents" }, items));
-    return box;
+  }
+
+  deleteSegment() {
+    openDeleteSegmentDialog({
+      segment: this.segment,
+      target: this.target,
+      segments: () => this.segments,
+      deleted: async () => {
+        await this.loadSegments();
+        this.ctx.navigate(`#/${this.target}`);
+      },
+    });
   }
 
   /** Who the list shows, in words: a segment's members, a filter's matches, or everyone. */
