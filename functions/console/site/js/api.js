@@ -1,6 +1,8 @@
 // The public API, called from the same origin with the key the teammate signed in with.
 // The key lives in sessionStorage only: never localStorage, a cookie or a URL.
 
+import { endpoints } from "./endpoints.js";
+
 const KEY_NAME = "segmentation-console.api-key";
 
 export class ApiError extends Error {
@@ -30,7 +32,7 @@ export function apiBase() {
 }
 
 /**
- * api("GET", "v1/segments?target=users") → parsed JSON (null for 204).
+ * api("GET", endpoints.segments({ target: "users" })) → parsed JSON (null for 204).
  * A Blob body (a CSV to import) is sent as it is, with its own type; any other body as JSON.
  * Throws ApiError with the API's own code, message and details.
  */
@@ -80,7 +82,7 @@ export async function api(method, path, body, { key, signal } = {}) {
  * segments, which ingest keys may not.
  */
 export async function detectRole(key) {
-  const me = await api("GET", "v1/me", null, { key });
+  const me = await api("GET", endpoints.me(), null, { key });
   if (!["read", "write", "admin"].includes(me.role)) {
     throw new ApiError(
       403,

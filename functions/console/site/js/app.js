@@ -5,8 +5,9 @@
 
 import { ApiError, detectRole, session } from "./api.js";
 import { renderCompany, renderUser } from "./detail.js";
-import { errorBox, h, loadingEl, uid } from "./dom.js";
-import { renderMessage, renderMessages } from "./messages.js";
+import { errorBox, h, loadingEl, uid, withErrors } from "./dom.js";
+import { renderMessage } from "./message-page.js";
+import { renderMessages } from "./messages.js";
 import { forgetViews, peopleView } from "./people.js";
 import { renderSettings } from "./settings.js";
 import { renderWebhook, renderWebhooks } from "./webhooks.js";
@@ -67,19 +68,18 @@ function signInView(message) {
     button.disabled = true;
     input.setAttribute("aria-busy", "true");
     status.replaceChildren(loadingEl("Checking the key…"));
-    try {
+    const signedIn = await withErrors(status, async () => {
       const role = await detectRole(key);
       session.save(key);
       input.value = "";
       start(role);
-    } catch (error) {
-      status.replaceChildren(errorBox(error));
+    });
+    if (!signedIn) {
       input.setAttribute("aria-invalid", "true");
       input.focus();
-    } finally {
-      button.disabled = false;
-      input.removeAttribute("aria-busy");
     }
+    button.disabled = false;
+    input.removeAttribute("aria-busy");
   });
   topbar.hidden = true;
   document.title = "Sign in · Segmentation console";
@@ -128,7 +128,8 @@ async function route() {
   document.title = `${titles[known]} · Segmentation console`;
   const sectionChanged = lastSection !== known;
   lastSection = known;
-  try {
+  let signedOut = false;
+  const shown = async () => {
     if (known === "settings") {
       await renderSettings(ctx, main);
     } else if (known === "webhooks") {
@@ -144,13 +145,17 @@ async function route() {
       ctx.lastList[known] = window.location.hash || `#/${known}`;
       await peopleView(ctx, known).mount(main, kind === "s" ? id || null : null);
     }
-  } catch (error) {
+  };
+  const failed = (box, error) => {
     if (error instanceof ApiError && error.status === 401) {
+      signedOut = true;
       signOut(`${error.message} Sign in again.`);
-      return;
+    } else {
+      main.replaceChildren(box);
     }
-    main.replaceChildren(errorBox(error, route));
-  }
+  };
+  await withErrors(failed, shown, { retry: route });
+  if (signedOut) return;
   const heading = main.querySelector("h1");
   if (heading && (sectionChanged || (kind && kind !== "s"))) heading.focus({ preventScroll: false });
 }

@@ -2,8 +2,9 @@
 // user's or company's segment history (API.md, Changes and webhooks).
 
 import { api } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { sizeChart, formatNumber } from "./chart.js";
-import { errorBox, h, loadingEl, timeEl, uid } from "./dom.js";
+import { h, loadingEl, timeEl, uid, withErrors } from "./dom.js";
 import { pagedList } from "./paging.js";
 
 export const CHART_DAYS = 30;
@@ -53,10 +54,8 @@ function changeItem(change, lead) {
 
 /** The feed from `sinceMs`, one page (oldest first): a page shorter than FEED_PAGE is the end. */
 function feedFrom(segmentId, sinceMs, cursor) {
-  const params = new URLSearchParams({ limit: String(FEED_PAGE) });
-  if (cursor) params.set("cursor", cursor);
-  else params.set("since", new Date(sinceMs).toISOString());
-  return api("GET", `v1/segments/${encodeURIComponent(segmentId)}/changes?${params}`);
+  const since = cursor ? null : new Date(sinceMs).toISOString();
+  return api("GET", endpoints.segmentChanges(segmentId, { limit: FEED_PAGE, cursor, since }));
 }
 
 /**
@@ -137,15 +136,18 @@ export function segmentActivity(segment) {
   };
   const show = async () => {
     let rows;
-    try {
-      rows = (await api("GET", `v1/segments/${encodeURIComponent(segment.id)}/stats?days=${CHART_DAYS}`)).data;
-    } catch (error) {
-      if (disposed) return;
-      chartSlot.replaceChildren(errorBox(error, load));
-      latestSlot.replaceChildren();
-      return;
-    }
-    if (disposed) return;
+    const read = await withErrors(
+      (box) => {
+        if (disposed) return;
+        chartSlot.replaceChildren(box);
+        latestSlot.replaceChildren();
+      },
+      async () => {
+        rows = (await api("GET", endpoints.segmentStats(segment.id, { days: CHART_DAYS }))).data;
+      },
+      { retry: load },
+    );
+    if (!read || disposed) return;
     const entered = rows.reduce((sum, row) => sum + row.entered, 0);
     const exited = rows.reduce((sum, row) => sum + row.exited, 0);
     summary.replaceChildren(
@@ -156,15 +158,16 @@ export function segmentActivity(segment) {
     chart = sizeChart(rows, { title: `Members of ${segment.name}, a day, ${rows[0].date} to ${rows.at(-1).date}` });
     chartSlot.replaceChildren(chart.element);
     latestSlot.replaceChildren(loadingEl());
-    try {
-      const latest = await latestChanges(segment.id, rows);
-      if (disposed) return;
-      latestSlot.replaceChildren(
-        latest.length ? latestList(latest) : h("p", { class: "muted" }, `Nobody entered or left in the last ${CHART_DAYS} days.`),
-      );
-    } catch (error) {
-      if (!disposed) latestSlot.replaceChildren(errorBox(error));
-    }
+    await withErrors(
+      (box) => disposed || latestSlot.replaceChildren(box),
+      async () => {
+        const latest = await latestChanges(segment.id, rows);
+        if (disposed) return;
+        latestSlot.replaceChildren(
+          latest.length ? latestList(latest) : h("p", { class: "muted" }, `Nobody entered or left in the last ${CHART_DAYS} days.`),
+        );
+      },
+    );
   };
   load();
   return {
@@ -183,17 +186,15 @@ export function segmentActivity(segment) {
  * change with its segment's name (its id when the segment is gone).
  */
 export function segmentHistory(target, memberId) {
-  const path = `v1/${target}/${encodeURIComponent(memberId)}/segment_history`;
-  const names = api("GET", `v1/segments?target=${target}`).then(
+  const names = api("GET", endpoints.segments({ target })).then(
     (answer) => new Map(answer.data.map((segment) => [segment.id, segment.name])),
     () => new Map(),
   );
   const list = pagedList({
     label: "Segment history",
     fetchPage: async (cursor) => {
-      const params = new URLSearchParams({ limit: String(HISTORY_PAGE) });
-      if (cursor) params.set("cursor", cursor);
-      const [page, known] = await Promise.all([api("GET", `${path}?${params}`), names]);
+      const path = endpoints.segmentHistory(target, memberId, { limit: HISTORY_PAGE, cursor });
+      const [page, known] = await Promise.all([api("GET", path), names]);
       return { ...page, data: page.data.map((change) => ({ ...change, segmentName: known.get(change.segment_id) })) };
     },
     render: (changes) => {

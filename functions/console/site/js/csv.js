@@ -2,8 +2,9 @@
 // rejected rows) and "Export CSV" (a segment's or a filter's export job, then its download link).
 
 import { api } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { openDialog } from "./dialogs.js";
-import { announce, errorBox, formatTime, h, loadingEl, plural, uid } from "./dom.js";
+import { announce, errorBox, formatTime, h, loadingEl, plural, uid, withErrors } from "./dom.js";
 import { followJob, jobFailure, jobProgress } from "./jobs.js";
 
 // A CSV up to this size is the request's body; a larger one goes through the presigned upload.
@@ -23,9 +24,9 @@ const COLUMNS_HINT =
 async function sendFile(file, onStep) {
   if (file.size <= MAX_BODY_BYTES) {
     onStep("Sending the file…");
-    return api("POST", "v1/imports", new Blob([file], { type: "text/csv" }));
+    return api("POST", endpoints.imports(), new Blob([file], { type: "text/csv" }));
   }
-  const started = await api("POST", "v1/imports", { filename: file.name });
+  const started = await api("POST", endpoints.imports(), { filename: file.name });
   const url = new URL(started.upload_url, window.location.href);
   if (url.origin !== window.location.origin) return started;
   onStep(`Uploading ${file.name} (${Math.round(file.size / 1024 / 1024)} MB)…`);
@@ -121,7 +122,15 @@ export function openImportDialog({ onImported }) {
     input.disabled = true;
     rejectedSlot.replaceChildren();
     progressSlot.replaceChildren();
-    try {
+    // A header the API refuses: its message, and each detail under it.
+    const refused = (box, error) => {
+      const details = (error.details || []).map((detail) => h("li", {}, detail.message || String(detail.path || "")));
+      if (details.length) box.appendChild(h("ul", { class: "dependents" }, details));
+      status.replaceChildren(box);
+      submit.disabled = false;
+      input.disabled = false;
+    };
+    await withErrors(refused, async () => {
       const started = await sendFile(file, (text) => status.replaceChildren(loadingEl(text)));
       status.replaceChildren();
       if (started.upload_url) {
@@ -162,15 +171,7 @@ export function openImportDialog({ onImported }) {
       submit.hidden = true;
       cancel.textContent = "Close";
       cancel.focus();
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      const details = (error.details || []).map((detail) => h("li", {}, detail.message || String(detail.path || "")));
-      const box = errorBox(error);
-      if (details.length) box.appendChild(h("ul", { class: "dependents" }, details));
-      status.replaceChildren(box);
-      submit.disabled = false;
-      input.disabled = false;
-    }
+    });
   });
   return handle;
 }
@@ -197,30 +198,25 @@ export function openExportDialog({ source, description }) {
   const handle = openDialog({ title: "Export CSV", content, className: "wide", onClose: () => controller.abort() });
   close.focus();
   const start = source.segmentId
-    ? api("POST", `v1/segments/${encodeURIComponent(source.segmentId)}/exports`)
-    : api("POST", "v1/exports", { target: source.target, filter: source.filter });
-  (async () => {
-    try {
-      const { job_id: jobId } = await start;
-      status.replaceChildren();
-      const progress = jobProgress("Export progress", (job) =>
-        job.state === "running" ? `${job.done} of about ${Math.max(job.total, job.done)} records read` : `${job.done} records read`,
-      );
-      progressSlot.replaceChildren(progress.element);
-      const job = await followJob(jobId, progress.update, controller.signal);
-      if (job.state === "failed") {
-        status.replaceChildren(errorBox(jobFailure(job)));
-        return;
-      }
-      const { download_url: url, rows, expires_at: expires } = job.result;
-      const link = h("a", { class: "button", href: url, download: "" }, `Download the CSV (${plural(rows, "row", "rows")})`);
-      linkSlot.replaceChildren(link, h("p", { class: "muted" }, `The link works until ${formatTime(expires)}.`));
-      announce(`Export ready: ${plural(rows, "row", "rows")}.`);
-      link.focus();
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      status.replaceChildren(errorBox(error));
+    ? api("POST", endpoints.segmentExports(source.segmentId))
+    : api("POST", endpoints.exports(), { target: source.target, filter: source.filter });
+  withErrors(status, async () => {
+    const { job_id: jobId } = await start;
+    status.replaceChildren();
+    const progress = jobProgress("Export progress", (job) =>
+      job.state === "running" ? `${job.done} of about ${Math.max(job.total, job.done)} records read` : `${job.done} records read`,
+    );
+    progressSlot.replaceChildren(progress.element);
+    const job = await followJob(jobId, progress.update, controller.signal);
+    if (job.state === "failed") {
+      status.replaceChildren(errorBox(jobFailure(job)));
+      return;
     }
-  })();
+    const { download_url: url, rows, expires_at: expires } = job.result;
+    const link = h("a", { class: "button", href: url, download: "" }, `Download the CSV (${plural(rows, "row", "rows")})`);
+    linkSlot.replaceChildren(link, h("p", { class: "muted" }, `The link works until ${formatTime(expires)}.`));
+    announce(`Export ready: ${plural(rows, "row", "rows")}.`);
+    link.focus();
+  });
   return handle;
 }

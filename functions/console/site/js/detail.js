@@ -2,8 +2,9 @@
 // segments, users).
 
 import { api } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { segmentHistory } from "./changes.js";
-import { errorBox, h, loadingEl, timeEl } from "./dom.js";
+import { h, loadingEl, timeEl, withErrors } from "./dom.js";
 import { emailStatusFact } from "./email.js";
 
 const COMPANY_LIMIT = 20;
@@ -40,12 +41,14 @@ export async function renderUser(ctx, main, userId) {
   const container = h("div", { class: "detail-view" }, loadingEl());
   main.replaceChildren(container);
   let user;
-  try {
-    user = await api("GET", `v1/users/${encodeURIComponent(userId)}`);
-  } catch (error) {
-    container.replaceChildren(back(ctx, "users"), h("h1", { tabindex: "-1" }, userId), errorBox(error, () => renderUser(ctx, main, userId)));
-    return;
-  }
+  const loaded = await withErrors(
+    (box) => container.replaceChildren(back(ctx, "users"), h("h1", { tabindex: "-1" }, userId), box),
+    async () => {
+      user = await api("GET", endpoints.user(userId));
+    },
+    { retry: () => renderUser(ctx, main, userId) },
+  );
+  if (!loaded) return;
   const companiesSlot = h("div", {}, loadingEl());
   const messagesSlot = h("div", {}, loadingEl());
   const segmentsSlot = h("div", {}, loadingEl());
@@ -79,7 +82,7 @@ export async function renderUser(ctx, main, userId) {
       ),
     ),
   );
-  api("GET", "v1/segments?target=users")
+  api("GET", endpoints.segments({ target: "users" }))
     .then((answer) => segmentsSlot.replaceChildren(segmentList(user.segments || [], answer.data, "users")))
     .catch(() => segmentsSlot.replaceChildren(segmentList(user.segments || [], [], "users")));
   const companyIds = user.company_ids || [];
@@ -87,7 +90,7 @@ export async function renderUser(ctx, main, userId) {
     companiesSlot.replaceChildren(h("p", { class: "muted" }, "No company."));
   } else {
     const shown = companyIds.slice(0, COMPANY_LIMIT);
-    Promise.allSettled(shown.map((id) => api("GET", `v1/companies/${encodeURIComponent(id)}`))).then((results) => {
+    Promise.allSettled(shown.map((id) => api("GET", endpoints.company(id)))).then((results) => {
       companiesSlot.replaceChildren(
         h(
           "ul",
@@ -107,41 +110,42 @@ export async function renderUser(ctx, main, userId) {
       );
     });
   }
-  api("GET", `v1/users/${encodeURIComponent(userId)}/messages`)
-    .then((answer) => {
-      if (!answer.data.length) {
-        messagesSlot.replaceChildren(h("p", { class: "muted" }, "No in-app message received."));
-        return;
-      }
-      messagesSlot.replaceChildren(
-        h(
-          "ul",
-          { class: "inbox" },
-          answer.data.map((message) =>
-            h(
-              "li",
-              {},
-              h("p", { class: "inbox-subject" }, message.subject || "(no subject)", " ", h("a", { href: `#/messages/${encodeURIComponent(message.message_id)}`, class: "sub" }, "message")),
-              h("p", { class: "inbox-body" }, message.body),
-              h("p", { class: "sub" }, "Delivered ", timeEl(message.delivered_at)),
-            ),
+  withErrors(messagesSlot, async () => {
+    const answer = await api("GET", endpoints.userMessages(userId));
+    if (!answer.data.length) {
+      messagesSlot.replaceChildren(h("p", { class: "muted" }, "No in-app message received."));
+      return;
+    }
+    messagesSlot.replaceChildren(
+      h(
+        "ul",
+        { class: "inbox" },
+        answer.data.map((message) =>
+          h(
+            "li",
+            {},
+            h("p", { class: "inbox-subject" }, message.subject || "(no subject)", " ", h("a", { href: `#/messages/${encodeURIComponent(message.message_id)}`, class: "sub" }, "message")),
+            h("p", { class: "inbox-body" }, message.body),
+            h("p", { class: "sub" }, "Delivered ", timeEl(message.delivered_at)),
           ),
         ),
-      );
-    })
-    .catch((error) => messagesSlot.replaceChildren(errorBox(error)));
+      ),
+    );
+  });
 }
 
 export async function renderCompany(ctx, main, companyId) {
   const container = h("div", { class: "detail-view" }, loadingEl());
   main.replaceChildren(container);
   let company;
-  try {
-    company = await api("GET", `v1/companies/${encodeURIComponent(companyId)}`);
-  } catch (error) {
-    container.replaceChildren(back(ctx, "companies"), h("h1", { tabindex: "-1" }, companyId), errorBox(error, () => renderCompany(ctx, main, companyId)));
-    return;
-  }
+  const loaded = await withErrors(
+    (box) => container.replaceChildren(back(ctx, "companies"), h("h1", { tabindex: "-1" }, companyId), box),
+    async () => {
+      company = await api("GET", endpoints.company(companyId));
+    },
+    { retry: () => renderCompany(ctx, main, companyId) },
+  );
+  if (!loaded) return;
   const segmentsSlot = h("div", {}, loadingEl());
   const usersSlot = h("div", {}, loadingEl());
   const custom = Object.entries(company.custom_attributes || {}).sort(([a], [b]) => a.localeCompare(b));
@@ -173,25 +177,24 @@ export async function renderCompany(ctx, main, companyId) {
       ),
     ),
   );
-  api("GET", "v1/segments?target=companies")
+  api("GET", endpoints.segments({ target: "companies" }))
     .then((answer) => segmentsSlot.replaceChildren(segmentList(company.segments || [], answer.data, "companies")))
     .catch(() => segmentsSlot.replaceChildren(segmentList(company.segments || [], [], "companies")));
-  api("POST", "v1/users/search", { filter: { field: "company.company_id", op: "eq", value: company.company_id }, limit: 25 })
-    .then((page) => {
-      if (!page.data.length) {
-        usersSlot.replaceChildren(h("p", { class: "muted" }, "No users."));
-        return;
-      }
-      usersSlot.replaceChildren(
-        h(
-          "ul",
-          { class: "plain-list" },
-          page.data.map((user) => h("li", {}, h("a", { href: `#/users/u/${encodeURIComponent(user.user_id)}` }, user.name || user.user_id), h("span", { class: "sub" }, user.email || ""))),
-        ),
-        ...(page.next_cursor ? [h("p", { class: "muted" }, "Showing the first 25; filter the Users list by this company for all.")] : []),
-      );
-    })
-    .catch((error) => usersSlot.replaceChildren(errorBox(error)));
+  withErrors(usersSlot, async () => {
+    const page = await api("POST", endpoints.search("users"), { filter: { field: "company.company_id", op: "eq", value: company.company_id }, limit: 25 });
+    if (!page.data.length) {
+      usersSlot.replaceChildren(h("p", { class: "muted" }, "No users."));
+      return;
+    }
+    usersSlot.replaceChildren(
+      h(
+        "ul",
+        { class: "plain-list" },
+        page.data.map((user) => h("li", {}, h("a", { href: `#/users/u/${encodeURIComponent(user.user_id)}` }, user.name || user.user_id), h("span", { class: "sub" }, user.email || ""))),
+      ),
+      ...(page.next_cursor ? [h("p", { class: "muted" }, "Showing the first 25; filter the Users list by this company for all.")] : []),
+    );
+  });
 }
 
 function back(ctx, target) {

@@ -97,6 +97,26 @@ export function errorBox(error, retry) {
   return box;
 }
 
+/**
+ * The one way a view shows a failure: runs `work()` and resolves true; if it throws, the API's
+ * message goes where the caller says and it resolves false. `where` is a node (its content is
+ * replaced by an errorBox, with Retry when `retry` is given) or a function given that box and the
+ * error, to place it itself (beside a heading, at a form's fields, not after the view is gone).
+ * An aborted call (a dialog closed while its job was followed) shows nothing.
+ */
+export async function withErrors(where, work, { retry } = {}) {
+  try {
+    await work();
+    return true;
+  } catch (error) {
+    if (error && error.name === "AbortError") return false;
+    const box = errorBox(error, retry);
+    if (typeof where === "function") where(box, error);
+    else where.replaceChildren(box);
+    return false;
+  }
+}
+
 export function messageOf(error) {
   return (error && error.message) || "Something went wrong.";
 }

@@ -2,6 +2,7 @@
 // the progress bar that shows it.
 
 import { api } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { h, uid } from "./dom.js";
 
 const FIRST_POLL_MS = 300;
@@ -29,7 +30,7 @@ function wait(ms, signal) {
 export async function followJob(jobId, onUpdate, signal) {
   let delay = FIRST_POLL_MS;
   for (;;) {
-    const job = await api("GET", `v1/jobs/${encodeURIComponent(jobId)}`, null, { signal });
+    const job = await api("GET", endpoints.job(jobId), null, { signal });
     if (signal?.aborted) throw new DOMException("The job is no longer followed.", "AbortError");
     onUpdate(job);
     if (job.state !== "running") return job;

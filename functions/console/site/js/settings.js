@@ -2,7 +2,8 @@
 // frequency cap, which an admin sets or removes here, and the time zone, set at deploy and shown.
 
 import { api, can } from "./api.js";
-import { announce, errorBox, h, loadingEl, plural, uid } from "./dom.js";
+import { endpoints } from "./endpoints.js";
+import { announce, errorBox, h, loadingEl, plural, uid, withErrors } from "./dom.js";
 
 // The API's bounds (API notes, "Email that arrives"): the API checks them; the form only says so.
 const MAX_EMAILS = 100;
@@ -23,12 +24,14 @@ export async function renderSettings(ctx, main) {
   const container = h("div", { class: "settings-view" }, loadingEl());
   main.replaceChildren(container);
   let settings;
-  try {
-    settings = await api("GET", "v1/settings");
-  } catch (error) {
-    container.replaceChildren(h("h1", { tabindex: "-1" }, "Settings"), errorBox(error, () => renderSettings(ctx, main)));
-    return;
-  }
+  const loaded = await withErrors(
+    (box) => container.replaceChildren(h("h1", { tabindex: "-1" }, "Settings"), box),
+    async () => {
+      settings = await api("GET", endpoints.settings());
+    },
+    { retry: () => renderSettings(ctx, main) },
+  );
+  if (!loaded) return;
   const capHeading = uid("h");
   const zoneHeading = uid("h");
   const current = h("p", { class: "current-cap" }, capText(settings.email_frequency_cap));
@@ -136,8 +139,10 @@ function capForm(settings, current) {
     save.disabled = true;
     remove.disabled = true;
     status.replaceChildren(loadingEl(value ? "Saving the cap…" : "Removing the cap…"));
-    try {
-      const saved = await api("PUT", "v1/settings", { email_frequency_cap: value });
+    // A 422 is shown at the field its path names.
+    const refused = (box, error) => (error.status === 422 ? showErrors(error) : status.replaceChildren(box));
+    await withErrors(refused, async () => {
+      const saved = await api("PUT", endpoints.settings(), { email_frequency_cap: value });
       const now = saved.email_frequency_cap;
       current.textContent = capText(now);
       max.value = now ? String(now.max) : "";
@@ -146,13 +151,9 @@ function capForm(settings, current) {
       const done = now ? `Saved. ${capText(now)} Senders apply it within 30 seconds.` : "The cap is removed.";
       status.replaceChildren(h("p", { class: "ok" }, done));
       announce(done);
-    } catch (error) {
-      if (error.status === 422) showErrors(error);
-      else status.replaceChildren(errorBox(error));
-    } finally {
-      save.disabled = false;
-      remove.disabled = false;
-    }
+    });
+    save.disabled = false;
+    remove.disabled = false;
   }
 
   form.addEventListener("submit", (event) => {

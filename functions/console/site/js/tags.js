@@ -3,8 +3,9 @@
 // once) or every user matching the list's filter (the same routes with the filter: a job, followed).
 
 import { api } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { openDialog } from "./dialogs.js";
-import { announce, errorBox, h, loadingEl, plural, uid } from "./dom.js";
+import { announce, errorBox, h, loadingEl, plural, uid, withErrors } from "./dom.js";
 import { followJob, jobFailure, jobProgress } from "./jobs.js";
 
 const NEW_TAG = "__new__";
@@ -13,7 +14,7 @@ const MAX_IDS = 1000;
 
 /** Every tag, by name, with its count (GET /v1/tags: one answer, tags are hand-made lists). */
 export async function listTags() {
-  const answer = await api("GET", "v1/tags");
+  const answer = await api("GET", endpoints.tags());
   return answer.data;
 }
 
@@ -200,18 +201,21 @@ export function openTagDialog({ selected, matching, tags, onTagsChanged, onDone 
     nameInput.removeAttribute("aria-invalid");
     submit.disabled = true;
     status.replaceChildren(loadingEl(untag ? "Untagging…" : "Tagging…"));
-    try {
+    const failed = (box) => {
+      status.replaceChildren(box);
+      submit.disabled = false;
+    };
+    await withErrors(failed, async () => {
       if (!tag) {
-        tag = await api("POST", "v1/tags", { name: newName });
+        tag = await api("POST", endpoints.tags(), { name: newName });
         tags = [...tags, tag].sort((a, b) => a.name.localeCompare(b.name));
         onTagsChanged(tags);
         renderTags();
         tagSelect.value = tag.id;
         nameControl.hidden = true;
       }
-      const path = `v1/tags/${encodeURIComponent(tag.id)}/users`;
       const body = byFilter ? { filter: matching.filter } : { user_ids: selected.map((user) => user.id) };
-      const answer = await api(untag ? "DELETE" : "POST", path, body);
+      const answer = await api(untag ? "DELETE" : "POST", endpoints.tagUsers(tag.id), body);
       if (!byFilter) {
         const text = untag
           ? `Removed “${tag.name}” from ${plural(answer.untagged, "user", "users")}.`
@@ -241,11 +245,7 @@ export function openTagDialog({ selected, matching, tags, onTagsChanged, onDone 
       cancel.textContent = "Close";
       cancel.focus();
       onDone(text);
-    } catch (error) {
-      if (error.name === "AbortError") return;
-      status.replaceChildren(errorBox(error));
-      submit.disabled = false;
-    }
+    });
   });
   return handle;
 }

@@ -4,8 +4,9 @@
 //   #/webhooks, #/webhooks/<id>
 
 import { api, can } from "./api.js";
+import { endpoints } from "./endpoints.js";
 import { confirmDialog, openDialog } from "./dialogs.js";
-import { announce, errorBox, h, loadingEl, timeEl, uid } from "./dom.js";
+import { announce, h, loadingEl, timeEl, uid, withErrors } from "./dom.js";
 import { pagedList } from "./paging.js";
 
 const PAGE_SIZE = 25;
@@ -13,7 +14,7 @@ const PAGE_SIZE = 25;
 /** Every segment by id, users' and companies', for names and the picker. */
 async function allSegments() {
   const [users, companies] = await Promise.all(
-    ["users", "companies"].map((target) => api("GET", `v1/segments?target=${target}`).then((answer) => answer.data)),
+    ["users", "companies"].map((target) => api("GET", endpoints.segments({ target })).then((answer) => answer.data)),
   );
   return { users, companies, byId: new Map([...users, ...companies].map((segment) => [segment.id, segment])) };
 }
@@ -48,18 +49,18 @@ export async function renderWebhooks(ctx, main) {
   const container = h("div", { class: "webhooks-view" }, loadingEl());
   main.replaceChildren(container);
   let segments;
-  try {
-    segments = await allSegments();
-  } catch (error) {
-    container.replaceChildren(h("h1", { tabindex: "-1" }, "Webhooks"), errorBox(error, () => renderWebhooks(ctx, main)));
-    return;
-  }
+  const loaded = await withErrors(
+    (box) => container.replaceChildren(h("h1", { tabindex: "-1" }, "Webhooks"), box),
+    async () => {
+      segments = await allSegments();
+    },
+    { retry: () => renderWebhooks(ctx, main) },
+  );
+  if (!loaded) return;
   const list = pagedList({
     label: "Webhooks",
     fetchPage: (cursor) => {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (cursor) params.set("cursor", cursor);
-      return api("GET", `v1/webhooks?${params}`);
+      return api("GET", endpoints.webhooks({ limit: PAGE_SIZE, cursor }));
     },
     render: (hooks) => webhooksTable(hooks, segments.byId),
     className: "table-wrap",
@@ -211,17 +212,19 @@ function createDialog(ctx, segments) {
     if (description.value.trim()) body.description = description.value.trim();
     submit.disabled = true;
     status.replaceChildren(loadingEl("Creating…"));
-    try {
-      const created = await api("POST", "v1/webhooks", body);
-      handle.close();
-      showSecret(created, "Webhook created", () => ctx.navigate(`#/webhooks/${encodeURIComponent(created.id)}`));
-    } catch (error) {
+    // A refused URL (422 at "url") is shown at the URL field; anything else above the buttons.
+    const refused = (box, error) => {
       submit.disabled = false;
       status.replaceChildren();
       const atUrl = error.status === 422 && error.details.find((detail) => detail.path === "url");
       if (atUrl) showUrlError(`${error.message}${atUrl.message && !error.message.includes(atUrl.message) ? ` (${atUrl.message})` : ""}`);
-      else status.replaceChildren(errorBox(error));
-    }
+      else status.replaceChildren(box);
+    };
+    await withErrors(refused, async () => {
+      const created = await api("POST", endpoints.webhooks(), body);
+      handle.close();
+      showSecret(created, "Webhook created", () => ctx.navigate(`#/webhooks/${encodeURIComponent(created.id)}`));
+    });
   });
 }
 
@@ -275,22 +278,22 @@ export async function renderWebhook(ctx, main, webhookId) {
   const back = h("p", { class: "back" }, h("a", { href: "#/webhooks" }, "Back to the webhooks"));
   let hook;
   let segments;
-  try {
-    [hook, segments] = await Promise.all([api("GET", `v1/webhooks/${encodeURIComponent(webhookId)}`), allSegments()]);
-  } catch (error) {
-    container.replaceChildren(back, h("h1", { tabindex: "-1" }, "Webhook"), errorBox(error, () => renderWebhook(ctx, main, webhookId)));
-    return;
-  }
-  const path = `v1/webhooks/${encodeURIComponent(hook.id)}`;
+  const loaded = await withErrors(
+    (box) => container.replaceChildren(back, h("h1", { tabindex: "-1" }, "Webhook"), box),
+    async () => {
+      [hook, segments] = await Promise.all([api("GET", endpoints.webhook(webhookId)), allSegments()]);
+    },
+    { retry: () => renderWebhook(ctx, main, webhookId) },
+  );
+  if (!loaded) return;
+  const path = endpoints.webhook(hook.id);
   const summary = h("div", {});
   const actions = h("div", { class: "message-actions" });
   const status = h("div", { class: "panel-status", role: "status" });
   const attempts = pagedList({
     label: "Delivery attempts",
     fetchPage: (cursor) => {
-      const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
-      if (cursor) params.set("cursor", cursor);
-      return api("GET", `${path}/deliveries?${params}`);
+      return api("GET", endpoints.webhookDeliveries(hook.id, { limit: PAGE_SIZE, cursor }));
     },
     render: attemptsTable,
     className: "table-wrap",
@@ -348,26 +351,22 @@ export async function renderWebhook(ctx, main, webhookId) {
   };
 
   async function refresh() {
-    try {
+    await withErrors(status, async () => {
       hook = await api("GET", path);
       render();
-    } catch (error) {
-      status.replaceChildren(errorBox(error));
-    }
+    });
     await attempts.reload();
   }
 
   async function setState(state) {
     status.replaceChildren(loadingEl("Working…"));
-    try {
+    await withErrors(status, async () => {
       hook = await api("PUT", path, { state });
       render();
       const done = state === "enabled" ? "Re-enabled: new changes are sent to it." : "Disabled: nothing is sent to it.";
       status.replaceChildren(h("p", { class: "ok" }, done));
       announce(done);
-    } catch (error) {
-      status.replaceChildren(errorBox(error));
-    }
+    });
   }
 
   function rotate() {
@@ -375,17 +374,14 @@ export async function renderWebhook(ctx, main, webhookId) {
       title: "Rotate secret",
       text: "A new secret replaces the current one at once: the next POSTs are signed with it only, so the receiver must switch to it.",
       confirmLabel: "Rotate secret",
-      onConfirm: async ({ status: dialogStatus, close }) => {
-        try {
-          const rotated = await api("POST", `${path}/rotate_secret`);
+      onConfirm: ({ status: dialogStatus, close }) =>
+        withErrors(dialogStatus, async () => {
+          const rotated = await api("POST", endpoints.webhookRotateSecret(hook.id));
           close();
           hook = { ...rotated, secret: undefined }; // shown in its dialog only
           render();
           showSecret(rotated, "New secret");
-        } catch (error) {
-          dialogStatus.replaceChildren(errorBox(error));
-        }
-      },
+        }),
     });
   }
 
@@ -394,16 +390,13 @@ export async function renderWebhook(ctx, main, webhookId) {
       title: "Delete webhook",
       text: `Delete the webhook to ${hook.url}? Nothing more is sent to it. This cannot be undone.`,
       confirmLabel: "Delete webhook",
-      onConfirm: async ({ status: dialogStatus, close }) => {
-        try {
+      onConfirm: ({ status: dialogStatus, close }) =>
+        withErrors(dialogStatus, async () => {
           await api("DELETE", path);
           close();
           ctx.navigate("#/webhooks");
           announce("Webhook deleted.");
-        } catch (error) {
-          dialogStatus.replaceChildren(errorBox(error));
-        }
-      },
+        }),
     });
   }
 
