@@ -28,6 +28,12 @@ _FAKE_CREDENTIALS = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `long` tests first, the rest in their order: on every core, a test of minutes that
+    starts last would be the whole run's tail while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def _forget_process_caches() -> None:
     """Caches that would outlive a mock: clients, settings, fixed attribute types, secrets."""
     from segmentation.storage import attributes, secrets

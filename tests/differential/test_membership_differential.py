@@ -53,7 +53,7 @@ from segmentation.engine.segments import PREDEFINED_SEGMENTS, SegmentDef, find_c
 
 from tests.differential.conftest import USER_ATTRIBUTE_TYPES, Api
 
-pytestmark = pytest.mark.differential
+pytestmark = [pytest.mark.differential, pytest.mark.long]
 
 DAY = 86400.0
 N_USERS = 5

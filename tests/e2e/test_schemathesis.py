@@ -35,6 +35,7 @@ def own_stack() -> Iterator[RunningStack]:
     assert stop_stack(running) == 0, running.log_text()
 
 
+@pytest.mark.long
 def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
     own_stack: RunningStack, tmp_path: Path
 ) -> None:

@@ -4,11 +4,14 @@ that SES throttles. Everyone gets it exactly once; nobody fails; no job is queue
 
 from __future__ import annotations
 
+import pytest
+
 from bench import delivery
 
 AUDIENCE = 2_000
 
 
+@pytest.mark.long
 def test_a_large_send_at_a_throttling_ses_reaches_everyone_exactly_once() -> None:
     # The stack is told 7 emails a second; the local SES takes 5.
     run = delivery.run(AUDIENCE, ses_rate=5.0, sender_rate=7)
