@@ -39,9 +39,11 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 # The suite runs on every core (pytest-xdist): each worker starts its own local stacks and browser.
+# A file runs whole on one worker (--dist loadfile), so a module's fixture (a stack, a bench run)
+# is built once, not once per worker; the `long` tests' files are handed out first.
 TEST_WORKERS ?= auto
 unit: $(BIN)/.installed
-	$(BIN)/pytest -n $(TEST_WORKERS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Every check that does not fit is skipped in its resource's Metadata (checkov: skip:) with the
 # reason; --skip-download keeps checkov off the network (no Prisma Cloud guidelines).
