@@ -108,6 +108,7 @@ def test_a_cursor_is_good_only_for_its_own_search(api: None) -> None:
     assert cursor
     other = search({"field": "custom_attributes.plan", "op": "exists"}, cursor=cursor, limit=1)
     assert (other.status, other.error_code) == (400, "invalid_cursor")
+    assert other.body["error"]["message"].startswith("The cursor is not valid for this search")
     companies = search(TRIAL | {"field": "plan"}, target="companies", cursor=cursor)
     assert companies.status == 400
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 from urllib.parse import unquote
 
 from segmentation import clock
@@ -94,8 +93,8 @@ def install_key(raw_key: str, role: str, name: str | None, *, now: float | None 
     return key
 
 
-def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey], dict[str, Any] | None]:
-    return key_store.list_keys(limit, start_key)
+def list_keys(limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
+    return key_store.list_keys(limit, cursor)
 
 
 def revoke_key(key_id: str, now: float) -> None:

@@ -58,9 +58,8 @@ def member_history(target: str, member_id: str, limit: int, cursor: str | None) 
 def _history_start(target: str, member_id: str, cursor: str | None) -> dict[str, Any] | None:
     if not cursor:
         return None
-    position = cursors.decode(cursor)
-    key = position.get("h") if isinstance(position, dict) else None
-    if not isinstance(key, dict) or set(key) != set(_HISTORY_KEY):
+    key = cursors.decode(cursor, fields={"h": dict})["h"]
+    if set(key) != set(_HISTORY_KEY):
         raise cursors.InvalidCursor()
     if key["member"] != changes.member_key(target, member_id):
         raise cursors.InvalidCursor("This cursor is of another user's or company's history.")
@@ -115,9 +114,8 @@ def _feed_cursor(
 ) -> tuple[FeedPosition, str | None]:
     """The position a feed cursor holds, and the change filter it carries. A `since` or `change`
     sent with it must agree with what it carries (422 otherwise)."""
-    raw = cursors.decode(cursor)
-    feed = raw.get("f") if isinstance(raw, dict) else None
-    if not isinstance(feed, dict) or feed.get("segment") != segment_id:
+    feed = cursors.decode(cursor, fields={"f": dict})["f"]
+    if feed.get("segment") != segment_id:
         raise cursors.InvalidCursor()
     try:
         position = FeedPosition.from_json(feed["position"])

@@ -11,7 +11,6 @@ from typing import Any
 from segmentation import errors
 from segmentation.changes import addresses, signing
 from segmentation.settings import get_settings
-from segmentation.storage import cursors
 from segmentation.storage import segments as segment_store
 from segmentation.storage import webhooks as store
 from segmentation.storage.webhooks import Webhook
@@ -19,8 +18,6 @@ from segmentation.values import epoch_millis, format_timestamp
 
 MAX_WEBHOOKS = 50
 _ID_ALPHABET = string.ascii_letters + string.digits
-_ATTEMPT_KEY = ("webhook_id", "item")
-_LISTING_KEY = ("webhook_id", "item", "listing", "listing_order")
 
 
 def _new_id() -> str:
@@ -97,8 +94,8 @@ def require(webhook_id: str) -> Webhook:
 
 
 def page(limit: int, cursor: str | None) -> dict[str, Any]:
-    hooks, last = store.page(limit, _start(cursor, _LISTING_KEY))
-    return {"data": [webhook_json(h) for h in hooks], "next_cursor": _cursor(last, _LISTING_KEY)}
+    hooks, next_cursor = store.page(limit, cursor)
+    return {"data": [webhook_json(h) for h in hooks], "next_cursor": next_cursor}
 
 
 def delete(webhook_id: str) -> None:
@@ -121,23 +118,5 @@ def set_state(webhook_id: str, state: str, now: float) -> Webhook:
 def attempts(webhook_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
     """An endpoint's delivery attempts, newest first."""
     require(webhook_id)
-    start = _start(cursor, _ATTEMPT_KEY)
-    if start is not None and start["webhook_id"] != webhook_id:
-        raise cursors.InvalidCursor()
-    items, last = store.attempts_page(webhook_id, limit, start)
-    return {"data": [attempt_json(i) for i in items], "next_cursor": _cursor(last, _ATTEMPT_KEY)}
-
-
-def _start(cursor: str | None, fields: tuple[str, ...]) -> dict[str, Any] | None:
-    if not cursor:
-        return None
-    position = cursors.decode(cursor)
-    if not isinstance(position, dict) or set(position) != set(fields):
-        raise cursors.InvalidCursor()
-    if not all(isinstance(value, str) for value in position.values()):
-        raise cursors.InvalidCursor()
-    return position
-
-
-def _cursor(last: dict[str, Any] | None, fields: tuple[str, ...]) -> str | None:
-    return None if last is None else cursors.encode({name: last[name] for name in fields})
+    items, next_cursor = store.attempts_page(webhook_id, limit, cursor)
+    return {"data": [attempt_json(i) for i in items], "next_cursor": next_cursor}

@@ -91,6 +91,11 @@ MAX_DAYS = 100_000
 SECONDS_PER_DAY = 86400.0
 
 
+def holds_timestamps(name: str) -> bool:
+    """API.md: "a name that ends in `_at` holds a timestamp" (a custom attribute's name)."""
+    return name.endswith("_at")
+
+
 def attribute_type_of(name: str, value: object) -> str | None:
     """The type a custom attribute value gives its name: the one rule, used by ingest and the
     data-attribute registry alike (API.md: "a name that ends in `_at` holds a timestamp").
@@ -102,7 +107,7 @@ def attribute_type_of(name: str, value: object) -> str | None:
     """
     if value is None:
         return None
-    if name.endswith("_at"):
+    if holds_timestamps(name):
         if isinstance(value, bool) or not (is_number(value) or isinstance(value, str)):
             raise ValueError("ends in _at, so it holds timestamps: ISO 8601 or Unix seconds")
         parse_timestamp(value)  # raises ValueError with what is wrong

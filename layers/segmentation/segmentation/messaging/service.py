@@ -72,15 +72,8 @@ def list_messages(limit: int, cursor: str | None) -> tuple[list[Message], str | 
     of the last message of the previous page, so a message deleted meanwhile does not break paging."""
     after = None
     if cursor:
-        position = cursors.decode(cursor)
-        if (
-            not isinstance(position, dict)
-            or not isinstance(position.get("m"), str)
-            or not isinstance(position.get("c"), Decimal | int | float)
-            or isinstance(position.get("c"), bool)
-        ):
-            raise cursors.InvalidCursor()
-        after = (Decimal(str(position["c"])), position["m"])
+        position = cursors.decode(cursor, fields={"c": Decimal, "m": str})
+        after = (position["c"], position["m"])
     items, last = messages.listed_page(limit, after)
     next_cursor = cursors.encode({"c": last[0], "m": last[1]}) if last is not None else None
     return [Message.from_item(item) for item in items], next_cursor

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation import errors
-from segmentation.engine.fields import CUSTOM_ATTRIBUTE_NAME, MAX_ATTRIBUTE_NAMES
+from segmentation.engine.fields import CUSTOM_ATTRIBUTE_NAME, MAX_ATTRIBUTE_NAMES, holds_timestamps
 from segmentation.people import tags
 from segmentation.people.csv_reader import Record, records
 from segmentation.storage import attributes as attribute_store
@@ -185,7 +185,7 @@ def typed_value(name: str, value: str, known: str | None) -> tuple[str, Any]:
     for a name ending in _at, else text. ValueError naming the attribute when it does not fit."""
     kind = known
     if kind is None:
-        if name.endswith("_at"):
+        if holds_timestamps(name):
             kind = "timestamp"
         elif value.lower() in _BOOLEANS:
             kind = "boolean"

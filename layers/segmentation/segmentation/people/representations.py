@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.fields import FIELD_DEFAULTS, TAG_IDS
+from segmentation.engine.fields import FIELD_DEFAULTS, TAG_IDS, holds_timestamps
+from segmentation.engine.timestamps import is_number
 from segmentation.values import format_timestamp, json_number
 
 _USER_STRINGS = ("email", "name", "phone")
@@ -49,7 +50,7 @@ def company_json(item: Mapping[str, Any], user_count: int, segments: Iterable[st
 def attributes_json(attributes: Mapping[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for name, value in sorted(attributes.items()):
-        if name.endswith("_at") and isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        if holds_timestamps(name) and is_number(value):
             result[name] = format_timestamp(value)
         elif isinstance(value, Decimal):
             result[name] = json_number(value)

@@ -11,8 +11,6 @@ Orchestration over storage functions: no boto3 here.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,41 +43,14 @@ class Page:
     next_cursor: str | None
 
 
-# --- the search cursor -------------------------------------------------------------------------
-# Opaque to callers: base64url of JSON {"t": target, "f": filter fingerprint, "k": key}. "k" is
-# the key of the last record returned; the next page resumes the table scan just after it, so
-# the order is the table's scan order, stable across pages. The fingerprint makes a cursor
-# good only for the search that made it.
-
-
-def filter_fingerprint(target: str, filter_: Any) -> str:
-    canonical = json.dumps([target, filter_], sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
-
-
-def encode_cursor(target: str, filter_: Any, last_key: str) -> str:
-    return cursors.encode({"t": target, "f": filter_fingerprint(target, filter_), "k": last_key})
-
-
-def decode_cursor(cursor: str, target: str, filter_: Any) -> str:
-    """The last key of the previous page; a cursor that is not ours for this search is a 400."""
-    invalid = cursors.InvalidCursor(
-        "The cursor is not valid for this search: pass back a next_cursor exactly as it was returned, "
-        "with the same filter."
-    )
-    try:
-        payload = cursors.decode(cursor)
-    except cursors.InvalidCursor:
-        raise invalid from None
-    if (
-        not isinstance(payload, dict)
-        or payload.get("t") != target
-        or payload.get("f") != filter_fingerprint(target, filter_)
-        or not isinstance(payload.get("k"), str)
-        or not payload["k"]
-    ):
-        raise invalid
-    return str(payload["k"])
+# The search cursor holds {"k": the key of the last record returned}: the next page resumes the
+# table scan just after it, so the order is the table's scan order, stable across pages. It is
+# scoped to the search's target and filter: good only for the search that made it.
+_CURSOR_FIELDS = {"k": str}
+_INVALID_CURSOR = (
+    "The cursor is not valid for this search: pass back a next_cursor exactly as it was returned, "
+    "with the same filter."
+)
 
 
 def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
@@ -93,7 +64,10 @@ def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now:
     validate_filter(
         raw_filter, target=target, attributes=all_attribute_types(raw_filter), segments=defs, path="filter"
     )
-    after = decode_cursor(cursor, target, raw_filter) if cursor else None
+    scope = [target, raw_filter]
+    after: str | None = None
+    if cursor:
+        after = cursors.decode(cursor, scope=scope, fields=_CURSOR_FIELDS, message=_INVALID_CURSOR)["k"]
     records = Records(segment_store.load_workspace())
     matches = records.workspace.predicate(raw_filter, target)
     with_companies = target == "users" and records.reads_company_fields(raw_filter)
@@ -107,14 +81,14 @@ def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now:
                 found.append(record)
                 if len(found) == limit:
                     more = index < len(items) - 1 or last is not None
-                    next_cursor = encode_cursor(target, raw_filter, str(record[key])) if more else None
+                    next_cursor = cursors.encode({"k": str(record[key])}, scope=scope) if more else None
                     return Page(_described(records, target, found, now), next_cursor)
         scanned += len(items)
         if last is None:
             return Page(_described(records, target, found, now), None)
         after = last
         if scanned >= MAX_SCANNED_PER_REQUEST:
-            return Page(_described(records, target, found, now), encode_cursor(target, raw_filter, after))
+            return Page(_described(records, target, found, now), cursors.encode({"k": after}, scope=scope))
 
 
 def members(target: Target, segment_id: str, limit: int, cursor: str | None, now: float) -> Page:

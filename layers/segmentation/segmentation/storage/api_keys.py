@@ -117,17 +117,15 @@ def find_by_hash(key_hash: str) -> ApiKey | None:
     return _from_item(item) if item else None
 
 
-def list_keys(limit: int, start_key: dict[str, Any] | None) -> tuple[list[ApiKey], dict[str, Any] | None]:
-    """One page of keys (a Scan: the table holds a handful) and the key to continue from."""
+def list_keys(limit: int, cursor: str | None) -> tuple[list[ApiKey], str | None]:
+    """One page of keys (a Scan: the table holds a handful) and the cursor of the next."""
     arguments: dict[str, Any] = {"Limit": limit}
-    if start_key:
-        # A client's cursor: only the table's key, else DynamoDB refuses it (a 500, not a 400).
-        if set(start_key) != {"key_hash"} or not isinstance(start_key["key_hash"], str):
-            raise cursors.InvalidCursor()
-        arguments["ExclusiveStartKey"] = start_key
+    if cursor:
+        # Only the table's key, else DynamoDB refuses it (a 500, not a 400).
+        arguments["ExclusiveStartKey"] = cursors.decode(cursor, fields={"key_hash": str})
     response = dynamo.call("scan", TableName=_table_name(), **arguments)
     keys = sorted((_from_item(item) for item in response.get("Items", [])), key=lambda key: key.created_at)
-    return keys, response.get("LastEvaluatedKey")
+    return keys, cursors.encode(response.get("LastEvaluatedKey"))
 
 
 def revoke(key_id: str, now: float) -> list[str]:

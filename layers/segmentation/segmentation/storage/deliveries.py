@@ -42,7 +42,7 @@ from typing import Any
 from segmentation.settings import get_settings
 from segmentation.storage import cursors, dynamo, messages
 
-_CURSOR_FIELDS = ("message_id", "user_id")
+_CURSOR_FIELDS = {"message_id": str, "user_id": str}  # the table's key
 BY_STAGE_INDEX = "by_stage"
 BY_SES_MESSAGE_INDEX = "by_ses_message"
 STAGE_SHARDS = 8
@@ -563,12 +563,12 @@ def page(message_id: str, *, limit: int, cursor: str | None) -> tuple[list[dict[
         "ExpressionAttributeValues": {":m": message_id},
         "Limit": limit,
     }
-    start = dynamo.decode_cursor(cursor, fields=_CURSOR_FIELDS)
-    if start is not None:
+    if cursor:
+        start = cursors.decode(cursor, fields=_CURSOR_FIELDS)
         if start["message_id"] != message_id:
             raise cursors.InvalidCursor()
         kwargs["ExclusiveStartKey"] = start
     response = dynamo.call("query", TableName=_table_name(), **kwargs)
     items = response.get("Items", [])
     last = response.get("LastEvaluatedKey")
-    return items, dynamo.encode_cursor(last) if last and len(items) == limit else None
+    return items, cursors.encode(last) if len(items) == limit else None

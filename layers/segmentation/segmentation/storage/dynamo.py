@@ -26,7 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from segmentation import errors
-from segmentation.storage import aws, cursors
+from segmentation.storage import aws
 
 # Error codes of a whole call (API names) that mean "try again later".
 TRANSIENT_ERRORS = frozenset(
@@ -117,25 +117,6 @@ def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
 def number(value: float | int) -> Decimal:
     """A float or int as a Decimal DynamoDB takes (floats to the microsecond)."""
     return Decimal(f"{value:.6f}") if isinstance(value, float) else Decimal(value)
-
-
-def encode_cursor(key: Mapping[str, Any] | None) -> str | None:
-    """A page position (a LastEvaluatedKey) as an opaque cursor; None at the end."""
-    return cursors.encode(dict(key)) if key else None
-
-
-def decode_cursor(cursor: str | None, *, fields: tuple[str, ...]) -> dict[str, Any] | None:
-    """A cursor given back by a client: a key of exactly `fields` (strings), else a 400."""
-    if not cursor:
-        return None
-    key = cursors.decode(cursor)
-    if (
-        not isinstance(key, dict)
-        or set(key) != set(fields)
-        or not all(isinstance(v, str) for v in key.values())
-    ):
-        raise cursors.InvalidCursor()
-    return key
 
 
 def transact(actions: Sequence[Mapping[str, Any]], *, attempts: int = _ATTEMPTS) -> list[Reason] | None:

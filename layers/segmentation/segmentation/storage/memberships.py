@@ -133,15 +133,7 @@ def _member_table(target: Target) -> str:
 # ---- reads -------------------------------------------------------------------------------------
 
 
-def _encode_cursor(member_id: str) -> str:
-    return cursors.encode({"m": member_id})
-
-
-def _decode_cursor(cursor: str) -> str:
-    position = cursors.decode(cursor)
-    if not isinstance(position, dict) or not isinstance(position.get("m"), str) or not position["m"]:
-        raise cursors.InvalidCursor()
-    return str(position["m"])
+_CURSOR_FIELDS = {"m": str}  # the last member id of the previous page
 
 
 def group_page(group_id: str, limit: int, cursor: str | None = None) -> tuple[list[str], str | None]:
@@ -154,10 +146,11 @@ def group_page(group_id: str, limit: int, cursor: str | None = None) -> tuple[li
         "Limit": limit + 1,  # one more, to know whether another page follows
     }
     if cursor:
-        params["ExclusiveStartKey"] = {"group_id": group_id, "member_id": _decode_cursor(cursor)}
+        after = cursors.decode(cursor, fields=_CURSOR_FIELDS)["m"]
+        params["ExclusiveStartKey"] = {"group_id": group_id, "member_id": after}
     found = [str(item["member_id"]) for item in dynamo.call("query", **params).get("Items", [])]
     if len(found) > limit:
-        return found[:limit], _encode_cursor(found[limit - 1])
+        return found[:limit], cursors.encode({"m": found[limit - 1]})
     return found, None
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from segmentation import errors
 from segmentation.settings import get_settings
-from segmentation.storage import dynamo
+from segmentation.storage import cursors, dynamo
 
 CONFIG = "#config"
 DELIVERY_PREFIX = "delivery#"
@@ -36,6 +36,9 @@ BY_DUE_INDEX = "by_due"
 DUE_SHARDS = 4
 KEEP_SECONDS = 30 * 86400
 _META_KEY = {"webhook_id": "#meta", "item": "#count"}
+# The keys a page cursor holds: the table's, and the listing index's besides.
+_ATTEMPT_KEY = {"webhook_id": str, "item": str}
+_LISTING_KEY = {**_ATTEMPT_KEY, "listing": str, "listing_order": str}
 
 
 def _table_name() -> str:
@@ -133,8 +136,8 @@ def get(webhook_id: str) -> Webhook | None:
     return None if item is None else Webhook.from_item(item)
 
 
-def page(limit: int, start: dict[str, Any] | None) -> tuple[list[Webhook], dict[str, Any] | None]:
-    """Endpoints, oldest first, and the key to continue from."""
+def page(limit: int, cursor: str | None) -> tuple[list[Webhook], str | None]:
+    """Endpoints, oldest first, and the cursor of the next page."""
     params: dict[str, Any] = {
         "TableName": _table_name(),
         "IndexName": BY_LISTING_INDEX,
@@ -143,10 +146,10 @@ def page(limit: int, start: dict[str, Any] | None) -> tuple[list[Webhook], dict[
         "ExpressionAttributeValues": {":l": LISTING},
         "Limit": limit,
     }
-    if start:
-        params["ExclusiveStartKey"] = start
+    if cursor:
+        params["ExclusiveStartKey"] = cursors.decode(cursor, fields=_LISTING_KEY)
     answer = dynamo.call("query", **params)
-    return [Webhook.from_item(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey")
+    return [Webhook.from_item(i) for i in answer.get("Items", [])], _cursor(answer, _LISTING_KEY)
 
 
 def all_enabled() -> list[Webhook]:
@@ -433,10 +436,9 @@ def log_attempt(
     dynamo.call("put_item", TableName=_table_name(), Item=item)
 
 
-def attempts_page(
-    webhook_id: str, limit: int, start: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """A page of an endpoint's attempts, newest first."""
+def attempts_page(webhook_id: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of an endpoint's attempts, newest first, and the cursor of the next page (a cursor
+    of another endpoint's attempts is a 400)."""
     params: dict[str, Any] = {
         "TableName": _table_name(),
         "KeyConditionExpression": "#w = :w AND begins_with(#i, :p)",
@@ -445,7 +447,15 @@ def attempts_page(
         "ScanIndexForward": False,
         "Limit": limit,
     }
-    if start:
+    if cursor:
+        start = cursors.decode(cursor, fields=_ATTEMPT_KEY)
+        if start["webhook_id"] != webhook_id:
+            raise cursors.InvalidCursor()
         params["ExclusiveStartKey"] = start
     answer = dynamo.call("query", **params)
-    return answer.get("Items", []), answer.get("LastEvaluatedKey")
+    return answer.get("Items", []), _cursor(answer, _ATTEMPT_KEY)
+
+
+def _cursor(answer: Mapping[str, Any], fields: Mapping[str, type]) -> str | None:
+    last = answer.get("LastEvaluatedKey")
+    return None if last is None else cursors.encode({name: last[name] for name in fields})

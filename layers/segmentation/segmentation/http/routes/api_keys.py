@@ -14,7 +14,7 @@ from segmentation.auth import access
 from segmentation.auth.keys import KEY_ROLES
 from segmentation.http.auth import ADMINS, allow, current_principal
 from segmentation.http.models import ApiKeyCreate, ApiKeyCreated, ApiKeyPage, Me
-from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, page
+from segmentation.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from segmentation.http.presenters import api_key_json, documented, link, no_content, respond
 from segmentation.values import one_line
 
@@ -53,8 +53,8 @@ def list_api_keys(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query()] = None,
 ):
-    keys, next_position = access.list_keys(limit, decode_cursor(cursor))
-    return respond(page([api_key_json(key) for key in keys], next_position))
+    keys, next_cursor = access.list_keys(limit, cursor or None)
+    return respond({"data": [api_key_json(key) for key in keys], "next_cursor": next_cursor})
 
 
 @router.delete(
