@@ -7,9 +7,10 @@ import json
 
 import pytest
 from segmentation import errors
-from segmentation.engine.segments import dependents, name_key, reads_company_fields, referenced_segment_ids
+from segmentation.engine.segments import dependents, reads_company_fields, referenced_segment_ids
 from segmentation.segments.search import decode_cursor, encode_cursor
 from segmentation.segments.service import new_segment_id
+from segmentation.vocabulary import name_key
 
 TRIAL = {"field": "custom_attributes.plan", "op": "eq", "value": "free trial"}
 

@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation.engine.events import kept
-from segmentation.engine.timestamps import is_number
+from segmentation.vocabulary import is_number
 
 BUDGET_BYTES = 128 * 1024
 SLACK_BYTES = 8 * 1024

@@ -27,13 +27,13 @@ from segmentation.engine.fields import (
     STANDARD_FIELDS,
     STRING_OPS,
     TAG_FIELD,
-    TAG_IDS,
     TIMESTAMP_OPS,
     VALUE_TYPES,
     VALUELESS_OPS,
 )
 from segmentation.engine.model import And, Condition, DateValue, FieldRef, Filter, Not, Or
-from segmentation.engine.timestamps import is_number, parse_date, parse_timestamp
+from segmentation.engine.timestamps import parse_date, parse_timestamp
+from segmentation.vocabulary import TAG_IDS, is_number
 
 MAX_DEPTH = 6  # nested and/or/not around a condition
 MAX_CONDITIONS = 100

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
 from segmentation.storage import companies as company_store
 from segmentation.storage import memberships
 from segmentation.storage.records import KEY_ATTRIBUTE
 from segmentation.storage.segments import load_workspace
+from segmentation.vocabulary import Target
 
 Record = dict[str, Any]
 

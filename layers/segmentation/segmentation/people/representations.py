@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.fields import FIELD_DEFAULTS, TAG_IDS
+from segmentation.engine.fields import FIELD_DEFAULTS
 from segmentation.values import format_timestamp, json_number
+from segmentation.vocabulary import TAG_IDS
 
 _USER_STRINGS = ("email", "name", "phone")
 _USER_TIMES = ("signed_up_at", "last_seen_at")

@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmentation.engine import validate_filter
-from segmentation.engine.fields import Target
 from segmentation.engine.segments import PREDEFINED_IDS, raw_references
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.evaluable import Records
 from segmentation.storage import count_cache, memberships, upkeep_records
 from segmentation.storage import segments as segment_store
 from segmentation.values import epoch_millis
+from segmentation.vocabulary import Target
 
 EXACT_SCAN_LIMIT = 5_000
 SEGMENT_SIZE = 500

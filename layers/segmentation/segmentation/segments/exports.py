@@ -27,7 +27,6 @@ from typing import Any
 
 from segmentation import errors
 from segmentation.engine import validate_filter
-from segmentation.engine.fields import Target
 from segmentation.jobs import BulkJob
 from segmentation.people import imports
 from segmentation.people.attributes import all_types as all_attribute_types
@@ -40,6 +39,7 @@ from segmentation.storage import segments as segment_store
 from segmentation.storage import tags as tag_store
 from segmentation.storage.jobs import JobRecord, Progress
 from segmentation.values import format_timestamp
+from segmentation.vocabulary import Target
 
 KIND = "export"
 DOWNLOAD_URL_SECONDS = 3600

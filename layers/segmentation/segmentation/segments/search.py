@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmentation.engine import validate_filter
-from segmentation.engine.fields import Target
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.evaluable import Records
 from segmentation.storage import cursors, memberships, upkeep_records
 from segmentation.storage import segments as segment_store
 from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.vocabulary import Target
 
 # One request reads at most this many records; past it, it answers with what it found and a
 # cursor, so a rare match on a large table costs several calls instead of a Lambda timeout.

@@ -13,13 +13,14 @@ from typing import Any
 
 from segmentation import errors
 from segmentation.engine import validate_filter
-from segmentation.engine.segments import dependents, name_key
+from segmentation.engine.segments import dependents
 from segmentation.messaging.model import Message
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.storage import memberships, messages
 from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import ConcurrentChange, SegmentRecord
 from segmentation.upkeep.build import build_segment, drop_segment
+from segmentation.vocabulary import name_key
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_RANDOM_CHARS = 12  # 62**12 ≈ 3e21: a clash is practically impossible, and the put is conditional anyway

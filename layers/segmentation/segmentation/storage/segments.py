@@ -25,9 +25,9 @@ from typing import Any
 
 from segmentation import clock, errors
 from segmentation.engine import PREDEFINED_SEGMENTS, SegmentDef, Workspace
-from segmentation.engine.segments import name_key
 from segmentation.settings import get_settings
 from segmentation.storage import aws, dynamo
+from segmentation.vocabulary import name_key
 
 META_ID = "#meta"
 REVALIDATE_SECONDS = 1.0

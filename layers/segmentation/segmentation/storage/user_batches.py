@@ -36,13 +36,13 @@ from botocore.exceptions import ClientError
 from segmentation import errors
 from segmentation.engine import event_budget
 from segmentation.engine.events import added
-from segmentation.engine.fields import TAG_IDS
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo, memberships, tags
 from segmentation.storage.events import ID_TTL_SECONDS, ROOM
 from segmentation.storage.records import INCARNATION, Expression, resets_due, too_large
 from segmentation.storage.users import NEW_USER_DEFAULTS, RESETS
 from segmentation.values import epoch_millis
+from segmentation.vocabulary import TAG_IDS
 
 # One action of each transaction is a user's update; its keys' puts come with it.
 MAX_KEYS_PER_WRITE = dynamo.TRANSACTION_LIMIT - 1

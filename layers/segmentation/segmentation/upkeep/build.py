@@ -8,12 +8,12 @@ from typing import Any, Literal, Protocol
 
 from segmentation import jobs
 from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
 from segmentation.engine.segments import dependents
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, queues, upkeep_records
 from segmentation.storage import segments as segment_store
 from segmentation.upkeep.refresh import current_workspace, refresh_many
+from segmentation.vocabulary import Target
 
 logger = logging.getLogger(__name__)
 BuildCause = Literal["segment_created", "segment_edited"]

@@ -22,7 +22,6 @@ from typing import Any
 
 from segmentation import errors, health
 from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
 from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
 from segmentation.people.evaluable import Records, member_id
@@ -39,6 +38,7 @@ from segmentation.upkeep.diff import (
     stored_segments,
     written_since_evaluated,
 )
+from segmentation.vocabulary import Target
 
 logger = logging.getLogger(__name__)
 
