@@ -17,7 +17,7 @@ LAYERS: list[set[str]] = [
     {"people", "auth", "changes"},
     {"storage"},
     {"engine", "jobs", "values"},
-    {"cursors", "errors", "settings", "clock", "health", "handler_wiring", "vocabulary"},
+    {"cursors", "errors", "settings", "clock", "health", "handler_wiring", "vocabulary", "event_summaries"},
 ]
 
 

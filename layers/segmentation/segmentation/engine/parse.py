@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.events import MAX_WINDOW_DAYS
 from segmentation.engine.fields import (
     BOOLEAN_OPS,
     COMPANY_FIELDS,
@@ -33,6 +32,7 @@ from segmentation.engine.fields import (
 )
 from segmentation.engine.model import And, Condition, DateValue, FieldRef, Filter, Not, Or
 from segmentation.engine.timestamps import parse_date, parse_timestamp
+from segmentation.event_summaries.stored import MAX_WINDOW_DAYS
 from segmentation.vocabulary import TAG_IDS, is_number
 
 MAX_DEPTH = 6  # nested and/or/not around a condition
