@@ -15,6 +15,7 @@ LAYERS: list[set[str]] = [
     {"upkeep"},
     {"messaging"},
     {"people", "auth", "changes"},
+    {"definitions"},
     {"storage"},
     {"engine", "jobs", "values"},
     {"cursors", "errors", "settings", "clock", "health", "handler_wiring", "vocabulary", "event_summaries"},

@@ -1,4 +1,4 @@
-"""The Segments table: stored segment definitions, their name guards, and a cached Workspace.
+"""The Segments table: stored segment definitions and their name guards.
 
 Items (key `segment_id`):
 - a segment: `segment_id` ("seg_..."), `name`, `name_key` (lower-case), `target`, `filter_json`,
@@ -10,27 +10,23 @@ Items (key `segment_id`):
   their checks were made against; a concurrent change makes the write fail with
   `ConcurrentChange` (so two edits cannot together build a cycle or orphan a reference).
 
-Readers use `load_workspace()` / `segment_defs()`: every definition (the predefined ones and the
-stored ones) read with one Scan and compiled once per process, revalidated by one GetItem of
-`#meta.version` at most once a second, and at once after this process changed a segment.
+Readers go through segmentation.definitions, which caches what `read_version` and `scan` read
+(and adds the predefined segments); writers run inside its `changing()`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from segmentation import clock, errors
-from segmentation.engine import PREDEFINED_SEGMENTS, SegmentDef, Workspace
+from segmentation import errors
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo
+from segmentation.storage import dynamo
 from segmentation.vocabulary import name_key
 
 META_ID = "#meta"
-REVALIDATE_SECONDS = 1.0
 
 
 class ConcurrentChange(errors.Conflict):
@@ -48,14 +44,6 @@ class SegmentRecord:
     predefined: bool
     created_at: float | None  # None for the predefined segments: they were never created
     updated_at: float | None
-
-    def definition(self) -> SegmentDef:
-        return SegmentDef(
-            id=self.id, name=self.name, target=self.target, filter=self.filter, predefined=self.predefined
-        )
-
-
-_PREDEFINED_ORDER = {d.id: index for index, d in enumerate(PREDEFINED_SEGMENTS)}
 
 
 def _guard_id(target: str, key: str) -> str:
@@ -78,47 +66,11 @@ def _from_item(item: dict[str, Any]) -> SegmentRecord:
     )
 
 
-def _predefined_records() -> dict[str, SegmentRecord]:
-    return {
-        d.id: SegmentRecord(
-            id=d.id,
-            name=d.name,
-            target=d.target,
-            filter=d.filter,
-            predefined=True,
-            created_at=None,
-            updated_at=None,
-        )
-        for d in PREDEFINED_SEGMENTS
-    }
+# --- reads -----------------------------------------------------------------------------------
 
 
-# --- the process-wide cache ------------------------------------------------------------------
-
-
-@dataclass
-class _Snapshot:
-    # The boto3 resource it was read through: a new mock or stack makes a new resource (aws.reset),
-    # and a snapshot of another one is never trusted.
-    resource: Any
-    version: int
-    records: dict[str, SegmentRecord]
-    checked_at: float
-    workspace: Workspace | None = field(default=None)
-
-
-_lock = threading.Lock()
-_snapshot: _Snapshot | None = None
-
-
-def reset_cache() -> None:
-    """Forget the cached definitions (tests; and after this process changes a segment)."""
-    global _snapshot
-    with _lock:
-        _snapshot = None
-
-
-def _read_version() -> int:
+def read_version() -> int:
+    """The definitions' version (0: never written), read consistently."""
     item = (
         dynamo.call(
             "get_item", TableName=_table_name(), Key={"segment_id": META_ID}, ConsistentRead=True
@@ -128,72 +80,13 @@ def _read_version() -> int:
     return int(item.get("version", 0))
 
 
-def _scan_records() -> dict[str, SegmentRecord]:
-    records = _predefined_records()
-    for item in dynamo.scan_all(TableName=_table_name(), ConsistentRead=True):
-        if not str(item["segment_id"]).startswith("#"):  # skip guards and #meta
-            record = _from_item(item)
-            records[record.id] = record
-    return records
-
-
-def _current(*, check_now: bool = False) -> _Snapshot:
-    """The current snapshot; `check_now` skips the once-a-second allowance (used before writes)."""
-    global _snapshot
-    with _lock:
-        now = clock.now()
-        resource = aws.dynamodb()
-        cached = _snapshot
-        if cached is not None and cached.resource is resource:
-            if not check_now and 0 <= now - cached.checked_at < REVALIDATE_SECONDS:
-                return cached
-            # Read the version before the data: the snapshot's version is never newer than its data.
-            version = _read_version()
-            if version == cached.version:
-                cached.checked_at = now
-                return cached
-        else:
-            version = _read_version()
-        _snapshot = _Snapshot(resource=resource, version=version, records=_scan_records(), checked_at=now)
-        return _snapshot
-
-
-def load_workspace(*, check_now: bool = False) -> Workspace:
-    """Every segment definition, compiled once per version and reused for every record.
-
-    `check_now` reads the version now (one GetItem) instead of trusting a check made within the
-    last second: upkeep uses it once a write's version guard found the definitions changed.
-    """
-    snapshot = _current(check_now=check_now)
-    with _lock:
-        if snapshot.workspace is None:
-            snapshot.workspace = Workspace(
-                [r.definition() for r in snapshot.records.values()],
-                timezone=get_settings().timezone,
-                version=snapshot.version,
-            )
-        return snapshot.workspace
-
-
-def segment_defs(*, check_now: bool = False) -> dict[str, SegmentDef]:
-    return {sid: r.definition() for sid, r in _current(check_now=check_now).records.items()}
-
-
-def records(target: str | None = None, *, check_now: bool = False) -> list[SegmentRecord]:
-    """Definitions of one target (or all): predefined first, then stored ones oldest first."""
-    chosen = [r for r in _current(check_now=check_now).records.values() if target in (None, r.target)]
-    return sorted(
-        chosen, key=lambda r: (_PREDEFINED_ORDER.get(r.id, len(_PREDEFINED_ORDER)), r.created_at or 0.0, r.id)
-    )
-
-
-def get(segment_id: str, *, check_now: bool = False) -> SegmentRecord | None:
-    return _current(check_now=check_now).records.get(segment_id)
-
-
-def version(*, check_now: bool = False) -> int:
-    """The version the current definitions were read at: pass it to a write as `expected_version`."""
-    return _current(check_now=check_now).version
+def scan() -> list[SegmentRecord]:
+    """Every stored segment (not the predefined ones), read with one consistent Scan."""
+    return [
+        _from_item(item)
+        for item in dynamo.scan_all(TableName=_table_name(), ConsistentRead=True)
+        if not str(item["segment_id"]).startswith("#")  # skip guards and #meta
+    ]
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -272,10 +165,7 @@ def _write(
     actions: list[dict[str, Any]], *, guard_index: int | None, segment_index: int, segment_failed: Exception
 ) -> None:
     """Run one transaction; map which condition failed to the domain error it means."""
-    try:
-        reasons = dynamo.transact(actions)
-    finally:
-        reset_cache()  # this process changed (or tried to change) a segment: recheck at next use
+    reasons = dynamo.transact(actions)
     if reasons is None:
         return
     failed = {index for index, reason in enumerate(reasons) if reason.condition_failed}

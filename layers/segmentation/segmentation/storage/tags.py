@@ -140,7 +140,6 @@ def delete(tag: TagRecord, *, expected_version: int) -> None:
             segment_store.version_update(expected_version),
         ]
     )
-    segment_store.reset_cache()
     if reasons is None:
         return
     if reasons[0].condition_failed:

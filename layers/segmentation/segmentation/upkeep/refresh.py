@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segmentation import errors, health
+from segmentation.definitions import load_workspace
 from segmentation.engine import Workspace
 from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
@@ -29,7 +30,7 @@ from segmentation.storage import dynamo, memberships, queues, upkeep_records
 from segmentation.storage.changes import Cause
 from segmentation.storage.memberships import MemberUpdate
 from segmentation.storage.records import INCARNATION
-from segmentation.storage.segments import load_workspace, version_guard
+from segmentation.storage.segments import version_guard
 from segmentation.upkeep.diff import (
     cause_of_changes,
     evaluated_at,
