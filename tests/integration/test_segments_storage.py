@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from segmentation import clock, errors
 from segmentation.settings import get_settings
 from segmentation.storage import aws as storage_aws
-from segmentation.storage import segments
+from segmentation.storage import dynamo, segments
 
 TRIAL = {"field": "custom_attributes.plan", "op": "eq", "value": "free trial"}
 
@@ -92,4 +94,20 @@ def test_the_version_reads_0_until_a_write_and_moves_on_with_each(aws: object) -
     record = make("Trial")
     assert segments.read_version() == 1
     segments.delete(record, expected_version=1)
+    assert segments.read_version() == 2
+
+
+def test_the_version_actions_check_and_move_the_version_as_they_say(aws: object) -> None:
+    def refused(action: dict[str, Any]) -> bool:
+        reasons = dynamo.transact([action])
+        return reasons is not None and reasons[0].condition_failed
+
+    assert not refused(segments.version_guard(0))  # never written: 0 holds
+    assert not refused(segments.version_bump())  # moves it on, whatever it was
+    assert segments.read_version() == 1
+    assert refused(segments.version_guard(0)) and refused(segments.version_guard(2))
+    assert not refused(segments.version_guard(1))
+    assert refused(segments.version_update(0)) and refused(segments.version_update(2))
+    assert segments.read_version() == 1  # neither a check nor a refused update moved it
+    assert not refused(segments.version_update(1))
     assert segments.read_version() == 2

@@ -92,30 +92,44 @@ def scan() -> list[SegmentRecord]:
 # --- writes ----------------------------------------------------------------------------------
 
 
-def _meta_update(table_name: str, expected_version: int) -> dict[str, Any]:
-    if expected_version:
-        condition = "#v = :expected"
-        values: dict[str, Any] = {":one": 1, ":expected": expected_version}
-    else:
-        condition = "attribute_not_exists(#v)"
-        values = {":one": 1}
-    return {
-        "Update": {
-            "TableName": table_name,
-            "Key": {"segment_id": META_ID},
-            "UpdateExpression": "ADD #v :one",
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": values,
-        }
+def _meta(*, at: int | None, moves: bool) -> dict[str, Any]:
+    """A transaction action on `#meta`: with `at`, it holds only while the version is `at` (0: never
+    written); when it `moves`, it moves the version on (an Update), else it only checks."""
+    action: dict[str, Any] = {
+        "TableName": _table_name(),
+        "Key": {"segment_id": META_ID},
+        "ExpressionAttributeNames": {"#v": "version"},
     }
+    values: dict[str, Any] = {}
+    if at is not None:
+        action["ConditionExpression"] = "#v = :at" if at else "attribute_not_exists(#v)"
+        if at:
+            values[":at"] = at
+    if moves:
+        action["UpdateExpression"] = "ADD #v :one"
+        values[":one"] = 1
+    if values:  # DynamoDB refuses an empty map
+        action["ExpressionAttributeValues"] = values
+    return {"Update" if moves else "ConditionCheck": action}
 
 
 def version_update(expected_version: int) -> dict[str, Any]:
     """A transaction action moving the definitions' version on from `expected_version` (and
-    failing if it moved meanwhile): a write that depends on the definitions' checks (a tag's
-    delete found no segment or message naming it)."""
-    return _meta_update(_table_name(), expected_version)
+    failing if it moved meanwhile): every segment write, and a write that depends on the
+    definitions' checks (a tag's delete found no segment or message naming it)."""
+    return _meta(at=expected_version, moves=True)
+
+
+def version_guard(version: int) -> dict[str, Any]:
+    """A transaction action that holds while the definitions are still at `version` (0: never
+    written): a membership computed from them is written only if no segment changed meanwhile."""
+    return _meta(at=version, moves=False)
+
+
+def version_bump() -> dict[str, Any]:
+    """A transaction action moving the definitions' version on: a segment write checked against
+    the version before it (a delete that found no dependents) then fails and checks again."""
+    return _meta(at=None, moves=True)
 
 
 def exists_check(segment_id: str) -> dict[str, Any]:
@@ -125,38 +139,6 @@ def exists_check(segment_id: str) -> dict[str, Any]:
             "TableName": _table_name(),
             "Key": {"segment_id": segment_id},
             "ConditionExpression": "attribute_exists(segment_id)",
-        }
-    }
-
-
-def version_guard(version: int) -> dict[str, Any]:
-    """A transaction action that holds while the definitions are still at `version` (0: never
-    written): a membership computed from them is written only if no segment changed meanwhile."""
-    if version:
-        condition, values = "#v = :v", {":v": version}
-    else:
-        condition, values = "attribute_not_exists(#v)", {}
-    check: dict[str, Any] = {
-        "TableName": _table_name(),
-        "Key": {"segment_id": META_ID},
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": {"#v": "version"},
-    }
-    if values:
-        check["ExpressionAttributeValues"] = values
-    return {"ConditionCheck": check}
-
-
-def version_bump() -> dict[str, Any]:
-    """A transaction action moving the definitions' version on: a segment write checked against
-    the version before it (a delete that found no dependents) then fails and checks again."""
-    return {
-        "Update": {
-            "TableName": _table_name(),
-            "Key": {"segment_id": META_ID},
-            "UpdateExpression": "ADD #v :one",
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":one": 1},
         }
     }
 
@@ -215,7 +197,7 @@ def create(
                     "ConditionExpression": "attribute_not_exists(segment_id)",
                 }
             },
-            _meta_update(table_name, expected_version),
+            version_update(expected_version),
         ],
         guard_index=1,
         segment_index=0,
@@ -259,7 +241,7 @@ def update(
                 },
             }
         },
-        _meta_update(table_name, expected_version),
+        version_update(expected_version),
     ]
     guard_index = None
     if name_key(new_name) != name_key(current.name):
@@ -303,7 +285,7 @@ def delete(current: SegmentRecord, *, expected_version: int) -> None:
                     "Key": {"segment_id": _guard_id(current.target, name_key(current.name))},
                 }
             },
-            _meta_update(table_name, expected_version),
+            version_update(expected_version),
         ],
         guard_index=None,
         segment_index=0,
