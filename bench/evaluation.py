@@ -20,7 +20,7 @@ from typing import Any
 
 from growthbook.core import evalCondition
 from segmentation.engine import SegmentDef, Workspace
-from segmentation.engine.events import added
+from segmentation.event_summaries.stored import added
 
 from bench import data
 from bench.growthbook_side import attributes, conditions_for

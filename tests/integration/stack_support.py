@@ -82,10 +82,9 @@ class Api:
 
 @contextmanager
 def running_stack() -> Iterator[Api]:
-    from segmentation import clock
+    from segmentation import clock, definitions
     from segmentation.storage import attributes, secrets
     from segmentation.storage import aws as storage_aws
-    from segmentation.storage import segments as segment_store
 
     saved = dict(os.environ)
 
@@ -93,7 +92,7 @@ def running_stack() -> Iterator[Api]:
         storage_aws.reset()
         attributes.clear_cache()
         secrets.clear_cache()
-        segment_store.reset_cache()
+        definitions.reset_cache()
 
     forget_caches()
     stack = LocalStack(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from segmentation import clock
+from segmentation import clock, definitions
 from segmentation.settings import get_settings
 from segmentation.storage import aws, companies, dynamo, events, memberships, segments, upkeep_records, users
 from segmentation.upkeep.build import build_segment, drop_segment
@@ -184,16 +184,17 @@ def test_segment_builds_record_segment_created_and_segment_edited(stack, stream)
     upsert_user("u2", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="free")
     stream(stack)
     record = make_segment("seg_pro", PRO)
-    build_segment(record.definition(), None, clock.now())
+    build_segment(definitions.definition_of(record), None, clock.now())
     assert story("seg_pro", "u1") == [(1, "entered", "segment_created")]
-    edited = segments.update(
-        record,
-        name=None,
-        filter_={"field": "custom_attributes.plan", "op": "eq", "value": "free"},
-        now=clock.now(),
-        expected_version=segments.version(check_now=True),
-    )
-    build_segment(edited.definition(), record.definition(), clock.now())
+    with definitions.changing():
+        edited = segments.update(
+            record,
+            name=None,
+            filter_={"field": "custom_attributes.plan", "op": "eq", "value": "free"},
+            now=clock.now(),
+            expected_version=definitions.version(check_now=True),
+        )
+    build_segment(definitions.definition_of(edited), definitions.definition_of(record), clock.now())
     assert story("seg_pro", "u1") == [(1, "entered", "segment_created"), (2, "exited", "segment_edited")]
     assert story("seg_pro", "u2") == [(1, "entered", "segment_edited")]
     assert_history_agrees_with_membership(["seg_pro"])
@@ -230,7 +231,7 @@ def test_a_build_names_only_its_own_segments_and_those_referring_to_it(stack, st
     upsert_user("u1", {"signed_up_at": epoch(clock.now() - 40 * DAY)}, plan="pro")  # not seen by upkeep yet
     record = make_segment("seg_pro2", PRO)
     make_segment("seg_wraps", {"field": "segment", "op": "in_segment", "value": "seg_pro2"})
-    build_segment(record.definition(), None, clock.now())
+    build_segment(definitions.definition_of(record), None, clock.now())
     assert story("seg_pro2", "u1") == [(1, "entered", "segment_created")]
     assert story("seg_wraps", "u1") == [(1, "entered", "segment_created")]
     assert story("pro", "u1") == [(1, "entered", "attributes")]  # the user's own write did that

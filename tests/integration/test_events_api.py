@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from segmentation import clock
-from segmentation.engine.event_budget import BUDGET_BYTES, events_size
 from segmentation.engine.events import stat, summary_of
 from segmentation.errors import Retryable
+from segmentation.event_summaries.budget import BUDGET_BYTES, events_size
 from segmentation.people import events
 from segmentation.storage import dynamo
 from segmentation.storage import users as user_store

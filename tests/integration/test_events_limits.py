@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from segmentation import clock
-from segmentation.engine import event_budget
-from segmentation.engine.events import MAX_WINDOW_DAYS, SECONDS_PER_DAY, day_of, stat
+from segmentation.engine.events import stat
+from segmentation.event_summaries import budget
+from segmentation.event_summaries.stored import MAX_WINDOW_DAYS, SECONDS_PER_DAY, day_of
 from segmentation.people import events
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
@@ -100,8 +101,8 @@ def test_backdated_events_past_the_bound_keep_the_user_within_the_bound_and_ever
     moto copies the item and its stream images on every write): 300 events of 2 names, in
     random order over 95 days (some before every window, a few sent twice with their id), fill it
     over and over (the day counts alone take about 1.5 KB of it)."""
-    monkeypatch.setattr(event_budget, "BUDGET_BYTES", 3 * 1024)
-    monkeypatch.setattr(event_budget, "SLACK_BYTES", 512)
+    monkeypatch.setattr(budget, "BUDGET_BYTES", 3 * 1024)
+    monkeypatch.setattr(budget, "SLACK_BYTES", 512)
     rng = random.Random(17)
     now = clock.now()
     names = [f"feature_{i}.used" for i in range(2)]
@@ -122,7 +123,7 @@ def test_backdated_events_past_the_bound_keep_the_user_within_the_bound_and_ever
         if i % 50 == 0:
             assert_within_bound()
     item = assert_within_bound()
-    assert event_budget.events_size(item["events"]) > event_budget.BUDGET_BYTES - 2 * event_budget.SLACK_BYTES
+    assert budget.events_size(item["events"]) > budget.BUDGET_BYTES - 2 * budget.SLACK_BYTES
     assert sum(len(times) for summary in item["events"].values() for times in summary["t"].values()) < 300
 
     # Counts, first and last times: exact.
@@ -169,13 +170,13 @@ def assert_within_bound() -> dict[str, Any]:
     """The user's event data within the budget, and the room recorded never more than what is left."""
     item = user_store.get("u-1")
     assert item is not None
-    size = event_budget.events_size(item["events"])
-    assert size + item["events_room"] <= event_budget.BUDGET_BYTES and item["events_room"] >= 0
+    size = budget.events_size(item["events"])
+    assert size + item["events_room"] <= budget.BUDGET_BYTES and item["events_room"] >= 0
     return item
 
 
 def test_the_deployed_budget_leaves_most_of_an_item_to_the_rest_of_the_user() -> None:
-    assert event_budget.BUDGET_BYTES <= 400 * 1024 / 3
+    assert budget.BUDGET_BYTES <= 400 * 1024 / 3
 
 
 # --- bounded retries: 429 with Retry-After -------------------------------------------------------

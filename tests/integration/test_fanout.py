@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from segmentation import clock, errors, health
+from segmentation import clock, definitions, errors, health
 from segmentation.jobs import FanoutJob
 from segmentation.messaging import auto, fanout, service
 from segmentation.messaging.model import MessageCreate
@@ -179,7 +179,7 @@ def test_the_hook_costs_no_aws_call_when_nothing_is_live_and_the_cache_is_fresh(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trial_user(stack, "u1")
-    workspace = segment_store.load_workspace()
+    workspace = definitions.load_workspace()
     record = stack.table("USERS_TABLE").get_item(Key={"user_id": "u1"})["Item"]
     auto.queue_auto_messages(workspace, record, clock.now(), None)  # fills the cache
 
@@ -197,7 +197,7 @@ def test_a_user_already_in_the_segment_costs_no_claim(stack: Stack, monkeypatch:
     segment_id = make_trial_segment()
     message_id = new_message("auto", {"segment_id": segment_id})
     service.put_live(message_id, clock.now())
-    workspace = segment_store.load_workspace()
+    workspace = definitions.load_workspace()
     record = stack.table("USERS_TABLE").get_item(Key={"user_id": "u1"})["Item"]
     claims: list[str] = []
 
@@ -263,9 +263,10 @@ def test_a_live_message_that_cannot_be_evaluated_is_skipped_and_upkeep_goes_on(s
     service.put_live(fine, clock.now())
     deliver_everything(stack)
     # The segment disappears behind the service's back (a bug, a restore, a hand edit).
-    record = segment_store.get(segment_id, check_now=True)
+    record = definitions.get(segment_id, check_now=True)
     assert record is not None
-    segment_store.delete(record, expected_version=segment_store.version(check_now=True))
+    with definitions.changing():
+        segment_store.delete(record, expected_version=definitions.version(check_now=True))
     health.take_skipped()
 
     put_user(stack, "u1", email="u1@example.com", custom_attributes={"plan": "trial"})

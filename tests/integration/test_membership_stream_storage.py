@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from segmentation import definitions
 from segmentation.settings import get_settings
 from segmentation.storage import aws, cursors, dynamo, memberships, segments, upkeep_records
 from segmentation.upkeep.diff import plan_update
@@ -79,7 +80,7 @@ def test_a_definitions_change_between_chunks_undoes_them_and_raises(stack, monke
     chunks already committed are undone, so nothing computed from the old definitions stays."""
     user = upkeep_records.get_record("users", "u1")
     assert user is not None
-    version = segments.load_workspace().version
+    version = definitions.load_workspace().version
     real = dynamo.transact
     done: list[int] = []
 
@@ -110,6 +111,6 @@ def test_a_definitions_change_between_chunks_undoes_them_and_raises(stack, monke
 def test_the_version_guard_holds_while_the_definitions_stay(stack):
     user = upkeep_records.get_record("users", "u1")
     assert user is not None
-    guard = segments.version_guard(segments.load_workspace().version)
+    guard = segments.version_guard(definitions.load_workspace().version)
     assert memberships.apply_update(plan_update("users", user, frozenset({"seg"})), guard)
     assert memberships.count("segment#seg") == 1

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
-from segmentation import clock
+from segmentation import clock, definitions
 from segmentation.auth import access
 from segmentation.messaging import audience, auto
 from segmentation.messaging.model import Audience
@@ -77,7 +77,7 @@ def store_segments(n: int, target: str = "users") -> None:
         UpdateExpression="ADD version :one",
         ExpressionAttributeValues={":one": 1},
     )
-    segment_store.reset_cache()
+    definitions.reset_cache()
 
 
 # --- at most 1,000 segments per target -------------------------------------------------------------
@@ -90,7 +90,7 @@ def test_the_1001st_segment_of_a_target_is_422_limit_reached_and_the_other_targe
     assert refused.status == 422 and refused.error_code == "limit_reached", refused.body
     assert refused.body["error"]["details"][0]["path"] == "target"
     assert "1000" in refused.body["error"]["message"].replace(",", "")
-    assert "One too many" not in {s.name for s in segment_store.records("users", check_now=True)}
+    assert "One too many" not in {s.name for s in definitions.records("users", check_now=True)}
     assert create("A company segment", {"field": "name", "op": "exists"}, "companies").status == 201
     # Deleting one makes room again.
     assert call("DELETE", "/v1/segments/seg_users_bulk_0", key=KEYS["admin"]).status == 204
@@ -114,7 +114,7 @@ def test_two_creates_racing_for_the_last_place_cannot_both_win(
                     target="users",
                     filter_=TRIAL,
                     now=clock.now(),
-                    expected_version=segment_store.version(check_now=True),
+                    expected_version=definitions.version(check_now=True),
                 ).id
             )
         return real_create(**arguments)
@@ -123,7 +123,7 @@ def test_two_creates_racing_for_the_last_place_cannot_both_win(
     refused = create("Second")
     assert raced == ["seg_racer"]
     assert refused.status == 422 and refused.error_code == "limit_reached", refused.body
-    stored = [s.name for s in segment_store.records("users", check_now=True) if not s.predefined]
+    stored = [s.name for s in definitions.records("users", check_now=True) if not s.predefined]
     assert sorted(stored) == ["First", "Racer"]
 
 
@@ -148,7 +148,7 @@ def test_a_segment_filter_over_the_bounds_is_422_on_create_and_edit(
     segment_id = create("Fine").body["id"]
     edited = call("PUT", f"/v1/segments/{segment_id}", key=KEYS["admin"], body={"filter": filter_})
     assert edited.status == 422 and edited.body["error"]["details"][0]["path"] == path
-    assert segment_store.get(segment_id, check_now=True).filter == TRIAL  # type: ignore[union-attr]
+    assert definitions.get(segment_id, check_now=True).filter == TRIAL  # type: ignore[union-attr]
 
 
 def message(audience_: dict[str, Any]) -> Reply:
@@ -178,7 +178,7 @@ def test_an_audience_at_the_bounds_with_a_segment_is_accepted_and_evaluated(api:
         reply = message({"segment_id": "active", "filter": filter_})
         assert reply.status == 201, reply.body
         matches = audience.predicate(
-            segment_store.load_workspace(), Audience(segment_id="active", filter=filter_)
+            definitions.load_workspace(), Audience(segment_id="active", filter=filter_)
         )
         now = clock.now()
         assert matches({"user_id": "u1", "email": "a@example.com", "last_seen_at": now - 60}, now)
@@ -202,5 +202,5 @@ def test_upkeep_queues_a_live_auto_message_whose_audience_is_at_the_bounds(
     monkeypatch.setattr(deliveries, "claim", claim)
     now = clock.now()
     record = {"user_id": "u1", "email": "a@example.com", "last_seen_at": now - 60}
-    auto.queue_auto_messages(Records(segment_store.load_workspace()), record, now, frozenset())
+    auto.queue_auto_messages(Records(definitions.load_workspace()), record, now, frozenset())
     assert claimed == [(reply.body["id"], "u1")]

@@ -54,6 +54,7 @@ def test_a_small_workspace_is_built_within_the_call(stack):
 
 
 def test_editing_a_segment_rebuilds_it_and_the_segments_that_refer_to_it(stack):
+    from segmentation import definitions
     from segmentation.storage import segments
 
     pro = definition("pro", {"field": PLAN, "op": "eq", "value": "pro"})
@@ -71,15 +72,16 @@ def test_editing_a_segment_rebuilds_it_and_the_segments_that_refer_to_it(stack):
     assert members("big_pro") == ["u2", "u3"]
 
     edited_filter = {"field": PLAN, "op": "eq", "value": "free"}
-    current = segments.get("pro", check_now=True)
+    current = definitions.get("pro", check_now=True)
     assert current is not None
-    segments.update(
-        current,
-        name=None,
-        filter_=edited_filter,
-        now=clock.now(),
-        expected_version=segments.version(check_now=True),
-    )
+    with definitions.changing():
+        segments.update(
+            current,
+            name=None,
+            filter_=edited_filter,
+            now=clock.now(),
+            expected_version=definitions.version(check_now=True),
+        )
     edited = SegmentDef("pro", "pro", "users", edited_filter)
     build_segment(edited, pro, clock.now())
     assert members("pro") == [f"u{i}" for i in range(4, 10)] and memberships.count("segment#pro") == 6

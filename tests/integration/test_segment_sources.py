@@ -595,10 +595,10 @@ def test_an_identify_with_a_new_email_clears_what_ses_said_of_the_old_one(keys: 
 def test_a_batch_of_events_keeps_the_user_within_the_event_budget(
     keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segmentation.engine import event_budget
+    from segmentation.event_summaries import budget
 
-    monkeypatch.setattr(event_budget, "BUDGET_BYTES", 2 * 1024)
-    monkeypatch.setattr(event_budget, "SLACK_BYTES", 256)
+    monkeypatch.setattr(budget, "BUDGET_BYTES", 2 * 1024)
+    monkeypatch.setattr(budget, "SLACK_BYTES", 256)
     messages = [
         track("u-budget", "Clicked", timestamp=f"2026-11-{day:02d}T10:00:{second:02d}Z")
         for day in range(1, 29)
@@ -606,6 +606,6 @@ def test_a_batch_of_events_keeps_the_user_within_the_event_budget(
     ]
     batch(keys["ingest"], *messages)
     stored = user_store.get("u-budget") or {}
-    size = event_budget.events_size(stored["events"])
-    assert size + stored["events_room"] <= event_budget.BUDGET_BYTES and stored["events_room"] >= 0
+    size = budget.events_size(stored["events"])
+    assert size + stored["events_room"] <= budget.BUDGET_BYTES and stored["events_room"] >= 0
     assert events_of(keys, "u-budget")["clicked"]["count"] == len(messages)

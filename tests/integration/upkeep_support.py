@@ -110,7 +110,7 @@ def _fake_credentials() -> None:
 def _reset_caches() -> None:
     aws.reset()
     for module, function in (
-        ("segmentation.storage.segments", "reset_cache"),
+        ("segmentation.definitions", "reset_cache"),
         ("segmentation.messaging.auto", "reset_cache"),
     ):
         if importlib.util.find_spec(module) is not None:
@@ -178,16 +178,18 @@ DAY = 86400.0
 
 
 def make_segment(segment_id: str, filter_: dict[str, Any], target: str = "users") -> Any:
+    from segmentation import definitions
     from segmentation.storage import segments
 
-    return segments.create(
-        segment_id=segment_id,
-        name=segment_id,
-        target=target,
-        filter_=filter_,
-        now=clock.now(),
-        expected_version=segments.version(check_now=True),
-    )
+    with definitions.changing():
+        return segments.create(
+            segment_id=segment_id,
+            name=segment_id,
+            target=target,
+            filter_=filter_,
+            now=clock.now(),
+            expected_version=definitions.version(check_now=True),
+        )
 
 
 def upsert_user(user_id: str, fields: dict[str, Any] | None = None, **custom: Any) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The segmentation package's import graph: no circles, no project imports hidden in function
 bodies, and dependencies that point down (http → segments → upkeep → messaging → people,
-auth, changes → storage → engine; the core modules at the very bottom)."""
+auth, changes → definitions → storage → engine; the core modules at the very bottom, vocabulary
+and the event summaries among them: storage never imports the engine)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ LAYERS: list[set[str]] = [
     {"upkeep"},
     {"messaging"},
     {"people", "auth", "changes"},
+    {"definitions"},
     {"storage"},
     {"engine", "jobs", "values"},
-    {"cursors", "errors", "settings", "clock", "health", "handler_wiring"},
+    {"cursors", "errors", "settings", "clock", "health", "handler_wiring", "vocabulary", "event_summaries"},
 ]
 
 
@@ -166,3 +168,20 @@ def test_handlers_call_capabilities_never_storage() -> None:
                 f"{handler.parent.name}: {name}" for name in names if name.startswith("segmentation.storage")
             ]
     assert reaching == []
+
+
+def test_storage_never_imports_the_engine() -> None:
+    """Storage talks to tables: the compiled definitions live above it (segmentation.definitions),
+    the words both share below both (segmentation.vocabulary, segmentation.event_summaries). Any
+    import counts here, also one made only for type checking."""
+    reaching = []
+    for path in sorted((PACKAGE / "storage").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                engine = sorted(name for name in _project_names(node) if _is_engine(name))
+                reaching += [f"{_module_name(path)} imports {name}" for name in engine]
+    assert reaching == []
+
+
+def _is_engine(module: str) -> bool:
+    return module == "segmentation.engine" or module.startswith("segmentation.engine.")

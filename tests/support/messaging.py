@@ -49,9 +49,10 @@ def _reset_caches() -> None:
     aws.reset()
     auto.reset_cache()
     sender.reset_cache()
-    from segmentation.storage import attributes, segments
+    from segmentation import definitions
+    from segmentation.storage import attributes
 
-    segments.reset_cache()
+    definitions.reset_cache()
     attributes.clear_cache()
 
 

@@ -119,7 +119,7 @@ def _uses(spec: dict[str, str]) -> set[Grant]:
 
 
 # Building blocks, named after the code that calls AWS.
-_WORKSPACE = {"SegmentsTable": "GetItem Scan"}  # storage.segments.load_workspace: #meta version + scan
+_WORKSPACE = {"SegmentsTable": "GetItem Scan"}  # definitions.load_workspace: #meta version + scan
 # people.evaluable.Records: users get their companies (BatchGet) and companies their user counts.
 _RECORDS = {"CompaniesTable": "BatchGetItem", "MembershipsTable": "BatchGetItem"}
 # messaging.auto.queue_auto_messages (every users refresh): live set and definitions, the claim
@@ -291,7 +291,7 @@ USES: dict[str, set[Grant]] = {
         _KMS_DYNAMODB,
     ),
     # jobs.scan_jobs -> queues.send_rebuild_jobs; changes.history.settle_days: the segments
-    # (storage.segments.records: #meta GetItem + Scan), each one's count item (GetItem) and its
+    # (definitions.records: #meta GetItem + Scan), each one's count item (GetItem) and its
     # finished days moved to their stats rows (a transaction of two Updates).
     "RebuildCoordinatorFunction": _merge(
         {"RebuildQueue": "sqs:SendMessage"},

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from segmentation.engine.segments import dependents, name_key, reads_company_fields, referenced_segment_ids
+from segmentation.engine.segments import dependents, reads_company_fields, referenced_segment_ids
 from segmentation.segments.service import new_segment_id
+from segmentation.vocabulary import name_key
 
 TRIAL = {"field": "custom_attributes.plan", "op": "eq", "value": "free trial"}
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from segmentation.engine.fields import Target
+from segmentation.vocabulary import Target
 
 # A worker stops and re-queues its cursor with this much of its Lambda time left.
 REQUEUE_WHEN_SECONDS_LEFT = 60.0

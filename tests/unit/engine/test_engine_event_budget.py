@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from engine_helpers import DAY, NOW
-from segmentation.engine.event_budget import (
+from segmentation.engine.events import stat
+from segmentation.event_summaries.budget import (
     BUDGET_BYTES,
     SLACK_BYTES,
     events_size,
@@ -16,7 +17,7 @@ from segmentation.engine.event_budget import (
     in_place_growth,
     stored_size,
 )
-from segmentation.engine.events import KEPT_DAYS, MAX_WINDOW_DAYS, added, day_of, stat
+from segmentation.event_summaries.stored import KEPT_DAYS, MAX_WINDOW_DAYS, added, day_of
 
 
 @pytest.mark.parametrize(

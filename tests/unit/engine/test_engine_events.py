@@ -8,14 +8,9 @@ from typing import Any
 import pytest
 from engine_helpers import ATTRIBUTES, DAY, NOW, both
 from segmentation.engine import SegmentDef, Workspace, validate_filter
-from segmentation.engine.events import (
-    KEPT_DAYS,
-    MAX_WINDOW_DAYS,
-    added,
-    stat,
-    summary_of,
-)
+from segmentation.engine.events import stat, summary_of
 from segmentation.errors import Invalid
+from segmentation.event_summaries.stored import KEPT_DAYS, MAX_WINDOW_DAYS, added
 
 
 def user_with(*times: float, name: str = "uploaded_photo", now: float = NOW) -> dict[str, Any]:

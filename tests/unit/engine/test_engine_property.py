@@ -11,7 +11,6 @@ from engine_helpers import ATTRIBUTES, DAY, NOW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from segmentation.engine import SegmentDef, Workspace, compiler
-from segmentation.engine.events import added
 from segmentation.engine.fields import (
     BOOLEAN_OPS,
     COMPANY_FIELDS,
@@ -24,6 +23,7 @@ from segmentation.engine.fields import (
 )
 from segmentation.engine.reference import evaluate
 from segmentation.engine.segments import PREDEFINED_IDS, PREDEFINED_SEGMENTS
+from segmentation.event_summaries.stored import added
 
 ZONES = ["UTC", "America/New_York", "Asia/Kolkata"]
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

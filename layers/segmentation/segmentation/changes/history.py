@@ -11,10 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.storage import changes, cursors, memberships
 from segmentation.storage import companies as company_store
-from segmentation.storage import segments as segment_store
 from segmentation.storage import users as user_store
 from segmentation.storage.changes import FeedPosition
 from segmentation.values import format_timestamp, parse_timestamp
@@ -176,4 +175,4 @@ def settle_days(now: float) -> int:
     """The nightly rebuild's share: every segment's finished UTC days move off its count item
     into their stats rows (storage.memberships.settle_days). Returns the days moved."""
     today = datetime.fromtimestamp(now, UTC).date().isoformat()
-    return sum(memberships.settle_days(record.id, today) for record in segment_store.records(check_now=True))
+    return sum(memberships.settle_days(record.id, today) for record in definitions.records(check_now=True))

@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.changes import addresses, signing
 from segmentation.settings import get_settings
-from segmentation.storage import segments as segment_store
 from segmentation.storage import webhooks as store
 from segmentation.storage.webhooks import Webhook
 from segmentation.values import epoch_millis, format_timestamp
@@ -54,7 +53,7 @@ def attempt_json(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_segments(segment_ids: Sequence[str]) -> None:
-    known = segment_store.segment_defs(check_now=True)
+    known = definitions.segment_defs(check_now=True)
     details = [
         {"path": f"segment_ids[{index}]", "message": f"no segment has the id {segment_id!r}"}
         for index, segment_id in enumerate(segment_ids)

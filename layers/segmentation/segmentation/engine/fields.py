@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Literal
 
-from segmentation.engine.timestamps import is_number, parse_timestamp
+from segmentation.engine.timestamps import parse_timestamp
+from segmentation.vocabulary import is_number
 
 USER_FIELDS: dict[str, str] = {
     "user_id": "string",
@@ -38,14 +38,10 @@ STANDARD_FIELDS: dict[str, dict[str, str]] = {"users": USER_FIELDS, "companies":
 # Only user fields; no company field shares these names (tested).
 FIELD_DEFAULTS: dict[str, str] = {"email_status": "ok"}
 EMAIL_STATUSES = ("ok", "bounced", "complained")
-Target = Literal["users", "companies"]
-TARGETS = ("users", "companies")
 VALUE_TYPES = ("string", "number", "boolean", "timestamp")
 
 # Whole strings only (fullmatch): "plan\n" is not a name.
 CUSTOM_ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
-# Custom attribute names per target a workspace may hold (API.md).
-MAX_ATTRIBUTE_NAMES = 250
 # Event names (compared case-insensitively, kept lower-cased), and how many a workspace may hold.
 EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 MAX_EVENT_NAMES = 120
@@ -66,9 +62,8 @@ DATE_OPS = ("before", "after", "on")
 TIMESTAMP_OPS = DAYS_OPS + DATE_OPS
 SEGMENT_OPS = ("in_segment", "not_in_segment")
 TAG_OPS = ("has_tag", "not_has_tag")
-# The user filter field `tag` tests the user item's `tag_ids` (a string set; absent: no tags).
+# The user filter field `tag` tests the user item's `tag_ids` (vocabulary.TAG_IDS).
 TAG_FIELD = "tag"
-TAG_IDS = "tag_ids"
 
 OPS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "string": PRESENCE_OPS + STRING_OPS,

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.events import MAX_WINDOW_DAYS
 from segmentation.engine.fields import (
     BOOLEAN_OPS,
     COMPANY_FIELDS,
@@ -27,13 +26,14 @@ from segmentation.engine.fields import (
     STANDARD_FIELDS,
     STRING_OPS,
     TAG_FIELD,
-    TAG_IDS,
     TIMESTAMP_OPS,
     VALUE_TYPES,
     VALUELESS_OPS,
 )
 from segmentation.engine.model import And, Condition, DateValue, FieldRef, Filter, Not, Or
-from segmentation.engine.timestamps import is_number, parse_date, parse_timestamp
+from segmentation.engine.timestamps import parse_date, parse_timestamp
+from segmentation.event_summaries.stored import MAX_WINDOW_DAYS
+from segmentation.vocabulary import TAG_IDS, is_number
 
 MAX_DEPTH = 6  # nested and/or/not around a condition
 MAX_CONDITIONS = 100

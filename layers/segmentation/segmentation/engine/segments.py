@@ -111,11 +111,6 @@ def dependency_order(edges: Mapping[str, Iterable[str]], wanted: Iterable[str]) 
     return order
 
 
-def name_key(name: str) -> str:
-    """The form under which names are unique per target (case-insensitive)."""
-    return name.strip().casefold()
-
-
 # --- the graph of segment references ---------------------------------------------------------
 
 

@@ -9,15 +9,12 @@ import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from segmentation.vocabulary import is_number
+
 # The range datetime can represent, so every accepted timestamp can also be formatted.
 MIN_EPOCH = -62135596800.0  # 0001-01-01T00:00:00Z
 MAX_EPOCH = 253402300799.0  # 9999-12-31T23:59:59Z
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def is_number(value: object) -> bool:
-    """A JSON/DynamoDB number: int, float or Decimal, but not bool (bool is an int in Python)."""
-    return value.__class__ in (int, float, Decimal)
 
 
 def parse_timestamp(value: object) -> float:

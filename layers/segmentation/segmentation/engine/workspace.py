@@ -8,7 +8,6 @@ from typing import Any
 
 from segmentation.engine.calendar import Calendar
 from segmentation.engine.compiler import Compiler, MembershipProgram, Record
-from segmentation.engine.fields import TARGETS
 from segmentation.engine.model import Condition, Filter, conditions, segment_references
 from segmentation.engine.parse import Attributes, FilterErrors, parse_filter
 from segmentation.engine.segments import (
@@ -21,6 +20,7 @@ from segmentation.engine.segments import (
 from segmentation.engine.timing import is_time_relative, next_change
 from segmentation.engine.validation import direct_reference_problems
 from segmentation.errors import Invalid
+from segmentation.vocabulary import TARGETS
 
 Predicate = Callable[[Record, float], bool]
 _PREDICATE_CACHE_SIZE = 256

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.engine import Workspace, validate_filter
 from segmentation.messaging.model import Audience
 from segmentation.people.attributes import all_types as all_attribute_types
-from segmentation.storage import segments as segment_store
 
 
 def check(audience: Audience) -> None:
     """The segment must exist and hold users; the filter must be a valid user filter."""
     if audience.segment_id is not None:
-        segment = segment_store.get(audience.segment_id, check_now=True)
+        segment = definitions.get(audience.segment_id, check_now=True)
         target = None if segment is None else segment.target
         if target is None:
             raise errors.Invalid(
@@ -32,7 +31,7 @@ def check(audience: Audience) -> None:
             audience.filter,
             target="users",
             attributes=all_attribute_types(audience.filter),
-            segments=segment_store.segment_defs(check_now=True),
+            segments=definitions.segment_defs(check_now=True),
             path="audience.filter",
         )
 

@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from segmentation import clock, errors, health
+from segmentation.definitions import load_workspace
 from segmentation.jobs import FanoutJob, ParkedJob
 from segmentation.messaging import audience as audiences
 from segmentation.messaging import send_rate
 from segmentation.messaging.model import Message
 from segmentation.people.evaluable import Records
 from segmentation.storage import deliveries, memberships, messages, queues, upkeep_records
-from segmentation.storage.segments import load_workspace
 
 PAGE_SIZE = 100
 # The delivery queue may hold this many seconds of sending (at least MIN_BACKLOG jobs).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.auth import unsubscribe_links
 from segmentation.engine.segments import PREDEFINED_IDS
 from segmentation.jobs import FanoutJob, ParkedJob
@@ -248,7 +248,7 @@ def _refusal(message: Message, reasons: list[Any], state_message: str, state_cod
             ],
             code="audience_tag_missing",
         )
-    gone = [sid for sid in _stored_references(message) if segment_store.get(sid, check_now=True) is None]
+    gone = [sid for sid in _stored_references(message) if definitions.get(sid, check_now=True) is None]
     raise errors.Conflict(
         f"The audience names segments that no longer exist ({', '.join(gone) or 'one of them'}); "
         "create a new message.",

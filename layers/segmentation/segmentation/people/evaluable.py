@@ -14,12 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from segmentation.definitions import load_workspace
 from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
 from segmentation.storage import companies as company_store
 from segmentation.storage import memberships
 from segmentation.storage.records import KEY_ATTRIBUTE
-from segmentation.storage.segments import load_workspace
+from segmentation.vocabulary import Target
 
 Record = dict[str, Any]
 

@@ -25,16 +25,16 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation import errors
-from segmentation.engine.fields import CUSTOM_ATTRIBUTE_NAME, MAX_ATTRIBUTE_NAMES, holds_timestamps
+from segmentation.engine.fields import CUSTOM_ATTRIBUTE_NAME, holds_timestamps
 from segmentation.people import tags
 from segmentation.people.csv_reader import Record, records
 from segmentation.storage import attributes as attribute_store
 from segmentation.storage import files, user_batches
 from segmentation.storage import jobs as job_store
 from segmentation.storage.jobs import JobRecord, Progress
-from segmentation.storage.tags import name_key
 from segmentation.storage.user_batches import Change
 from segmentation.values import MAX_STRING_LENGTH, one_line, parse_timestamp, text_block, to_number
+from segmentation.vocabulary import MAX_ATTRIBUTE_NAMES, name_key
 
 KIND = "import"
 MAX_BODY_BYTES = 5 * 1024 * 1024  # a CSV sent as the request's body

@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.fields import FIELD_DEFAULTS, TAG_IDS, holds_timestamps
-from segmentation.engine.timestamps import is_number
+from segmentation.engine.fields import FIELD_DEFAULTS, holds_timestamps
 from segmentation.values import format_timestamp, json_number
+from segmentation.vocabulary import TAG_IDS, is_number
 
 _USER_STRINGS = ("email", "name", "phone")
 _USER_TIMES = ("signed_up_at", "last_seen_at")

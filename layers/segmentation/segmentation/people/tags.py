@@ -20,6 +20,7 @@ from segmentation.storage import tags as tag_store
 from segmentation.storage.tags import TagRecord
 from segmentation.storage.user_batches import Change
 from segmentation.values import format_timestamp
+from segmentation.vocabulary import name_key
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 # Users tagged or untagged by ids in one request (API.md); more take a filter (a job).
@@ -77,7 +78,7 @@ def create_tag(name: str, now: float) -> Tag:
 def resolve_names(names: Iterable[str], now: float) -> dict[str, str]:
     """name_key -> tag id for each name, creating the tags that do not exist yet (a name taken
     meanwhile by another writer resolves to that writer's tag)."""
-    wanted = {tag_store.name_key(name): name.strip() for name in names}
+    wanted = {name_key(name): name.strip() for name in names}
     found = tag_store.ids_by_name(wanted.values()) if wanted else {}
     for key, name in wanted.items():
         if key in found:

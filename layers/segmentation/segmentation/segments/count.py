@@ -28,14 +28,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from segmentation import definitions
 from segmentation.engine import validate_filter
-from segmentation.engine.fields import Target
 from segmentation.engine.segments import PREDEFINED_IDS, raw_references
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.evaluable import Records
 from segmentation.storage import count_cache, memberships, upkeep_records
-from segmentation.storage import segments as segment_store
 from segmentation.values import epoch_millis
+from segmentation.vocabulary import Target
 
 EXACT_SCAN_LIMIT = 5_000
 SEGMENT_SIZE = 500
@@ -103,11 +103,11 @@ def count(target: Target, raw_filter: Any, now: float, rng: random.Random | None
 
 def _checked(target: Target, raw_filter: Any) -> Records:
     """The filter validated (a 422 otherwise), and the records to evaluate it with."""
-    defs = segment_store.segment_defs()
+    defs = definitions.segment_defs()
     validate_filter(
         raw_filter, target=target, attributes=all_attribute_types(raw_filter), segments=defs, path="filter"
     )
-    return Records(segment_store.load_workspace())
+    return Records(definitions.load_workspace())
 
 
 def _stored_count(raw_filter: Any, records: Records) -> Count | None:

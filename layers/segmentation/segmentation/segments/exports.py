@@ -25,9 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.engine import validate_filter
-from segmentation.engine.fields import Target
 from segmentation.jobs import BulkJob
 from segmentation.people import imports
 from segmentation.people.attributes import all_types as all_attribute_types
@@ -36,10 +35,10 @@ from segmentation.segments import search, service
 from segmentation.storage import attributes as attribute_store
 from segmentation.storage import files, memberships, queues, upkeep_records
 from segmentation.storage import jobs as job_store
-from segmentation.storage import segments as segment_store
 from segmentation.storage import tags as tag_store
 from segmentation.storage.jobs import JobRecord, Progress
 from segmentation.values import format_timestamp
+from segmentation.vocabulary import Target
 
 KIND = "export"
 DOWNLOAD_URL_SECONDS = 3600
@@ -81,7 +80,7 @@ def start_for_filter(target: Target, raw_filter: Any, now: float) -> str:
         raw_filter,
         target=target,
         attributes=all_attribute_types(raw_filter),
-        segments=segment_store.segment_defs(check_now=True),
+        segments=definitions.segment_defs(check_now=True),
         path="filter",
     )
     total = upkeep_records.approximate_count(target)

@@ -13,9 +13,9 @@ from segmentation.engine.fields import (
     STANDARD_FIELDS,
     TAG_FIELD,
     TAG_OPS,
-    Target,
 )
 from segmentation.people.attributes import all_types
+from segmentation.vocabulary import Target
 
 
 def _field(name: str, kind: str, source: str) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from segmentation import definitions
 from segmentation.engine import validate_filter
-from segmentation.engine.fields import Target
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.evaluable import Records
 from segmentation.storage import cursors, memberships, upkeep_records
-from segmentation.storage import segments as segment_store
 from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.vocabulary import Target
 
 # One request reads at most this many records; past it, it answers with what it found and a
 # cursor, so a rare match on a large table costs several calls instead of a Lambda timeout.
@@ -60,7 +60,7 @@ def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[
 
 
 def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now: float) -> Page:
-    defs = segment_store.segment_defs()
+    defs = definitions.segment_defs()
     validate_filter(
         raw_filter, target=target, attributes=all_attribute_types(raw_filter), segments=defs, path="filter"
     )
@@ -68,7 +68,7 @@ def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now:
     after: str | None = None
     if cursor:
         after = cursors.decode(cursor, scope=scope, fields=_CURSOR_FIELDS, message=_INVALID_CURSOR)["k"]
-    records = Records(segment_store.load_workspace())
+    records = Records(definitions.load_workspace())
     matches = records.workspace.predicate(raw_filter, target)
     with_companies = target == "users" and records.reads_company_fields(raw_filter)
     key = KEY_ATTRIBUTE[target]
@@ -95,7 +95,7 @@ def members(target: Target, segment_id: str, limit: int, cursor: str | None, now
     """A page of a segment's stored members, as they are now (members deleted meanwhile are left out)."""
     ids, next_cursor = memberships.members_page(segment_id, limit, cursor)
     by_id = upkeep_records.get_records(target, ids)
-    records = Records(segment_store.load_workspace())
+    records = Records(definitions.load_workspace())
     found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
     return Page(_described(records, target, found, now), next_cursor)
 
@@ -106,7 +106,7 @@ def matching_page(
     """One page of the table scan for a job (an export, tagging by a filter): the records that
     match, evaluated and described as search does; the key to go on after (None at the end);
     how many records were read. The filter was validated when the job was made."""
-    records = Records(segment_store.load_workspace())
+    records = Records(definitions.load_workspace())
     matches = records.workspace.predicate(raw_filter, target)
     with_companies = target == "users" and records.reads_company_fields(raw_filter)
     items, last = upkeep_records.scan_slice(target, 0, 1, after, limit)
@@ -121,7 +121,7 @@ def member_page(
     and the last member id read when more may follow."""
     ids, last = memberships.group_ids_after(memberships.segment_group(segment_id), limit, after)
     by_id = upkeep_records.get_records(target, ids)
-    records = Records(segment_store.load_workspace())
+    records = Records(definitions.load_workspace())
     found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
     return _described(records, target, found, now), last
 

@@ -1,6 +1,7 @@
 """Segment commands behind the HTTP routes: check, write, then build or drop membership.
 
-No boto3 here: definitions go through `storage.segments`, attribute types through
+No boto3 here: definitions are read through `definitions` (cached) and written through
+`storage.segments` inside `definitions.changing()`, attribute types go through
 `storage.attributes`, membership through `storage.memberships` and `upkeep`.
 """
 
@@ -11,15 +12,16 @@ import string
 from collections.abc import Callable
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.engine import validate_filter
-from segmentation.engine.segments import dependents, name_key
+from segmentation.engine.segments import dependents
 from segmentation.messaging.model import Message
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.storage import memberships, messages
 from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import ConcurrentChange, SegmentRecord
 from segmentation.upkeep.build import build_segment, drop_segment
+from segmentation.vocabulary import name_key
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _ID_RANDOM_CHARS = 12  # 62**12 ≈ 3e21: a clash is practically impossible, and the put is conditional anyway
@@ -47,14 +49,14 @@ def _with_retries[T](attempt: Callable[[], T]) -> T:
 
 
 def require(segment_id: str) -> SegmentRecord:
-    record = segment_store.get(segment_id)
+    record = definitions.get(segment_id)
     if record is None:
         raise errors.NotFound(f"No segment has the id '{segment_id}'.", code="segment_not_found")
     return record
 
 
 def _require_editable(segment_id: str) -> SegmentRecord:
-    record = segment_store.get(segment_id, check_now=True)
+    record = definitions.get(segment_id, check_now=True)
     if record is None:
         raise errors.NotFound(f"No segment has the id '{segment_id}'.", code="segment_not_found")
     if record.predefined:
@@ -67,7 +69,7 @@ def _require_editable(segment_id: str) -> SegmentRecord:
 
 def _check_name_free(name: str, target: str, own_id: str | None = None) -> None:
     """A clash with a predefined name (never stored) is caught here; stored ones by the guard item too."""
-    for record in segment_store.records(target, check_now=True):
+    for record in definitions.records(target, check_now=True):
         if record.id != own_id and name_key(record.name) == name_key(name):
             raise errors.Conflict(
                 f"A {target} segment named '{record.name}' already exists (names are case-insensitive).",
@@ -78,7 +80,7 @@ def _check_name_free(name: str, target: str, own_id: str | None = None) -> None:
 def _check_room(target: str) -> None:
     """Race-free with the create that follows: it is conditioned on the version this count was
     read at, and every other create moves that version on."""
-    stored = sum(1 for record in segment_store.records(target, check_now=True) if not record.predefined)
+    stored = sum(1 for record in definitions.records(target, check_now=True) if not record.predefined)
     if stored >= MAX_SEGMENTS_PER_TARGET:
         raise errors.Invalid(
             f"This workspace already has {stored} {target} segments, the most it may have "
@@ -93,7 +95,7 @@ def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[
         raw,
         target=target,
         attributes=all_attribute_types(raw),
-        segments=segment_store.segment_defs(check_now=True),
+        segments=definitions.segment_defs(check_now=True),
         segment_id=segment_id,
         path="filter",
     )
@@ -102,21 +104,22 @@ def _validated_filter(raw: Any, *, target: str, segment_id: str | None) -> dict[
 
 def create_segment(name: str, target: str, raw_filter: Any, now: float) -> SegmentRecord:
     def attempt() -> SegmentRecord:
-        expected = segment_store.version(check_now=True)
+        expected = definitions.version(check_now=True)
         _check_room(target)
         _check_name_free(name, target)
         filter_ = _validated_filter(raw_filter, target=target, segment_id=None)
-        return segment_store.create(
-            segment_id=new_segment_id(),
-            name=name,
-            target=target,
-            filter_=filter_,
-            now=now,
-            expected_version=expected,
-        )
+        with definitions.changing():
+            return segment_store.create(
+                segment_id=new_segment_id(),
+                name=name,
+                target=target,
+                filter_=filter_,
+                now=now,
+                expected_version=expected,
+            )
 
     record = _with_retries(attempt)
-    build_segment(record.definition(), None, now)
+    build_segment(definitions.definition_of(record), None, now)
     return record
 
 
@@ -124,7 +127,7 @@ def update_segment(segment_id: str, name: str | None, raw_filter: Any | None, no
     """Rename and/or refilter; None leaves a field as it is."""
 
     def attempt() -> tuple[SegmentRecord, SegmentRecord]:
-        expected = segment_store.version(check_now=True)
+        expected = definitions.version(check_now=True)
         current = _require_editable(segment_id)
         if name is not None:
             _check_name_free(name, current.target, own_id=current.id)
@@ -132,14 +135,15 @@ def update_segment(segment_id: str, name: str | None, raw_filter: Any | None, no
         if raw_filter is not None:
             # segment_id makes the engine reject a filter that reaches this segment again (a cycle).
             filter_ = _validated_filter(raw_filter, target=current.target, segment_id=current.id)
-        updated = segment_store.update(
-            current, name=name, filter_=filter_, now=now, expected_version=expected
-        )
+        with definitions.changing():
+            updated = segment_store.update(
+                current, name=name, filter_=filter_, now=now, expected_version=expected
+            )
         return current, updated
 
     previous, updated = _with_retries(attempt)
     if updated.filter != previous.filter:
-        build_segment(updated.definition(), previous.definition(), now)
+        build_segment(definitions.definition_of(updated), definitions.definition_of(previous), now)
     return updated
 
 
@@ -160,9 +164,9 @@ def delete_segment(segment_id: str) -> None:
     """
 
     def attempt() -> None:
-        expected = segment_store.version(check_now=True)
+        expected = definitions.version(check_now=True)
         current = _require_editable(segment_id)
-        filters = {r.id: r.filter for r in segment_store.records(check_now=True)}
+        filters = {r.id: r.filter for r in definitions.records(check_now=True)}
         referring = dependents(current.id, filters)
         targeting = dependent_messages(current.id)
         if referring or targeting:
@@ -185,7 +189,8 @@ def delete_segment(segment_id: str) -> None:
                 details=details,
                 code="segment_in_use",
             )
-        segment_store.delete(current, expected_version=expected)
+        with definitions.changing():
+            segment_store.delete(current, expected_version=expected)
 
     _with_retries(attempt)
     drop_segment(segment_id)

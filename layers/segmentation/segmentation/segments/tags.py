@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from segmentation import errors
+from segmentation import definitions, errors
 from segmentation.engine import validate_filter
 from segmentation.engine.segments import referenced_tag_ids
 from segmentation.jobs import BulkJob
@@ -24,7 +24,6 @@ from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.segments import search
 from segmentation.storage import jobs as job_store
 from segmentation.storage import memberships, messages, queues, upkeep_records, user_batches
-from segmentation.storage import segments as segment_store
 from segmentation.storage import tags as tag_store
 from segmentation.storage.jobs import JobRecord, Progress
 from segmentation.storage.segments import ConcurrentChange
@@ -40,7 +39,7 @@ def dependents(tag_id: str) -> tuple[list[str], list[str]]:
     """(ids of the segments whose filter names the tag, ids of the messages whose audience does)."""
     segments = sorted(
         record.id
-        for record in segment_store.records(check_now=True)
+        for record in definitions.records(check_now=True)
         if tag_id in referenced_tag_ids(record.filter)
     )
     found = (Message.from_item(item) for item in messages.scan_all())
@@ -52,13 +51,14 @@ def delete_tag(tag_id: str, now: float) -> None:
     """Delete a tag no segment's filter and no message's audience names (409 tag_in_use naming
     them), then untag its users in the background."""
     for attempt in range(_WRITE_ATTEMPTS):
-        expected = segment_store.version(check_now=True)
+        expected = definitions.version(check_now=True)
         tag = tags.require(tag_id)
         segment_ids, message_ids = dependents(tag.id)
         if segment_ids or message_ids:
             raise _in_use(tag.id, segment_ids, message_ids)
         try:
-            tag_store.delete(tag, expected_version=expected)
+            with definitions.changing():  # the delete moves the definitions' version on
+                tag_store.delete(tag, expected_version=expected)
             break
         except ConcurrentChange:
             if attempt == _WRITE_ATTEMPTS - 1:
@@ -90,7 +90,7 @@ def start_by_filter(tag_id: str, action: str, raw_filter: Any, now: float) -> st
         raw_filter,
         target="users",
         attributes=all_attribute_types(raw_filter),
-        segments=segment_store.segment_defs(check_now=True),
+        segments=definitions.segment_defs(check_now=True),
         path="filter",
     )
     total = upkeep_records.approximate_count("users")

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from segmentation.engine.fields import MAX_ATTRIBUTE_NAMES
 from segmentation.errors import Invalid, Retryable
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
+from segmentation.vocabulary import MAX_ATTRIBUTE_NAMES
 
 COUNTER_TARGET = "#count"
 _TRANSACTION_LIMIT = 99  # 100 actions per transaction, one of them the counter

@@ -1,6 +1,6 @@
-"""Recording events: the summary of each event name on the user item (engine/events.py says what
-it holds, engine/event_budget.py how big it may grow), and the ids already recorded (EventIds
-table: user_id, event_id) so that a retried event counts once.
+"""Recording events: the summary of each event name on the user item (event_summaries/stored.py
+says what it holds, event_summaries/budget.py how big it may grow), and the ids already recorded
+(EventIds table: user_id, event_id) so that a retried event counts once.
 
 One event costs one call in the usual case (the same name again the same day, in order): an
 UpdateItem (or, with an id, a TransactWriteItems with the id's conditional Put) that adds it in
@@ -13,7 +13,7 @@ that loses ATTEMPTS races in a row is a Retryable (429) that changed nothing.
 The size bound: `events_room` on the user item is how many more bytes the event summaries may
 take (BUDGET_BYTES minus their size, or less). A write that makes them grow takes its growth
 out of it, conditioned on enough being left; a write that does not fit, or finds no room
-recorded, rewrites the whole `events` map within the budget (event_budget.fitted) and sets the
+recorded, rewrites the whole `events` map within the budget (budget.fitted) and sets the
 room anew, conditioned on the user's `rev` (no write of any kind in between). Every write adds 1
 to the user's `rev`, so upkeep (the stream) re-evaluates the user.
 """
@@ -28,8 +28,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segmentation import errors
-from segmentation.engine import event_budget
-from segmentation.engine.events import SECONDS_PER_DAY, added, day_key, day_of
+from segmentation.event_summaries import budget
+from segmentation.event_summaries.stored import SECONDS_PER_DAY, added, day_key, day_of
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
 from segmentation.values import epoch_millis
@@ -142,7 +142,7 @@ def _in_place(name: str, at: Decimal, now: float) -> dict[str, Any]:
     """The one-call write of the usual case: the event's day already has a count and kept times,
     the event is not older than the last one (so `first_at` stays and the day's times stay
     sorted), and the room left takes what the update may add."""
-    growth = event_budget.in_place_growth(at)
+    growth = budget.in_place_growth(at)
     return {
         "UpdateExpression": (
             "SET #ev.#nm.#n = #ev.#nm.#n + :one, #ev.#nm.#l = :at, #ev.#nm.#v = #ev.#nm.#v + :one, "
@@ -187,9 +187,9 @@ def _recomputed(name: str, at: Decimal, now: float, item: dict[str, Any]) -> dic
     if not (isinstance(events, dict) and isinstance(room, Decimal | int) and _is_summary_or_none(current)):
         return _refitted(name, at, now, item)  # no room recorded yet (or not a summary there)
     summary = added(current, at, now)
-    growth = event_budget.entry_size(name, summary)
+    growth = budget.entry_size(name, summary)
     if current is not None:
-        growth -= event_budget.entry_size(name, current)
+        growth -= budget.entry_size(name, current)
     if growth > room:
         return _refitted(name, at, now, item)
     names = {"#uid": "user_id", "#ev": EVENTS, "#nm": name, "#room": ROOM, "#up": "updated_at", "#rev": "rev"}
@@ -219,11 +219,11 @@ def _refitted(name: str, at: Decimal, now: float, item: dict[str, Any]) -> dict[
     events = dict(stored) if isinstance(stored, dict) else {}
     current = events.get(name)
     events[name] = added(current if isinstance(current, dict) else None, at, now)
-    fit = event_budget.fitted(events, now)
+    fit = budget.fitted(events, now)
     if fit is None:
         raise errors.Invalid(
             f"This user's event history is full: the counts of its events by day alone would pass "
-            f"{event_budget.BUDGET_BYTES // 1024} KB. The event was not recorded.",
+            f"{budget.BUDGET_BYTES // 1024} KB. The event was not recorded.",
             [{"path": "event_name", "message": "no room left in this user's event history"}],
         )
     kept, size = fit
@@ -232,7 +232,7 @@ def _refitted(name: str, at: Decimal, now: float, item: dict[str, Any]) -> dict[
         ":one": 1,
         ":now": epoch_millis(now),
         ":events": kept,
-        ":room": event_budget.BUDGET_BYTES - size,
+        ":room": budget.BUDGET_BYTES - size,
     }
     if item.get("rev") is None:
         condition = "attribute_exists(#uid) AND attribute_not_exists(#rev)"

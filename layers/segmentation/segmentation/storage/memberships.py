@@ -35,12 +35,12 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from segmentation import clock, errors
-from segmentation.engine.fields import TAG_IDS, Target
 from segmentation.settings import get_settings
 from segmentation.storage import changes, cursors, dynamo
 from segmentation.storage.changes import ChangeKind
 from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
 from segmentation.values import epoch_millis
+from segmentation.vocabulary import TAG_IDS, Target
 
 SEGMENT_PREFIX = "segment#"
 COMPANY_PREFIX = "company#"

@@ -1,4 +1,4 @@
-"""The Segments table: stored segment definitions, their name guards, and a cached Workspace.
+"""The Segments table: stored segment definitions and their name guards.
 
 Items (key `segment_id`):
 - a segment: `segment_id` ("seg_..."), `name`, `name_key` (lower-case), `target`, `filter_json`,
@@ -10,27 +10,23 @@ Items (key `segment_id`):
   their checks were made against; a concurrent change makes the write fail with
   `ConcurrentChange` (so two edits cannot together build a cycle or orphan a reference).
 
-Readers use `load_workspace()` / `segment_defs()`: every definition (the predefined ones and the
-stored ones) read with one Scan and compiled once per process, revalidated by one GetItem of
-`#meta.version` at most once a second, and at once after this process changed a segment.
+Readers go through segmentation.definitions, which caches what `read_version` and `scan` read
+(and adds the predefined segments); writers run inside its `changing()`.
 """
 
 from __future__ import annotations
 
 import json
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from segmentation import clock, errors
-from segmentation.engine import PREDEFINED_SEGMENTS, SegmentDef, Workspace
-from segmentation.engine.segments import name_key
+from segmentation import errors
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo
+from segmentation.storage import dynamo
+from segmentation.vocabulary import name_key
 
 META_ID = "#meta"
-REVALIDATE_SECONDS = 1.0
 
 
 class ConcurrentChange(errors.Conflict):
@@ -48,14 +44,6 @@ class SegmentRecord:
     predefined: bool
     created_at: float | None  # None for the predefined segments: they were never created
     updated_at: float | None
-
-    def definition(self) -> SegmentDef:
-        return SegmentDef(
-            id=self.id, name=self.name, target=self.target, filter=self.filter, predefined=self.predefined
-        )
-
-
-_PREDEFINED_ORDER = {d.id: index for index, d in enumerate(PREDEFINED_SEGMENTS)}
 
 
 def _guard_id(target: str, key: str) -> str:
@@ -78,47 +66,11 @@ def _from_item(item: dict[str, Any]) -> SegmentRecord:
     )
 
 
-def _predefined_records() -> dict[str, SegmentRecord]:
-    return {
-        d.id: SegmentRecord(
-            id=d.id,
-            name=d.name,
-            target=d.target,
-            filter=d.filter,
-            predefined=True,
-            created_at=None,
-            updated_at=None,
-        )
-        for d in PREDEFINED_SEGMENTS
-    }
+# --- reads -----------------------------------------------------------------------------------
 
 
-# --- the process-wide cache ------------------------------------------------------------------
-
-
-@dataclass
-class _Snapshot:
-    # The boto3 resource it was read through: a new mock or stack makes a new resource (aws.reset),
-    # and a snapshot of another one is never trusted.
-    resource: Any
-    version: int
-    records: dict[str, SegmentRecord]
-    checked_at: float
-    workspace: Workspace | None = field(default=None)
-
-
-_lock = threading.Lock()
-_snapshot: _Snapshot | None = None
-
-
-def reset_cache() -> None:
-    """Forget the cached definitions (tests; and after this process changes a segment)."""
-    global _snapshot
-    with _lock:
-        _snapshot = None
-
-
-def _read_version() -> int:
+def read_version() -> int:
+    """The definitions' version (0: never written), read consistently."""
     item = (
         dynamo.call(
             "get_item", TableName=_table_name(), Key={"segment_id": META_ID}, ConsistentRead=True
@@ -128,101 +80,56 @@ def _read_version() -> int:
     return int(item.get("version", 0))
 
 
-def _scan_records() -> dict[str, SegmentRecord]:
-    records = _predefined_records()
-    for item in dynamo.scan_all(TableName=_table_name(), ConsistentRead=True):
-        if not str(item["segment_id"]).startswith("#"):  # skip guards and #meta
-            record = _from_item(item)
-            records[record.id] = record
-    return records
-
-
-def _current(*, check_now: bool = False) -> _Snapshot:
-    """The current snapshot; `check_now` skips the once-a-second allowance (used before writes)."""
-    global _snapshot
-    with _lock:
-        now = clock.now()
-        resource = aws.dynamodb()
-        cached = _snapshot
-        if cached is not None and cached.resource is resource:
-            if not check_now and 0 <= now - cached.checked_at < REVALIDATE_SECONDS:
-                return cached
-            # Read the version before the data: the snapshot's version is never newer than its data.
-            version = _read_version()
-            if version == cached.version:
-                cached.checked_at = now
-                return cached
-        else:
-            version = _read_version()
-        _snapshot = _Snapshot(resource=resource, version=version, records=_scan_records(), checked_at=now)
-        return _snapshot
-
-
-def load_workspace(*, check_now: bool = False) -> Workspace:
-    """Every segment definition, compiled once per version and reused for every record.
-
-    `check_now` reads the version now (one GetItem) instead of trusting a check made within the
-    last second: upkeep uses it once a write's version guard found the definitions changed.
-    """
-    snapshot = _current(check_now=check_now)
-    with _lock:
-        if snapshot.workspace is None:
-            snapshot.workspace = Workspace(
-                [r.definition() for r in snapshot.records.values()],
-                timezone=get_settings().timezone,
-                version=snapshot.version,
-            )
-        return snapshot.workspace
-
-
-def segment_defs(*, check_now: bool = False) -> dict[str, SegmentDef]:
-    return {sid: r.definition() for sid, r in _current(check_now=check_now).records.items()}
-
-
-def records(target: str | None = None, *, check_now: bool = False) -> list[SegmentRecord]:
-    """Definitions of one target (or all): predefined first, then stored ones oldest first."""
-    chosen = [r for r in _current(check_now=check_now).records.values() if target in (None, r.target)]
-    return sorted(
-        chosen, key=lambda r: (_PREDEFINED_ORDER.get(r.id, len(_PREDEFINED_ORDER)), r.created_at or 0.0, r.id)
-    )
-
-
-def get(segment_id: str, *, check_now: bool = False) -> SegmentRecord | None:
-    return _current(check_now=check_now).records.get(segment_id)
-
-
-def version(*, check_now: bool = False) -> int:
-    """The version the current definitions were read at: pass it to a write as `expected_version`."""
-    return _current(check_now=check_now).version
+def scan() -> list[SegmentRecord]:
+    """Every stored segment (not the predefined ones), read with one consistent Scan."""
+    return [
+        _from_item(item)
+        for item in dynamo.scan_all(TableName=_table_name(), ConsistentRead=True)
+        if not str(item["segment_id"]).startswith("#")  # skip guards and #meta
+    ]
 
 
 # --- writes ----------------------------------------------------------------------------------
 
 
-def _meta_update(table_name: str, expected_version: int) -> dict[str, Any]:
-    if expected_version:
-        condition = "#v = :expected"
-        values: dict[str, Any] = {":one": 1, ":expected": expected_version}
-    else:
-        condition = "attribute_not_exists(#v)"
-        values = {":one": 1}
-    return {
-        "Update": {
-            "TableName": table_name,
-            "Key": {"segment_id": META_ID},
-            "UpdateExpression": "ADD #v :one",
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": values,
-        }
+def _meta(*, at: int | None, moves: bool) -> dict[str, Any]:
+    """A transaction action on `#meta`: with `at`, it holds only while the version is `at` (0: never
+    written); when it `moves`, it moves the version on (an Update), else it only checks."""
+    action: dict[str, Any] = {
+        "TableName": _table_name(),
+        "Key": {"segment_id": META_ID},
+        "ExpressionAttributeNames": {"#v": "version"},
     }
+    values: dict[str, Any] = {}
+    if at is not None:
+        action["ConditionExpression"] = "#v = :at" if at else "attribute_not_exists(#v)"
+        if at:
+            values[":at"] = at
+    if moves:
+        action["UpdateExpression"] = "ADD #v :one"
+        values[":one"] = 1
+    if values:  # DynamoDB refuses an empty map
+        action["ExpressionAttributeValues"] = values
+    return {"Update" if moves else "ConditionCheck": action}
 
 
 def version_update(expected_version: int) -> dict[str, Any]:
     """A transaction action moving the definitions' version on from `expected_version` (and
-    failing if it moved meanwhile): a write that depends on the definitions' checks (a tag's
-    delete found no segment or message naming it)."""
-    return _meta_update(_table_name(), expected_version)
+    failing if it moved meanwhile): every segment write, and a write that depends on the
+    definitions' checks (a tag's delete found no segment or message naming it)."""
+    return _meta(at=expected_version, moves=True)
+
+
+def version_guard(version: int) -> dict[str, Any]:
+    """A transaction action that holds while the definitions are still at `version` (0: never
+    written): a membership computed from them is written only if no segment changed meanwhile."""
+    return _meta(at=version, moves=False)
+
+
+def version_bump() -> dict[str, Any]:
+    """A transaction action moving the definitions' version on: a segment write checked against
+    the version before it (a delete that found no dependents) then fails and checks again."""
+    return _meta(at=None, moves=True)
 
 
 def exists_check(segment_id: str) -> dict[str, Any]:
@@ -236,46 +143,11 @@ def exists_check(segment_id: str) -> dict[str, Any]:
     }
 
 
-def version_guard(version: int) -> dict[str, Any]:
-    """A transaction action that holds while the definitions are still at `version` (0: never
-    written): a membership computed from them is written only if no segment changed meanwhile."""
-    if version:
-        condition, values = "#v = :v", {":v": version}
-    else:
-        condition, values = "attribute_not_exists(#v)", {}
-    check: dict[str, Any] = {
-        "TableName": _table_name(),
-        "Key": {"segment_id": META_ID},
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": {"#v": "version"},
-    }
-    if values:
-        check["ExpressionAttributeValues"] = values
-    return {"ConditionCheck": check}
-
-
-def version_bump() -> dict[str, Any]:
-    """A transaction action moving the definitions' version on: a segment write checked against
-    the version before it (a delete that found no dependents) then fails and checks again."""
-    return {
-        "Update": {
-            "TableName": _table_name(),
-            "Key": {"segment_id": META_ID},
-            "UpdateExpression": "ADD #v :one",
-            "ExpressionAttributeNames": {"#v": "version"},
-            "ExpressionAttributeValues": {":one": 1},
-        }
-    }
-
-
 def _write(
     actions: list[dict[str, Any]], *, guard_index: int | None, segment_index: int, segment_failed: Exception
 ) -> None:
     """Run one transaction; map which condition failed to the domain error it means."""
-    try:
-        reasons = dynamo.transact(actions)
-    finally:
-        reset_cache()  # this process changed (or tried to change) a segment: recheck at next use
+    reasons = dynamo.transact(actions)
     if reasons is None:
         return
     failed = {index for index, reason in enumerate(reasons) if reason.condition_failed}
@@ -325,7 +197,7 @@ def create(
                     "ConditionExpression": "attribute_not_exists(segment_id)",
                 }
             },
-            _meta_update(table_name, expected_version),
+            version_update(expected_version),
         ],
         guard_index=1,
         segment_index=0,
@@ -369,7 +241,7 @@ def update(
                 },
             }
         },
-        _meta_update(table_name, expected_version),
+        version_update(expected_version),
     ]
     guard_index = None
     if name_key(new_name) != name_key(current.name):
@@ -413,7 +285,7 @@ def delete(current: SegmentRecord, *, expected_version: int) -> None:
                     "Key": {"segment_id": _guard_id(current.target, name_key(current.name))},
                 }
             },
-            _meta_update(table_name, expected_version),
+            version_update(expected_version),
         ],
         guard_index=None,
         segment_index=0,

@@ -23,6 +23,7 @@ from segmentation import errors
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
 from segmentation.storage import segments as segment_store
+from segmentation.vocabulary import name_key
 
 GUARD_PREFIX = "#name#"
 
@@ -36,11 +37,6 @@ class TagRecord:
 
 def _table_name() -> str:
     return get_settings().tags_table
-
-
-def name_key(name: str) -> str:
-    """The form under which tag names are unique (case-insensitive, surrounding spaces ignored)."""
-    return name.strip().casefold()
 
 
 def _guard_id(name: str) -> str:
@@ -144,7 +140,6 @@ def delete(tag: TagRecord, *, expected_version: int) -> None:
             segment_store.version_update(expected_version),
         ]
     )
-    segment_store.reset_cache()
     if reasons is None:
         return
     if reasons[0].condition_failed:

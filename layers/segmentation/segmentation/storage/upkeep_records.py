@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.fields import Target
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
 from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.vocabulary import Target
 
 BY_RECHECK_INDEX = "by_recheck"
 

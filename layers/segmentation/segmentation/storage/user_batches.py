@@ -34,15 +34,15 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from segmentation import errors
-from segmentation.engine import event_budget
-from segmentation.engine.events import added
-from segmentation.engine.fields import TAG_IDS
+from segmentation.event_summaries import budget
+from segmentation.event_summaries.stored import added
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo, memberships, tags
 from segmentation.storage.events import ID_TTL_SECONDS, ROOM
 from segmentation.storage.records import INCARNATION, Expression, resets_due, too_large
 from segmentation.storage.users import NEW_USER_DEFAULTS, RESETS
 from segmentation.values import epoch_millis
+from segmentation.vocabulary import TAG_IDS
 
 # One action of each transaction is a user's update; its keys' puts come with it.
 MAX_KEYS_PER_WRITE = dynamo.TRANSACTION_LIMIT - 1
@@ -374,15 +374,15 @@ def _bounded_events(stored: Mapping[str, Any], summaries: Mapping[str, Any], now
     """The whole `events` map with the new summaries, within the user's event budget, and the room
     it leaves (as storage.events writes it when it rewrites the map; the write is conditioned on
     the user's `rev`, which every event write moves)."""
-    fit = event_budget.fitted({**stored, **summaries}, now)
+    fit = budget.fitted({**stored, **summaries}, now)
     if fit is None:  # the days' counts alone pass the budget: not reachable in practice
         raise errors.Invalid(
             "A user's event history is full: the counts of its events by day alone would pass "
-            f"{event_budget.BUDGET_BYTES // 1024} KB.",
+            f"{budget.BUDGET_BYTES // 1024} KB.",
             [{"path": "batch", "message": "no room left in a user's event history"}],
         )
     events, size = fit
-    return {"events": events, ROOM: event_budget.BUDGET_BYTES - size}
+    return {"events": events, ROOM: budget.BUDGET_BYTES - size}
 
 
 # --- transactions ---------------------------------------------------------------------------

@@ -6,14 +6,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from segmentation import jobs
+from segmentation import definitions, jobs
 from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
 from segmentation.engine.segments import dependents
 from segmentation.settings import get_settings
 from segmentation.storage import memberships, queues, upkeep_records
-from segmentation.storage import segments as segment_store
 from segmentation.upkeep.refresh import current_workspace, refresh_many
+from segmentation.vocabulary import Target
 
 logger = logging.getLogger(__name__)
 BuildCause = Literal["segment_created", "segment_edited"]
@@ -75,7 +74,7 @@ def build_segment(
 def affected_by(segment_id: str) -> frozenset[str]:
     """The segment and every segment referring to it, at any depth: what its build may move for
     its own sake (a change of any other segment found meanwhile has another cause)."""
-    filters = {record.id: record.filter for record in segment_store.records(check_now=True)}
+    filters = {record.id: record.filter for record in definitions.records(check_now=True)}
     found = {segment_id}
     pending = [segment_id]
     while pending:

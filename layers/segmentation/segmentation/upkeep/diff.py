@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
 
-from segmentation.engine.fields import Target
 from segmentation.storage.changes import Cause
 from segmentation.storage.memberships import EVALUATED_AT, SEQUENCES, MemberUpdate
 from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
+from segmentation.vocabulary import Target
 
 # Attributes only upkeep writes: a stream record changing nothing else needs no re-evaluation.
 UPKEEP_ATTRIBUTES = frozenset({"segments", "recheck_at", "recheck_shard", SEQUENCES, EVALUATED_AT})

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from segmentation.engine.fields import TAG_IDS, Target
 from segmentation.storage import memberships, upkeep_records
 from segmentation.storage.records import INCARNATION
 from segmentation.upkeep.company_users import companies_moved
 from segmentation.upkeep.diff import company_ids, stored_segments, stored_sequences
 from segmentation.upkeep.refresh import Outcome, RefreshRun
+from segmentation.vocabulary import TAG_IDS, Target
 
 
 def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> frozenset[str]:

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segmentation import errors, health
+from segmentation.definitions import load_workspace
 from segmentation.engine import Workspace
-from segmentation.engine.fields import Target
 from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
 from segmentation.people.evaluable import Records, member_id
@@ -30,7 +30,7 @@ from segmentation.storage import dynamo, memberships, queues, upkeep_records
 from segmentation.storage.changes import Cause
 from segmentation.storage.memberships import MemberUpdate
 from segmentation.storage.records import INCARNATION
-from segmentation.storage.segments import load_workspace, version_guard
+from segmentation.storage.segments import version_guard
 from segmentation.upkeep.diff import (
     cause_of_changes,
     evaluated_at,
@@ -39,6 +39,7 @@ from segmentation.upkeep.diff import (
     stored_segments,
     written_since_evaluated,
 )
+from segmentation.vocabulary import Target
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from segmentation import health
-from segmentation.engine.fields import Target
 from segmentation.errors import Retryable
 from segmentation.jobs import MembersJob
 from segmentation.settings import get_settings
@@ -22,6 +21,7 @@ from segmentation.upkeep.company_users import companies_moved, refresh_users_of
 from segmentation.upkeep.diff import company_ids, only_upkeep_changed, write_cause
 from segmentation.upkeep.members import forget, relink
 from segmentation.upkeep.refresh import Outcome, RefreshRun
+from segmentation.vocabulary import Target
 
 logger = logging.getLogger(__name__)
 

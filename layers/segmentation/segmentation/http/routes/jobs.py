@@ -16,7 +16,6 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, WithJsonSchema
 
 from segmentation import clock
-from segmentation.engine.fields import Target
 from segmentation.http import import_request
 from segmentation.http.auth import ADMINS, READERS, allow
 from segmentation.http.models import ErrorBody, RequestBody, Shape
@@ -27,6 +26,7 @@ from segmentation.http.routes.segments import SegmentId
 from segmentation.people import imports
 from segmentation.segments import bulk, exports
 from segmentation.values import one_line
+from segmentation.vocabulary import Target
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()

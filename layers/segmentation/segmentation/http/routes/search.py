@@ -14,13 +14,13 @@ from pydantic import ConfigDict, Field, StrictInt
 from pydantic.config import JsonDict
 
 from segmentation import clock
-from segmentation.engine.fields import Target
 from segmentation.http.auth import READERS, allow
 from segmentation.http.models import Company, CountResult, FieldPage, RequestBody, Shape, User
 from segmentation.http.presenters import documented, respond
 from segmentation.http.routes.segments import record_json
 from segmentation.segments import count, fields, search
 from segmentation.values import format_timestamp
+from segmentation.vocabulary import Target
 
 # Route functions have no return annotation on purpose: Powertools would validate the Response against it.
 router = APIGatewayRouter()

@@ -12,13 +12,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
-from segmentation import clock
+from segmentation import clock, definitions
 from segmentation.http.auth import ADMINS, READERS, WRITERS, allow
 from segmentation.http.models import Company, RequestBody, Shape, User
 from segmentation.http.presenters import company_json, documented, link, no_content, respond, user_json
 from segmentation.segments import search
 from segmentation.segments import service as segment_service
-from segmentation.storage import segments as segment_store
 from segmentation.storage.segments import SegmentRecord
 from segmentation.values import format_timestamp, one_line
 
@@ -133,7 +132,7 @@ def create_segment(body: SegmentCreate):
 )
 @allow(*READERS)
 def list_segments(target: Annotated[SegmentTarget, Query()] = "users"):
-    records = segment_store.records(target)
+    records = definitions.records(target)
     counts = segment_service.member_counts([r.id for r in records])
     return respond({"data": [segment_json(r, counts[r.id]) for r in records], "next_cursor": None})
 

@@ -21,13 +21,13 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from segmentation.engine.events import kept
-from segmentation.engine.timestamps import is_number
+from segmentation.event_summaries.stored import kept
+from segmentation.vocabulary import is_number
 
 BUDGET_BYTES = 128 * 1024
 SLACK_BYTES = 8 * 1024
 EVENTS_ATTRIBUTE = "events"
-# What one in-place update (engine.events' usual case: n, v and the day's count + 1, `l` set, one
+# What one in-place update (storage.events' usual case: n, v and the day's count + 1, `l` set, one
 # time appended) may add at most, besides twice the size of the time: three counters growing by
 # up to 7 bytes each (below 10**15, 7 bytes cover any +1) and the list element's byte.
 _IN_PLACE_OVERHEAD = 3 * 7 + 1
