@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 from segmentation import clock, definitions
 from segmentation.settings import get_settings
-from segmentation.storage import aws, companies, dynamo, events, memberships, segments, upkeep_records, users
+from segmentation.storage import aws, companies, dynamo, events, memberships, people_scans, segments, users
 from segmentation.upkeep.build import build_segment, drop_segment
 from segmentation.upkeep.diff import plan_update
 from segmentation.upkeep.refresh import RefreshRun
@@ -148,7 +148,7 @@ def test_the_clock_records_cause_time_whichever_function_finds_it(stack, stream)
     stream(stack)
     clock.set_offset_seconds(DAY)  # every one of them is past its first day
 
-    recheck_only = upkeep_records.get_record("users", "by_recheck")
+    recheck_only = people_scans.get_item("users", "by_recheck")
     assert recheck_only is not None
     RefreshRun().refresh("users", recheck_only, clock.now())  # recheck-like: no cause of its own
     rebuild = RefreshRun()
@@ -247,7 +247,7 @@ def test_deleting_a_member_or_a_segment_records_exits_with_cause_deleted(stack, 
     assert story("pro", "u1") == [(1, "entered", "attributes"), (2, "exited", "deleted")]
     drop_segment("pro")
     assert story("pro", "u2") == [(1, "entered", "attributes"), (2, "exited", "deleted")]
-    assert "pro" not in (upkeep_records.get_record("users", "u2") or {}).get("segments", set())
+    assert "pro" not in (people_scans.get_item("users", "u2") or {}).get("segments", set())
 
 
 # --- never twice, never invented ----------------------------------------------------------------
@@ -313,7 +313,7 @@ def test_a_deleted_and_created_again_member_keeps_its_history_and_sequence(stack
         (2, "exited", "deleted"),
         (3, "entered", "attributes"),
     ]
-    item = upkeep_records.get_record("users", "u1")
+    item = people_scans.get_item("users", "u1")
     assert item is not None and item["seqs"]["pro"] == 3
     assert_history_agrees_with_membership(["pro"])
 
@@ -346,17 +346,17 @@ MANY = [f"s{i:03d}" for i in range(70)]  # 140 membership ops + 70 changes: seve
 
 def test_a_chunked_diff_records_each_change_once(stack):
     aws.table(get_settings().users_table).put_item(Item={"user_id": "u1", "rev": Decimal(1)})
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     assert memberships.apply_update(plan_update("users", user, frozenset(MANY)))
     assert len(recorded(member_id="u1")) == len(MANY)
     assert {int(i["sequence"]) for i in recorded(member_id="u1")} == {1}
-    assert upkeep_records.get_record("users", "u1")["seqs"] == dict.fromkeys(MANY, 1)  # type: ignore[index]
+    assert people_scans.get_item("users", "u1")["seqs"] == dict.fromkeys(MANY, 1)  # type: ignore[index]
 
 
 def test_an_undone_chunk_records_its_changes_back_and_the_next_change_follows(stack, monkeypatch):
     aws.table(get_settings().users_table).put_item(Item={"user_id": "u1", "rev": Decimal(1)})
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     real = dynamo.transact
     done: list[int] = []
@@ -380,7 +380,7 @@ def test_an_undone_chunk_records_its_changes_back_and_the_next_change_follows(st
     assert memberships.member_groups("u1", "segment#") == frozenset()
 
     # The member item never learned those sequences: the next entry still follows them.
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     assert memberships.apply_update(plan_update("users", user, frozenset(undone[:1])))
     assert [c[:2] for c in story(undone[0], "u1")] == [(1, "entered"), (2, "exited"), (3, "entered")]

@@ -10,7 +10,7 @@ import pytest
 from segmentation.auth import access
 from segmentation.engine.fields import COMPANY_FIELDS, OPS_BY_TYPE, USER_FIELDS
 from segmentation.segments import count as counting
-from segmentation.storage import upkeep_records
+from segmentation.storage import people_scans
 
 from tests.support.apigw import Reply, call
 
@@ -137,7 +137,7 @@ def test_a_large_table_gets_an_estimate_whose_margin_covers_the_truth(
     monkeypatch.setattr(counting, "EXACT_SCAN_LIMIT", 50)
     monkeypatch.setattr(counting, "SEGMENT_SIZE", 10)
     monkeypatch.setattr(counting, "SAMPLE_SEGMENTS", 12)
-    monkeypatch.setattr(upkeep_records, "approximate_count", lambda target: 300)
+    monkeypatch.setattr(people_scans, "approximate_count", lambda target: 300)
     truth = len(searched(TRIAL))
     for seed in range(5):
         found = counting.count("users", TRIAL, 1_800_000_000, rng=random.Random(seed))

@@ -11,7 +11,7 @@ from segmentation import clock, definitions, errors, health
 from segmentation.jobs import FanoutJob
 from segmentation.messaging import auto, fanout, service
 from segmentation.messaging.model import MessageCreate
-from segmentation.people.evaluable import Records
+from segmentation.people.evaluable import Evaluator
 from segmentation.segments import service as segment_service
 from segmentation.storage import attributes, deliveries, messages, queues
 from segmentation.storage import segments as segment_store
@@ -206,9 +206,9 @@ def test_a_user_already_in_the_segment_costs_no_claim(stack: Stack, monkeypatch:
         return deliveries.Claim.ALREADY_DONE
 
     monkeypatch.setattr(deliveries, "claim", claim)
-    auto.queue_auto_messages(Records(workspace), record, clock.now(), frozenset({segment_id}))
+    auto.queue_auto_messages(Evaluator(workspace), record, clock.now(), frozenset({segment_id}))
     assert claims == []
-    auto.queue_auto_messages(Records(workspace), record, clock.now(), frozenset())
+    auto.queue_auto_messages(Evaluator(workspace), record, clock.now(), frozenset())
     assert claims == ["u1"]
 
 

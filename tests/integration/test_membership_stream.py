@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from segmentation import clock, errors
 from segmentation.jobs import MembersJob
-from segmentation.storage import companies, dynamo, memberships, upkeep_records, users
+from segmentation.storage import companies, dynamo, memberships, people_scans, users
 from segmentation.upkeep import rebuild
 from segmentation.upkeep.refresh import RefreshRun
 
@@ -67,7 +67,7 @@ def test_insert_update_delete_keep_members_and_counts_exact(stack, handler):
         "segment#slipping_away": 1,
     }
     # recheck_at is when u1 stops being new.
-    item = upkeep_records.get_record("users", "u1")
+    item = people_scans.get_item("users", "u1")
     assert item is not None and float(item["recheck_at"]) == pytest.approx(now - 3600 + DAY, abs=0.01)
 
     upsert_user("u1", plan="free")
@@ -213,7 +213,7 @@ def test_a_company_segment_follows_the_company_stream(stack, handler):
     companies.upsert("acme", {"industry": "retail"}, {}, [], clock.now())
     feed(stack, handler, "CompaniesTable")
     assert members("retail") == ["acme"]
-    item = upkeep_records.get_record("companies", "acme")
+    item = people_scans.get_item("companies", "acme")
     assert item is not None and item["segments"] == {"retail"}
 
     companies.delete("acme")
@@ -288,7 +288,7 @@ def test_a_segment_created_while_a_pass_evaluates_is_evaluated_again(stack, hand
     feed(stack, handler)
     stale = RefreshRun()  # compiled before the segment exists
     upsert_user("u1", {"last_seen_at": epoch(clock.now())})  # a change the stale pass will handle
-    image = upkeep_records.get_record("users", "u1")
+    image = people_scans.get_item("users", "u1")
     assert image is not None
     make_segment("pro", PRO)  # the segment's build then puts u1 in it
     RefreshRun().refresh_ids("users", ["u1"], clock.now())
@@ -317,7 +317,7 @@ def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones
     RefreshRun().refresh_ids("users", ["u1"], clock.now())
     assert members("pro_company_users") == ["u1"]
     upsert_user("u1", {"last_seen_at": epoch(clock.now())})  # enters "active": a write to make
-    image = upkeep_records.get_record("users", "u1")  # as the stale pass's page read it
+    image = people_scans.get_item("users", "u1")  # as the stale pass's page read it
     assert image is not None
 
     real_apply = memberships.apply_update

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from segmentation import definitions
 from segmentation.settings import get_settings
-from segmentation.storage import aws, cursors, dynamo, memberships, segments, upkeep_records
+from segmentation.storage import aws, cursors, dynamo, memberships, people_scans, segments
 from segmentation.upkeep.diff import plan_update
 
 from tests.integration.upkeep_support import Stack, upkeep_stack
@@ -41,11 +41,11 @@ def test_members_come_a_page_at_a_time(stack):
 
 
 def test_a_diff_over_the_transaction_limit_is_chunked_and_stays_exact(stack):
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     assert memberships.apply_update(plan_update("users", user, frozenset(MANY)))
     assert memberships.counts(f"segment#{s}" for s in MANY) == {f"segment#{s}": 1 for s in MANY}
-    assert upkeep_records.get_record("users", "u1")["segments"] == set(MANY)  # type: ignore[index]
+    assert people_scans.get_item("users", "u1")["segments"] == set(MANY)  # type: ignore[index]
 
     # Replaying the same (now stale) update changes nothing and counts nothing twice.
     assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
@@ -53,7 +53,7 @@ def test_a_diff_over_the_transaction_limit_is_chunked_and_stays_exact(stack):
 
 
 def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkeypatch):
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     real = dynamo.transact
     done: list[int] = []
@@ -72,13 +72,13 @@ def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkey
     monkeypatch.setattr(dynamo, "transact", real)
     assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
     assert memberships.member_groups("u1", "segment#") == frozenset()
-    assert "segments" not in (upkeep_records.get_record("users", "u1") or {})
+    assert "segments" not in (people_scans.get_item("users", "u1") or {})
 
 
 def test_a_definitions_change_between_chunks_undoes_them_and_raises(stack, monkeypatch):
     """The version guard rides in the last chunk: a segment written meanwhile fails it, and the
     chunks already committed are undone, so nothing computed from the old definitions stays."""
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     version = definitions.load_workspace().version
     real = dynamo.transact
@@ -105,11 +105,11 @@ def test_a_definitions_change_between_chunks_undoes_them_and_raises(stack, monke
     assert len(done) >= 3  # two chunks, then the undo
     assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
     assert memberships.member_groups("u1", "segment#") == frozenset()
-    assert "segments" not in (upkeep_records.get_record("users", "u1") or {})
+    assert "segments" not in (people_scans.get_item("users", "u1") or {})
 
 
 def test_the_version_guard_holds_while_the_definitions_stay(stack):
-    user = upkeep_records.get_record("users", "u1")
+    user = people_scans.get_item("users", "u1")
     assert user is not None
     guard = segments.version_guard(definitions.load_workspace().version)
     assert memberships.apply_update(plan_update("users", user, frozenset({"seg"})), guard)

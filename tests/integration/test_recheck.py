@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from segmentation import clock
-from segmentation.storage import memberships, upkeep_records
+from segmentation.storage import memberships, people_scans
 
 from tests.integration.upkeep_support import (
     DAY,
@@ -42,6 +42,6 @@ def test_a_user_leaves_new_once_the_first_day_is_over(stack):
     assert members("new") == [] and memberships.count("segment#new") == 0
     assert stored_segments("users", "u1") == {"active"}
     # The next flip is when u1 stops being active (last seen + 30 days).
-    item = upkeep_records.get_record("users", "u1")
+    item = people_scans.get_item("users", "u1")
     assert item is not None and float(item["recheck_at"]) == pytest.approx(signup + 30 * DAY, abs=0.01)
     assert recheck({}, FakeContext())["rechecked"] == 0

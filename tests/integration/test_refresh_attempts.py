@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from segmentation import clock, errors
-from segmentation.storage import dynamo, segments, upkeep_records
+from segmentation.storage import dynamo, people_scans, segments
 from segmentation.upkeep import refresh
 from segmentation.upkeep.refresh import RefreshRun
 
@@ -94,7 +94,7 @@ def test_definitions_that_keep_changing_are_evaluated_again_three_times(
 
     spy = _intercept(monkeypatch, a_segment_made_meanwhile)
     run = RefreshRun()
-    record = upkeep_records.get_record("users", "u1")
+    record = people_scans.get_item("users", "u1")
     assert record is not None
     with pytest.raises(errors.Retryable):
         run.refresh("users", record, clock.now())

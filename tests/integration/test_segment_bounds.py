@@ -13,7 +13,7 @@ from segmentation import clock, definitions
 from segmentation.auth import access
 from segmentation.messaging import audience, auto
 from segmentation.messaging.model import Audience
-from segmentation.people.evaluable import Records
+from segmentation.people.evaluable import Evaluator
 from segmentation.segments import service
 from segmentation.settings import get_settings
 from segmentation.storage import attributes, deliveries
@@ -202,5 +202,5 @@ def test_upkeep_queues_a_live_auto_message_whose_audience_is_at_the_bounds(
     monkeypatch.setattr(deliveries, "claim", claim)
     now = clock.now()
     record = {"user_id": "u1", "email": "a@example.com", "last_seen_at": now - 60}
-    auto.queue_auto_messages(Records(definitions.load_workspace()), record, now, frozenset())
+    auto.queue_auto_messages(Evaluator(definitions.load_workspace()), record, now, frozenset())
     assert claimed == [(reply.body["id"], "u1")]

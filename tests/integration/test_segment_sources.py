@@ -556,9 +556,9 @@ def test_many_companies_are_upserted_in_transactions_not_one_call_each(keys: dic
 def test_a_company_created_between_read_and_write_keeps_both_writes(
     keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from segmentation.storage import records
+    from segmentation.storage import people_items
 
-    real = records.get_many
+    real = people_items.get_many
 
     def read_then_someone_creates(table: str, key_name: str, ids: Any, **kwargs: Any) -> list[dict[str, Any]]:
         found = real(table, key_name, ids, **kwargs)
@@ -567,7 +567,7 @@ def test_a_company_created_between_read_and_write_keeps_both_writes(
             assert call("POST", "/v1/companies", key=keys["ingest"], body=body).status == 201
         return found
 
-    monkeypatch.setattr(records, "get_many", read_then_someone_creates)
+    monkeypatch.setattr(people_items, "get_many", read_then_someone_creates)
     reply = batch(
         keys["ingest"], {"type": "group", "userId": "u-25", "groupId": "raced", "traits": {"plan": "pro"}}
     )

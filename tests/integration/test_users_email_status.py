@@ -1,5 +1,5 @@
 """A user's `email_status` concerns the address they had when SES reported it: a new `email`
-clears it in the same write as the upsert (storage.records), one call when nothing is to clear."""
+clears it in the same write as the upsert (storage.people_items), one call when nothing is to clear."""
 
 from __future__ import annotations
 

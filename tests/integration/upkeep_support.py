@@ -195,7 +195,7 @@ def make_segment(segment_id: str, filter_: dict[str, Any], target: str = "users"
 def upsert_user(user_id: str, fields: dict[str, Any] | None = None, **custom: Any) -> dict[str, Any]:
     from segmentation.storage import users
 
-    # An unchanging custom attribute: storage.records.upsert fails an update that sends none (reported).
+    # An unchanging custom attribute: storage.people_items.upsert fails an update that sends none (reported).
     item, _ = users.upsert(user_id, fields or {}, {"fixture": "1", **custom}, [], clock.now())
     return item
 
@@ -209,8 +209,8 @@ def members(segment_id: str) -> list[str]:
 
 
 def stored_segments(target: str, member_id: str) -> set[str]:
-    from segmentation.storage import upkeep_records
+    from segmentation.storage import people_scans
 
-    item = upkeep_records.get_record(target, member_id)  # type: ignore[arg-type]
+    item = people_scans.get_item(target, member_id)  # type: ignore[arg-type]
     assert item is not None
     return set(item.get("segments", set()))

@@ -19,7 +19,7 @@ LAYERS: list[set[str]] = [
     {"definitions"},
     {"storage"},
     {"engine", "jobs", "values"},
-    {"cursors", "errors", "settings", "clock", "health", "handler_wiring", "vocabulary", "event_summaries"},
+    {"errors", "settings", "clock", "health", "handler_wiring", "vocabulary", "event_summaries"},
 ]
 
 

@@ -120,7 +120,7 @@ def _uses(spec: dict[str, str]) -> set[Grant]:
 
 # Building blocks, named after the code that calls AWS.
 _WORKSPACE = {"SegmentsTable": "GetItem Scan"}  # definitions.load_workspace: #meta version + scan
-# people.evaluable.Records: users get their companies (BatchGet) and companies their user counts.
+# people.evaluable.Evaluator: users get their companies (BatchGet) and companies their user counts.
 _RECORDS = {"CompaniesTable": "BatchGetItem", "MembershipsTable": "BatchGetItem"}
 # messaging.auto.queue_auto_messages (every users refresh): live set and definitions, the claim
 # (Put delivery + Update message counters in one transaction, GetItem of the delivery when the
@@ -174,7 +174,7 @@ USES: dict[str, set[Grant]] = {
         _KMS_DYNAMODB,
         {"DataKey via secretsmanager": "kms:Decrypt"},
     ),
-    # http.routes.users/companies -> people.users/companies: records.upsert (UpdateItem), get,
+    # http.routes.users/companies -> people.users/companies: people_items.upsert (UpdateItem), get,
     # delete, users.record_login (UpdateItem); people.attributes.attribute_changes: types_of
     # (BatchGet) and register (transaction: Update counter + Put names); segments now through
     # people.evaluable (workspace, companies, user counts); the inbox (Query). No membership
@@ -195,8 +195,8 @@ USES: dict[str, set[Grant]] = {
     # (find_by_hash: GetItem; an unknown key is compared with the first admin key's secret, never
     # stored here); people.segment_ingest: message ids recorded before (BatchGet on EventIds), the
     # attribute types and names first seen (as IngestFunction), the companies read (BatchGet)
-    # and upserted in transactions (records.upsert_many: Update; a lost race falls back to
-    # records.upsert: UpdateItem), the users read (BatchGet) and written by
+    # and upserted in transactions (people_items.upsert_many: Update; a lost race falls back to
+    # people_items.upsert: UpdateItem), the users read (BatchGet) and written by
     # storage.user_batches (transactions: Update of each user with the conditional Put of its
     # message ids).
     "SourcesFunction": _merge(
@@ -211,7 +211,7 @@ USES: dict[str, set[Grant]] = {
     ),
     # http.routes.search/segments/messages/api_keys/docs:
     # - segments.search / count: scan_slice (Scan), approximate_count (DescribeTable),
-    #   members_page (Query), get_records (BatchGet), counts (GetItem, BatchGet), attribute
+    #   members_page (Query), get_items (BatchGet), counts (GetItem, BatchGet), attribute
     #   types (Query on DataAttributes); the count cache (GetItem, conditional PutItem);
     # - segments.service: create/update/delete (transactions on Segments: Put, Update, Delete),
     #   dependents among messages (Scan); upkeep.build: inline refresh of every record (all of
@@ -373,7 +373,7 @@ USES: dict[str, set[Grant]] = {
     ),
     # messaging.fanout.run: the message (GetItem), room in the delivery queue for an email
     # (send_rate: SES GetAccount; delivery_backlog: GetQueueAttributes), one audience page
-    # (members_page Query or a users scan; get_records BatchGet; Records), a claim per user (as
+    # (members_page Query or a users scan; get_items BatchGet; Evaluator), a claim per user (as
     # auto messages), the delivery jobs and the next page's job; a parked page (Query on
     # by_stage), each queued again (UpdateItem) or skipped (Update delivery + message counters).
     "FanoutFunction": _merge(

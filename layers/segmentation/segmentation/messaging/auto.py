@@ -24,7 +24,7 @@ from segmentation import errors, health
 from segmentation.engine import Workspace
 from segmentation.messaging import audience as audiences
 from segmentation.messaging.model import Message
-from segmentation.people.evaluable import Records
+from segmentation.people.evaluable import Evaluator
 from segmentation.storage import deliveries, messages, queues
 
 REVALIDATE_SECONDS = 1.5
@@ -99,15 +99,15 @@ def _predicate(workspace: Workspace, message: Message) -> Callable[[Any, float],
     return predicate
 
 
-def _with_companies(records: Records, record: dict[str, Any], message: Message) -> dict[str, Any]:
+def _with_companies(evaluator: Evaluator, record: dict[str, Any], message: Message) -> dict[str, Any]:
     """The record with its companies when the message's own filter reads company.* and upkeep
     did not attach them (it does when a segment reads them)."""
     if "companies" in record or message.audience.filter is None:
         return record
     reads = _cache.reads_companies.get(message.id)
     if reads is None:
-        reads = _cache.reads_companies[message.id] = records.reads_company_fields(message.audience.filter)
-    return records.users([record], companies=True)[0] if reads else record
+        reads = _cache.reads_companies[message.id] = evaluator.reads_company_fields(message.audience.filter)
+    return evaluator.users([record], companies=True)[0] if reads else record
 
 
 def _settle(message_id: str, user_id: str) -> None:
@@ -117,7 +117,7 @@ def _settle(message_id: str, user_id: str) -> None:
 
 
 def queue_auto_messages(
-    records: Records, record: dict[str, Any], now: float, previous_segments: frozenset[str] | None
+    evaluator: Evaluator, record: dict[str, Any], now: float, previous_segments: frozenset[str] | None
 ) -> None:
     """Claim and queue every live auto message the user has just come to match.
 
@@ -137,8 +137,8 @@ def queue_auto_messages(
             continue  # already in the segment before: handled when they entered (or at going live)
         if (message.id, user_id) in _cache.settled:
             continue
-        predicate = _predicate(records.workspace, message)
-        if predicate is None or not predicate(_with_companies(records, record, message), now):
+        predicate = _predicate(evaluator.workspace, message)
+        if predicate is None or not predicate(_with_companies(evaluator, record, message), now):
             continue
         outcome = deliveries.claim(message.id, user_id, now=now, require_state="live")
         if outcome is deliveries.Claim.MESSAGE_INACTIVE:

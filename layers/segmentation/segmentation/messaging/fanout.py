@@ -30,8 +30,8 @@ from segmentation.jobs import FanoutJob, ParkedJob
 from segmentation.messaging import audience as audiences
 from segmentation.messaging import send_rate
 from segmentation.messaging.model import Message
-from segmentation.people.evaluable import Records
-from segmentation.storage import deliveries, memberships, messages, queues, upkeep_records
+from segmentation.people.evaluable import Evaluator
+from segmentation.storage import deliveries, memberships, messages, people_scans, queues
 
 PAGE_SIZE = 100
 # The delivery queue may hold this many seconds of sending (at least MIN_BACKLOG jobs).
@@ -161,7 +161,7 @@ def _audience_page(
     """One page of the audience and the cursor of the next: a members cursor (str) for a segment
     audience, DynamoDB's LastEvaluatedKey (dict) for a filter-only scan; None at the end."""
     audience = message.audience
-    records = Records(load_workspace())
+    evaluator = Evaluator(load_workspace())
     next_cursor: str | dict[str, Any] | None
     if audience.segment_id is not None:
         member_ids, next_cursor = memberships.members_page(
@@ -169,15 +169,15 @@ def _audience_page(
         )
         if audience.filter is None:
             return member_ids, next_cursor
-        items = upkeep_records.get_records("users", member_ids)
+        items = people_scans.get_items("users", member_ids)
         candidates = [items[user_id] for user_id in member_ids if user_id in items]
         wanted = audience.filter
     else:
         assert audience.filter is not None  # an audience has a segment, a filter or both
-        candidates, next_cursor = upkeep_records.scan_slice(
+        candidates, next_cursor = people_scans.scan_slice(
             "users", 0, 1, cursor if isinstance(cursor, dict) else None, page_size
         )
         wanted = audiences.as_filter(audience)
-    matches = records.workspace.predicate(wanted, "users")
-    evaluable = records.users(candidates, companies=records.reads_company_fields(wanted))
+    matches = evaluator.workspace.predicate(wanted, "users")
+    evaluable = evaluator.users(candidates, companies=evaluator.reads_company_fields(wanted))
     return [str(r["user_id"]) for r in evaluable if matches(r, at)], next_cursor

@@ -18,13 +18,13 @@ from segmentation.definitions import load_workspace
 from segmentation.engine import Workspace
 from segmentation.storage import companies as company_store
 from segmentation.storage import memberships
-from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.storage.people_items import KEY_ATTRIBUTE
 from segmentation.vocabulary import Target
 
 Record = dict[str, Any]
 
 
-class Records:
+class Evaluator:
     """Stored items made evaluable against one workspace, with the companies read once per
     batch (a request, a stream batch, a page of a scan)."""
 
@@ -87,11 +87,11 @@ def member_id(target: Target, record: Mapping[str, Any]) -> str:
 
 def user_segments(user: Mapping[str, Any], now: float) -> frozenset[str]:
     """A user's segments at `now` (GET /v1/users/{id}, logins, upserts)."""
-    records = Records(load_workspace())
-    return records.segments_of("users", records.users([user])[0], now)
+    evaluator = Evaluator(load_workspace())
+    return evaluator.segments_of("users", evaluator.users([user])[0], now)
 
 
 def company_segments(company: Mapping[str, Any], now: float) -> tuple[int, frozenset[str]]:
     """A company's user count and its segments at `now`."""
     record = companies([company])[0]
-    return int(record["user_count"]), Records(load_workspace()).segments_of("companies", record, now)
+    return int(record["user_count"]), Evaluator(load_workspace()).segments_of("companies", record, now)

@@ -26,7 +26,7 @@ from segmentation.people.segment_messages import Message, Read, Rejection
 from segmentation.storage import attributes as attribute_store
 from segmentation.storage import companies as company_store
 from segmentation.storage import user_batches
-from segmentation.storage.records import Upsert
+from segmentation.storage.people_items import Upsert
 from segmentation.storage.user_batches import MAX_KEYS_PER_WRITE, Change
 
 # Message ids are recorded in EventIds beside the REST API's event ids, in a namespace of their own.
@@ -171,7 +171,7 @@ def _unregistered_event_names(messages: Iterable[Message]) -> set[str]:
 
 def _upsert_companies(groups: Sequence[Message], typed: dict[int, AttributeChanges], now: float) -> set[int]:
     """Each company once, its group messages' traits merged in order, all of them in a few calls
-    (storage.records.upsert_many); the indexes of the messages whose company could not be written."""
+    (storage.people_items.upsert_many); the indexes of the messages whose company could not be written."""
     by_company: dict[str, list[Message]] = defaultdict(list)
     for message in groups:
         assert message.company_id is not None

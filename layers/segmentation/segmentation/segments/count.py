@@ -32,8 +32,8 @@ from segmentation import definitions
 from segmentation.engine import validate_filter
 from segmentation.engine.segments import PREDEFINED_IDS, raw_references
 from segmentation.people.attributes import all_types as all_attribute_types
-from segmentation.people.evaluable import Records
-from segmentation.storage import count_cache, memberships, upkeep_records
+from segmentation.people.evaluable import Evaluator
+from segmentation.storage import count_cache, memberships, people_scans
 from segmentation.values import epoch_millis
 from segmentation.vocabulary import Target
 
@@ -60,16 +60,16 @@ class Answer:
 
 def cached_count(target: Target, raw_filter: Any, now: float) -> Answer:
     """The count at `now`, or the same count taken less than CACHE_SECONDS ago."""
-    records = _checked(target, raw_filter)
-    stored = _stored_count(raw_filter, records)
+    evaluator = _checked(target, raw_filter)
+    stored = _stored_count(raw_filter, evaluator)
     if stored is not None:
         return Answer(stored, now)
-    key = cache_key(target, raw_filter, records.workspace.version)
+    key = cache_key(target, raw_filter, evaluator.workspace.version)
     hit = count_cache.get(key)
     if hit is not None and 0 <= now - float(hit["as_of"]) < CACHE_SECONDS:
         return Answer(Count(int(hit["count"]), bool(hit["exact"]), int(hit["margin"])), float(hit["as_of"]))
     as_of = epoch_millis(now)
-    found = _counted(target, raw_filter, records, now, None)
+    found = _counted(target, raw_filter, evaluator, now, None)
     count_cache.put(
         key,
         count=found.count,
@@ -96,54 +96,52 @@ def cache_key(target: Target, raw_filter: Any, definitions_version: int) -> str:
 
 def count(target: Target, raw_filter: Any, now: float, rng: random.Random | None = None) -> Count:
     """The count at `now`, uncached."""
-    records = _checked(target, raw_filter)
-    stored = _stored_count(raw_filter, records)
-    return stored if stored is not None else _counted(target, raw_filter, records, now, rng)
+    evaluator = _checked(target, raw_filter)
+    stored = _stored_count(raw_filter, evaluator)
+    return stored if stored is not None else _counted(target, raw_filter, evaluator, now, rng)
 
 
-def _checked(target: Target, raw_filter: Any) -> Records:
+def _checked(target: Target, raw_filter: Any) -> Evaluator:
     """The filter validated (a 422 otherwise), and the records to evaluate it with."""
     defs = definitions.segment_defs()
     validate_filter(
         raw_filter, target=target, attributes=all_attribute_types(raw_filter), segments=defs, path="filter"
     )
-    return Records(definitions.load_workspace())
+    return Evaluator(definitions.load_workspace())
 
 
-def _stored_count(raw_filter: Any, records: Records) -> Count | None:
+def _stored_count(raw_filter: Any, evaluator: Evaluator) -> Count | None:
     segment_id = _single_segment(raw_filter)
-    if segment_id is not None and segment_id not in records.workspace.broken:
+    if segment_id is not None and segment_id not in evaluator.workspace.broken:
         return Count(memberships.count(memberships.segment_group(segment_id)), True, 0)
     return None
 
 
 def _counted(
-    target: Target, raw_filter: Any, records: Records, now: float, rng: random.Random | None
+    target: Target, raw_filter: Any, evaluator: Evaluator, now: float, rng: random.Random | None
 ) -> Count:
-    matches = records.workspace.predicate(raw_filter, target)
-    companies = target == "users" and records.reads_company_fields(raw_filter)
+    matches = evaluator.workspace.predicate(raw_filter, target)
+    companies = target == "users" and evaluator.reads_company_fields(raw_filter)
 
     def matching(items: list[dict[str, Any]]) -> int:
         return sum(
-            1 for record in records.of(target, items, companies=companies or None) if matches(record, now)
+            1 for record in evaluator.of(target, items, companies=companies or None) if matches(record, now)
         )
 
     found, scanned, cursor = 0, 0, None
     while scanned < EXACT_SCAN_LIMIT:
-        items, cursor = upkeep_records.scan_slice(
-            target, 0, 1, cursor, min(_PAGE, EXACT_SCAN_LIMIT - scanned)
-        )
+        items, cursor = people_scans.scan_slice(target, 0, 1, cursor, min(_PAGE, EXACT_SCAN_LIMIT - scanned))
         found += matching(items)
         scanned += len(items)
         if cursor is None:
             return Count(found, True, 0)
-    total_segments = max(SAMPLE_SEGMENTS * 2, upkeep_records.approximate_count(target) // SEGMENT_SIZE)
+    total_segments = max(SAMPLE_SEGMENTS * 2, people_scans.approximate_count(target) // SEGMENT_SIZE)
     chosen = (rng or random.SystemRandom()).sample(range(total_segments), SAMPLE_SEGMENTS)
     per_segment = []
     for segment in chosen:
         hits, cursor = 0, None
         while True:
-            items, cursor = upkeep_records.scan_slice(target, segment, total_segments, cursor, _PAGE)
+            items, cursor = people_scans.scan_slice(target, segment, total_segments, cursor, _PAGE)
             hits += matching(items)
             if cursor is None:
                 break

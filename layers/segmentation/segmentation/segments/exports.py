@@ -33,7 +33,7 @@ from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.people.representations import company_json, user_json
 from segmentation.segments import search, service
 from segmentation.storage import attributes as attribute_store
-from segmentation.storage import files, memberships, queues, upkeep_records
+from segmentation.storage import files, memberships, people_scans, queues
 from segmentation.storage import jobs as job_store
 from segmentation.storage import tags as tag_store
 from segmentation.storage.jobs import JobRecord, Progress
@@ -83,7 +83,7 @@ def start_for_filter(target: Target, raw_filter: Any, now: float) -> str:
         segments=definitions.segment_defs(check_now=True),
         path="filter",
     )
-    total = upkeep_records.approximate_count(target)
+    total = people_scans.approximate_count(target)
     return _start({"target": target, "filter": raw_filter}, total, now)
 
 

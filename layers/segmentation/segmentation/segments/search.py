@@ -17,9 +17,9 @@ from typing import Any
 from segmentation import definitions
 from segmentation.engine import validate_filter
 from segmentation.people.attributes import all_types as all_attribute_types
-from segmentation.people.evaluable import Records
-from segmentation.storage import cursors, memberships, upkeep_records
-from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.people.evaluable import Evaluator
+from segmentation.storage import cursors, memberships, people_scans
+from segmentation.storage.people_items import KEY_ATTRIBUTE
 from segmentation.vocabulary import Target
 
 # One request reads at most this many records; past it, it answers with what it found and a
@@ -55,7 +55,7 @@ _INVALID_CURSOR = (
 
 def _scan_page(target: Target, after: str | None, size: int) -> tuple[list[dict[str, Any]], str | None]:
     key = KEY_ATTRIBUTE[target]
-    items, last = upkeep_records.scan_slice(target, 0, 1, {key: after} if after else None, size)
+    items, last = people_scans.scan_slice(target, 0, 1, {key: after} if after else None, size)
     return items, (str(last[key]) if last else None)
 
 
@@ -68,36 +68,36 @@ def search(target: Target, raw_filter: Any, limit: int, cursor: str | None, now:
     after: str | None = None
     if cursor:
         after = cursors.decode(cursor, scope=scope, fields=_CURSOR_FIELDS, message=_INVALID_CURSOR)["k"]
-    records = Records(definitions.load_workspace())
-    matches = records.workspace.predicate(raw_filter, target)
-    with_companies = target == "users" and records.reads_company_fields(raw_filter)
+    evaluator = Evaluator(definitions.load_workspace())
+    matches = evaluator.workspace.predicate(raw_filter, target)
+    with_companies = target == "users" and evaluator.reads_company_fields(raw_filter)
     key = KEY_ATTRIBUTE[target]
     found: list[dict[str, Any]] = []
     scanned = 0
     while True:
         items, last = _scan_page(target, after, max(limit, _MIN_SCAN_PAGE))
-        for index, record in enumerate(records.of(target, items, companies=with_companies or None)):
+        for index, record in enumerate(evaluator.of(target, items, companies=with_companies or None)):
             if matches(record, now):
                 found.append(record)
                 if len(found) == limit:
                     more = index < len(items) - 1 or last is not None
                     next_cursor = cursors.encode({"k": str(record[key])}, scope=scope) if more else None
-                    return Page(_described(records, target, found, now), next_cursor)
+                    return Page(_described(evaluator, target, found, now), next_cursor)
         scanned += len(items)
         if last is None:
-            return Page(_described(records, target, found, now), None)
+            return Page(_described(evaluator, target, found, now), None)
         after = last
         if scanned >= MAX_SCANNED_PER_REQUEST:
-            return Page(_described(records, target, found, now), cursors.encode({"k": after}, scope=scope))
+            return Page(_described(evaluator, target, found, now), cursors.encode({"k": after}, scope=scope))
 
 
 def members(target: Target, segment_id: str, limit: int, cursor: str | None, now: float) -> Page:
     """A page of a segment's stored members, as they are now (members deleted meanwhile are left out)."""
     ids, next_cursor = memberships.members_page(segment_id, limit, cursor)
-    by_id = upkeep_records.get_records(target, ids)
-    records = Records(definitions.load_workspace())
-    found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
-    return Page(_described(records, target, found, now), next_cursor)
+    by_id = people_scans.get_items(target, ids)
+    evaluator = Evaluator(definitions.load_workspace())
+    found = evaluator.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
+    return Page(_described(evaluator, target, found, now), next_cursor)
 
 
 def matching_page(
@@ -106,12 +106,12 @@ def matching_page(
     """One page of the table scan for a job (an export, tagging by a filter): the records that
     match, evaluated and described as search does; the key to go on after (None at the end);
     how many records were read. The filter was validated when the job was made."""
-    records = Records(definitions.load_workspace())
-    matches = records.workspace.predicate(raw_filter, target)
-    with_companies = target == "users" and records.reads_company_fields(raw_filter)
-    items, last = upkeep_records.scan_slice(target, 0, 1, after, limit)
-    found = [r for r in records.of(target, items, companies=with_companies or None) if matches(r, now)]
-    return _described(records, target, found, now), last, len(items)
+    evaluator = Evaluator(definitions.load_workspace())
+    matches = evaluator.workspace.predicate(raw_filter, target)
+    with_companies = target == "users" and evaluator.reads_company_fields(raw_filter)
+    items, last = people_scans.scan_slice(target, 0, 1, after, limit)
+    found = [r for r in evaluator.of(target, items, companies=with_companies or None) if matches(r, now)]
+    return _described(evaluator, target, found, now), last, len(items)
 
 
 def member_page(
@@ -120,17 +120,17 @@ def member_page(
     """A page of a segment's members after member `after` for a job, as `members` gives them,
     and the last member id read when more may follow."""
     ids, last = memberships.group_ids_after(memberships.segment_group(segment_id), limit, after)
-    by_id = upkeep_records.get_records(target, ids)
-    records = Records(definitions.load_workspace())
-    found = records.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
-    return _described(records, target, found, now), last
+    by_id = people_scans.get_items(target, ids)
+    evaluator = Evaluator(definitions.load_workspace())
+    found = evaluator.of(target, [by_id[member_id] for member_id in ids if member_id in by_id])
+    return _described(evaluator, target, found, now), last
 
 
-def _described(records: Records, target: Target, found: list[dict[str, Any]], now: float) -> list[Found]:
+def _described(evaluator: Evaluator, target: Target, found: list[dict[str, Any]], now: float) -> list[Found]:
     """Each record with the segments it is in now (as GET /v1/users/{id} shows them)."""
-    if target == "users" and records.workspace.uses_company_fields:
-        found = [r if "companies" in r else records.users([r])[0] for r in found]
+    if target == "users" and evaluator.workspace.uses_company_fields:
+        found = [r if "companies" in r else evaluator.users([r])[0] for r in found]
     return [
-        Found(record, records.segments_of(target, record, now), int(record.get("user_count", 0)))
+        Found(record, evaluator.segments_of(target, record, now), int(record.get("user_count", 0)))
         for record in found
     ]

@@ -23,7 +23,7 @@ from segmentation.people import tags
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.segments import search
 from segmentation.storage import jobs as job_store
-from segmentation.storage import memberships, messages, queues, upkeep_records, user_batches
+from segmentation.storage import memberships, messages, people_scans, queues, user_batches
 from segmentation.storage import tags as tag_store
 from segmentation.storage.jobs import JobRecord, Progress
 from segmentation.storage.segments import ConcurrentChange
@@ -93,7 +93,7 @@ def start_by_filter(tag_id: str, action: str, raw_filter: Any, now: float) -> st
         segments=definitions.segment_defs(check_now=True),
         path="filter",
     )
-    total = upkeep_records.approximate_count("users")
+    total = people_scans.approximate_count("users")
     job = job_store.put_new(
         job_store.new_job_id(), action, {"tag_id": tag_id, "filter": raw_filter}, now, total=total
     )

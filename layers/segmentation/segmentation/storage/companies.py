@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from segmentation.settings import get_settings
-from segmentation.storage import records
+from segmentation.storage import people_items
 
 
 def _table_name() -> str:
@@ -14,12 +14,12 @@ def _table_name() -> str:
 
 
 def get(company_id: str) -> dict[str, Any] | None:
-    return records.get(_table_name(), {"company_id": company_id})
+    return people_items.get(_table_name(), {"company_id": company_id})
 
 
 def get_many(company_ids: Iterable[str]) -> list[dict[str, Any]]:
     """The existing companies among these ids, in the order given."""
-    return records.get_many(_table_name(), "company_id", company_ids)
+    return people_items.get_many(_table_name(), "company_id", company_ids)
 
 
 def upsert(
@@ -29,15 +29,15 @@ def upsert(
     attribute_removes: Iterable[str],
     now: float,
 ) -> tuple[dict[str, Any], bool]:
-    return records.upsert(
+    return people_items.upsert(
         _table_name(), {"company_id": company_id}, fields, attribute_sets, attribute_removes, now
     )
 
 
 def delete(company_id: str) -> dict[str, Any]:
-    return records.delete(_table_name(), {"company_id": company_id}, "company")
+    return people_items.delete(_table_name(), {"company_id": company_id}, "company")
 
 
-def upsert_many(upserts: Mapping[str, records.Upsert], now: float) -> set[str]:
-    """Many companies in few calls (records.upsert_many); the ids too large to write."""
-    return records.upsert_many(_table_name(), "company_id", upserts, now)
+def upsert_many(upserts: Mapping[str, people_items.Upsert], now: float) -> set[str]:
+    """Many companies in few calls (people_items.upsert_many); the ids too large to write."""
+    return people_items.upsert_many(_table_name(), "company_id", upserts, now)

@@ -23,7 +23,7 @@ from typing import Any
 
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
-from segmentation.storage.records import Expression
+from segmentation.storage.people_items import Expression
 
 # Jobs (and what they report) are kept this long after they are created.
 KEEP_SECONDS = 30 * 86400

@@ -38,7 +38,7 @@ from segmentation import clock, errors
 from segmentation.settings import get_settings
 from segmentation.storage import changes, cursors, dynamo
 from segmentation.storage.changes import ChangeKind
-from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
+from segmentation.storage.people_items import INCARNATION, KEY_ATTRIBUTE
 from segmentation.values import epoch_millis
 from segmentation.vocabulary import TAG_IDS, Target
 

@@ -3,7 +3,7 @@
 BatchWriteItem takes no conditions and no updates, so the unit is one UpdateItem per user that
 merges all of that user's changes (fields, custom attributes, company links, event summaries),
 computed from the item as read (one consistent BatchGetItem per 100 users) and conditioned on
-it (`rev` and `incarnation`, which every write through records.py and events.py moves). Each
+it (`rev` and `incarnation`, which every write through people_items.py and events.py moves). Each
 change that carries a key (a message id) also puts (user_id, key) in the EventIds table with
 `attribute_not_exists`, in the same transaction as the update: a change is applied once, with
 its key, or not at all. Many users' updates share one TransactWriteItems (100 actions).
@@ -39,7 +39,7 @@ from segmentation.event_summaries.stored import added
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo, memberships, tags
 from segmentation.storage.events import ID_TTL_SECONDS, ROOM
-from segmentation.storage.records import INCARNATION, Expression, resets_due, too_large
+from segmentation.storage.people_items import INCARNATION, Expression, resets_due, too_large
 from segmentation.storage.users import NEW_USER_DEFAULTS, RESETS
 from segmentation.values import epoch_millis
 from segmentation.vocabulary import TAG_IDS

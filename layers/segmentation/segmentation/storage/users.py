@@ -8,7 +8,7 @@ from typing import Any
 
 from segmentation.errors import NotFound
 from segmentation.settings import get_settings
-from segmentation.storage import dynamo, records
+from segmentation.storage import dynamo, people_items
 from segmentation.values import epoch_millis
 
 # Written on creation so filters see a real 0 / false rather than an unknown value.
@@ -24,7 +24,7 @@ def _table_name() -> str:
 
 
 def get(user_id: str) -> dict[str, Any] | None:
-    return records.get(_table_name(), {"user_id": user_id})
+    return people_items.get(_table_name(), {"user_id": user_id})
 
 
 def upsert(
@@ -35,7 +35,7 @@ def upsert(
     now: float,
 ) -> tuple[dict[str, Any], bool]:
     """Returns (the user item after the write, whether it was created)."""
-    return records.upsert(
+    return people_items.upsert(
         _table_name(),
         {"user_id": user_id},
         fields,
@@ -127,7 +127,7 @@ def complained_action(user_id: str, now: float) -> dict[str, Any]:
 
 
 def delete(user_id: str) -> dict[str, Any]:
-    return records.delete(_table_name(), {"user_id": user_id}, "user")
+    return people_items.delete(_table_name(), {"user_id": user_id}, "user")
 
 
 def record_login(user_id: str, at: Decimal, now: float) -> dict[str, Any]:

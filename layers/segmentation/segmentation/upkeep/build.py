@@ -10,7 +10,7 @@ from segmentation import definitions, jobs
 from segmentation.engine import Workspace
 from segmentation.engine.segments import dependents
 from segmentation.settings import get_settings
-from segmentation.storage import memberships, queues, upkeep_records
+from segmentation.storage import memberships, people_scans, queues
 from segmentation.upkeep.refresh import current_workspace, refresh_many
 from segmentation.vocabulary import Target
 
@@ -55,10 +55,10 @@ def build_segment(
     target: Target = "companies" if segment.target == "companies" else "users"
     settings = get_settings()
     limit = settings.inline_build_limit
-    if upkeep_records.approximate_count(target) <= limit:
+    if people_scans.approximate_count(target) <= limit:
         scanned, cursor = 0, None
         while scanned <= limit:
-            records, cursor = upkeep_records.scan_slice(target, 0, 1, cursor, jobs.SCAN_PAGE_LIMIT)
+            records, cursor = people_scans.scan_slice(target, 0, 1, cursor, jobs.SCAN_PAGE_LIMIT)
             refresh_many(workspace, target, records, now, cause, scope)
             scanned += len(records)
             if cursor is None:

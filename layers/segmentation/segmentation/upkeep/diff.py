@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from segmentation.storage.changes import Cause
 from segmentation.storage.memberships import EVALUATED_AT, SEQUENCES, MemberUpdate
-from segmentation.storage.records import INCARNATION, KEY_ATTRIBUTE
+from segmentation.storage.people_items import INCARNATION, KEY_ATTRIBUTE
 from segmentation.vocabulary import Target
 
 # Attributes only upkeep writes: a stream record changing nothing else needs no re-evaluation.

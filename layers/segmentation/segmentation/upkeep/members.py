@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from segmentation.storage import memberships, upkeep_records
-from segmentation.storage.records import INCARNATION
+from segmentation.storage import memberships, people_scans
+from segmentation.storage.people_items import INCARNATION
 from segmentation.upkeep.company_users import companies_moved
 from segmentation.upkeep.diff import company_ids, stored_segments, stored_sequences
 from segmentation.upkeep.refresh import Outcome, RefreshRun
@@ -38,7 +38,7 @@ def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> fro
 def relink(user_id: str, also_unlink: frozenset[str] = frozenset()) -> frozenset[str]:
     """Make a user's company links follow its item as it is now (or its absence). Returns the
     companies that may have gained or lost a link."""
-    current = upkeep_records.get_record("users", user_id)
+    current = people_scans.get_item("users", user_id)
     wanted = company_ids(current)
     have = memberships.member_groups(user_id, memberships.COMPANY_PREFIX)
     unlink = (have | also_unlink) - wanted
@@ -51,7 +51,7 @@ def relink(user_id: str, also_unlink: frozenset[str] = frozenset()) -> frozenset
 def reconcile(upkeep: RefreshRun, target: Target, member_id: str, now: float) -> Outcome | None:
     """Bring a member fully in line: segments and (for a user) company links, from its item now;
     or remove what a deleted member left behind. None when the member is gone."""
-    current = upkeep_records.get_record(target, member_id)
+    current = people_scans.get_item(target, member_id)
     if current is None:
         companies_moved(upkeep, forget(target, member_id, None), now)
         return None

@@ -20,7 +20,7 @@ from segmentation.jobs import (
     ScanJob,
     scan_jobs,
 )
-from segmentation.storage import queues, upkeep_records
+from segmentation.storage import people_scans, queues
 from segmentation.upkeep.company_users import refresh_company_users
 from segmentation.upkeep.members import reconcile
 from segmentation.upkeep.refresh import Outcome, RefreshRun
@@ -61,7 +61,7 @@ def run_job(job: RebuildJob, now: float, time_left: Callable[[], float]) -> Rebu
     cursor = job.cursor
     tally = dict.fromkeys(Outcome, 0)
     while True:
-        records, cursor = upkeep_records.scan_slice(
+        records, cursor = people_scans.scan_slice(
             job.target, job.segment, job.total_segments, cursor, SCAN_PAGE_LIMIT
         )
         upkeep = RefreshRun()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from segmentation.engine import Workspace
-from segmentation.storage import upkeep_records
+from segmentation.storage import people_scans
 from segmentation.storage.memberships import RECHECK_SHARDS
 from segmentation.upkeep.refresh import refresh_ids
 
@@ -16,7 +16,7 @@ def recheck_due(workspace: Workspace, now: float, shards: Iterable[int] = range(
     """Refresh every due user (each refresh sets the next recheck_at, or removes it). Returns how many."""
     total = 0
     for shard in shards:
-        due = list(upkeep_records.due_for_recheck(shard, now))
+        due = list(people_scans.due_for_recheck(shard, now))
         for start in range(0, len(due), _BATCH):
             total += sum(refresh_ids(workspace, "users", due[start : start + _BATCH], now).values())
     return total

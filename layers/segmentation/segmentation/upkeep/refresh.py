@@ -25,11 +25,11 @@ from segmentation.definitions import load_workspace
 from segmentation.engine import Workspace
 from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
-from segmentation.people.evaluable import Records, member_id
-from segmentation.storage import dynamo, memberships, queues, upkeep_records
+from segmentation.people.evaluable import Evaluator, member_id
+from segmentation.storage import dynamo, memberships, people_scans, queues
 from segmentation.storage.changes import Cause
 from segmentation.storage.memberships import MemberUpdate
-from segmentation.storage.records import INCARNATION
+from segmentation.storage.people_items import INCARNATION
 from segmentation.storage.segments import version_guard
 from segmentation.upkeep.diff import (
     cause_of_changes,
@@ -95,7 +95,7 @@ class RefreshRun:
         """`cause`: what moved the record (a change the clock alone explains is `time` anyway);
         `previous`: the record's data before the write that triggered this (a stream's OldImage)."""
         why = _Why(cause, previous, None)
-        outcome = self._guarded(target, record, now, Records(self.workspace), current_links, why)
+        outcome = self._guarded(target, record, now, Evaluator(self.workspace), current_links, why)
         self.tally[outcome] += 1
         return outcome
 
@@ -109,11 +109,11 @@ class RefreshRun:
     ) -> None:
         """A page of items, their companies (or user counts) read in one batch. `scope`: the
         segments `cause` is about (a build: the segment and those referring to it)."""
-        records = Records(self.workspace)
+        evaluator = Evaluator(self.workspace)
         why = _Why(cause, None, scope)
-        for item, evaluable in zip(items, records.of(target, items), strict=True):
+        for item, evaluable in zip(items, evaluator.of(target, items), strict=True):
             try:
-                outcome = self._guarded(target, item, now, records, None, why, evaluable)
+                outcome = self._guarded(target, item, now, evaluator, None, why, evaluable)
             except Exception as error:
                 where = {"target": target, "id": member_id(target, item), **health.error_fields(error)}
                 logger.error("a record failed; set aside", extra=where)
@@ -122,30 +122,30 @@ class RefreshRun:
             self.tally[outcome] += 1
 
     def refresh_ids(self, target: Target, ids: Iterable[str], now: float, cause: Cause = "rebuild") -> None:
-        self.refresh_many(target, list(upkeep_records.get_records(target, ids).values()), now, cause)
+        self.refresh_many(target, list(people_scans.get_items(target, ids).values()), now, cause)
 
     def _guarded(
         self,
         target: Target,
         record: Mapping[str, Any],
         now: float,
-        records: Records,
+        evaluator: Evaluator,
         current_links: frozenset[str] | None,
         why: _Why,
         evaluable: dict[str, Any] | None = None,
     ) -> Outcome:
         """Refresh one record; when the definitions changed under its write, with the new ones.
 
-        `records` and `evaluable` were read for some workspace: once the pass has moved to newer
+        `evaluator` and `evaluable` were read for some workspace: once the pass has moved to newer
         definitions (earlier in a page, or on an earlier attempt), they are read again for them,
         since the fields a record is read with depend on what the segments test."""
         raced = False
         for _ in range(_ATTEMPTS):
-            if records.workspace is not self.workspace:
-                records, evaluable = Records(self.workspace), None
+            if evaluator.workspace is not self.workspace:
+                evaluator, evaluable = Evaluator(self.workspace), None
             try:
                 return _refresh(
-                    self.workspace, target, record, now, records, current_links, why, evaluable=evaluable
+                    self.workspace, target, record, now, evaluator, current_links, why, evaluable=evaluable
                 )
             except dynamo.GuardFailed:
                 logger.info(
@@ -156,10 +156,10 @@ class RefreshRun:
                 raced = False
             except _Raced as race:
                 # The companies' user counts may have moved too: the records are read again.
-                record, evaluable, records, current_links = (
+                record, evaluable, evaluator, current_links = (
                     race.fresh,
                     None,
-                    Records(self.workspace),
+                    Evaluator(self.workspace),
                     race.links,
                 )
                 raced = True
@@ -202,7 +202,7 @@ def _refresh(
     target: Target,
     record: Mapping[str, Any],
     now: float,
-    records: Records | None,
+    evaluator: Evaluator | None,
     current_links: frozenset[str] | None,
     why: _Why = _Why("rebuild", None, None),
     *,
@@ -213,10 +213,10 @@ def _refresh(
 
     `current_links`: the user's stored company links when its company_ids changed (else None).
     """
-    records = records or Records(workspace)
+    evaluator = evaluator or Evaluator(workspace)
     key = member_id(target, record)
     if evaluable is None:
-        evaluable = records.of(target, [record])[0]
+        evaluable = evaluator.of(target, [record])[0]
     update = plan_update(
         target,
         record,
@@ -232,13 +232,13 @@ def _refresh(
         # see the new segments as already stored and never queue the message. Claims are
         # idempotent, so running it again on a retry costs nothing but a refused write.
         auto.queue_auto_messages(
-            records, {**evaluable, "segments": update.segments}, now, update.stored_segments
+            evaluator, {**evaluable, "segments": update.segments}, now, update.stored_segments
         )
     if update.is_noop:
         return Outcome.UNCHANGED
     if memberships.apply_update(update, version_guard(workspace.version)):
         return Outcome.APPLIED if update.changes_membership else Outcome.RECHECK_MOVED
-    fresh = upkeep_records.get_record(target, key)
+    fresh = people_scans.get_item(target, key)
     if fresh is None or fresh.get(INCARNATION) != record.get(INCARNATION) or record_rev(fresh) != update.rev:
         return Outcome.STALE
     links = None if current_links is None else memberships.member_groups(key, memberships.COMPANY_PREFIX)
@@ -311,5 +311,5 @@ def refresh_many(
 def refresh_ids(
     workspace: Workspace, target: Target, ids: Iterable[str], now: float, cause: Cause = "rebuild"
 ) -> dict[Outcome, int]:
-    items = list(upkeep_records.get_records(target, ids).values())
+    items = list(people_scans.get_items(target, ids).values())
     return refresh_many(workspace, target, items, now, cause)

@@ -13,7 +13,7 @@ from typing import Any
 
 from segmentation.settings import get_settings
 from segmentation.storage import dynamo
-from segmentation.storage.records import KEY_ATTRIBUTE
+from segmentation.storage.people_items import KEY_ATTRIBUTE
 from segmentation.vocabulary import Target
 
 BY_RECHECK_INDEX = "by_recheck"
@@ -24,7 +24,7 @@ def table_of(target: Target) -> str:
     return settings.users_table if target == "users" else settings.companies_table
 
 
-def get_record(target: Target, member_id: str) -> dict[str, Any] | None:
+def get_item(target: Target, member_id: str) -> dict[str, Any] | None:
     """The current item, read consistently (after a conditional write lost a race)."""
     answer = dynamo.call(
         "get_item", TableName=table_of(target), Key={KEY_ATTRIBUTE[target]: member_id}, ConsistentRead=True
@@ -33,7 +33,7 @@ def get_record(target: Target, member_id: str) -> dict[str, Any] | None:
     return item
 
 
-def get_records(target: Target, member_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+def get_items(target: Target, member_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Items by id (missing ones left out); BatchGetItem with unprocessed keys retried."""
     key = KEY_ATTRIBUTE[target]
     keys = [{key: m} for m in dict.fromkeys(member_ids)]
