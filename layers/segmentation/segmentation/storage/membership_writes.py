@@ -342,6 +342,17 @@ def apply_update(update: MemberUpdate, guard: Action | None = None) -> bool:
     back, since readers may have seen it), so stored `segments` and the membership items never
     disagree. `guard` (the definitions' version the update was computed with) goes in the last
     chunk: when it fails, the earlier chunks are undone and dynamo.GuardFailed is raised.
+
+    Why chunks and undo: TransactWriteItems takes at most 100 actions (dynamo.TRANSACTION_LIMIT)
+    and one member's diff can need more. A segment change is 3 actions (membership, count with
+    the day's counter, the change's record), a company link 2, and 2 are kept for the member item
+    and the guard: a chunk holds 32 segment changes. Worst case for one update, a user entering
+    or leaving all 1,000 segments of its target (segments.service.MAX_SEGMENTS_PER_TARGET) and
+    trading its 100 companies for 100 others: 36 chunk transactions; if the item changes before
+    the last one, one undo transaction per group already committed (at most 1,184); after a
+    success, up to 3 per segment handed over from an earlier incarnation (`_hand_over`). Each
+    transaction may be sent again by dynamo.commit_groups (a group failing its condition is
+    dropped or renumbered) and by dynamo.transact (transient cancellations).
     """
     at = epoch_millis(clock.now())
     sequences = _Sequences(update.sequences, update.incarnation)
