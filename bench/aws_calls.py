@@ -395,18 +395,18 @@ def _receiver() -> Iterator[tuple[str, list[bytes]]]:
 def _changes_not_recorded() -> Iterator[None]:
     """The membership write as it was before changes were recorded: the change's Put left out of
     its transaction (only to measure what recording adds)."""
-    from segmentation.storage import changes, memberships
+    from segmentation.storage import changes, membership_writes
 
-    real = memberships._SegmentChange.group
+    real = membership_writes._SegmentChange.group
 
     def without_record(self: Any, sequence: int, *, counted: bool = True) -> list[dict[str, Any]]:
         return [a for a in real(self, sequence, counted=counted) if not changes.is_put_of_change(a)]
 
-    memberships._SegmentChange.group = without_record  # type: ignore[method-assign]
+    membership_writes._SegmentChange.group = without_record  # type: ignore[method-assign]
     try:
         yield
     finally:
-        memberships._SegmentChange.group = real  # type: ignore[method-assign]
+        membership_writes._SegmentChange.group = real  # type: ignore[method-assign]
 
 
 def _changes(bench: _Bench, result: CallCounts) -> None:

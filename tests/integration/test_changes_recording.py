@@ -11,7 +11,18 @@ import pytest
 from botocore.exceptions import ClientError
 from segmentation import clock, definitions
 from segmentation.settings import get_settings
-from segmentation.storage import aws, companies, dynamo, events, memberships, people_scans, segments, users
+from segmentation.storage import (
+    aws,
+    companies,
+    dynamo,
+    events,
+    membership_stats,
+    membership_writes,
+    memberships,
+    people_scans,
+    segments,
+    users,
+)
 from segmentation.upkeep.build import build_segment, drop_segment
 from segmentation.upkeep.diff import plan_update
 from segmentation.upkeep.refresh import RefreshRun
@@ -348,7 +359,7 @@ def test_a_chunked_diff_records_each_change_once(stack):
     aws.table(get_settings().users_table).put_item(Item={"user_id": "u1", "rev": Decimal(1)})
     user = people_scans.get_item("users", "u1")
     assert user is not None
-    assert memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert membership_writes.apply_update(plan_update("users", user, frozenset(MANY)))
     assert len(recorded(member_id="u1")) == len(MANY)
     assert {int(i["sequence"]) for i in recorded(member_id="u1")} == {1}
     assert people_scans.get_item("users", "u1")["seqs"] == dict.fromkeys(MANY, 1)  # type: ignore[index]
@@ -371,7 +382,7 @@ def test_an_undone_chunk_records_its_changes_back_and_the_next_change_follows(st
         return answer
 
     monkeypatch.setattr(dynamo, "transact", write_then_change_user)
-    assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert not membership_writes.apply_update(plan_update("users", user, frozenset(MANY)))
     monkeypatch.setattr(dynamo, "transact", real)
     undone = [s for s in MANY if story(s, "u1")]
     assert undone, "the first chunk was written, then undone"
@@ -382,7 +393,7 @@ def test_an_undone_chunk_records_its_changes_back_and_the_next_change_follows(st
     # The member item never learned those sequences: the next entry still follows them.
     user = people_scans.get_item("users", "u1")
     assert user is not None
-    assert memberships.apply_update(plan_update("users", user, frozenset(undone[:1])))
+    assert membership_writes.apply_update(plan_update("users", user, frozenset(undone[:1])))
     assert [c[:2] for c in story(undone[0], "u1")] == [(1, "entered"), (2, "exited"), (3, "entered")]
 
 
@@ -394,12 +405,12 @@ def test_each_day_counts_its_entries_and_exits_on_the_count_item_until_settled(s
     upsert_user("u2", plan="free")
     stream(stack)
     today = clock.now_datetime().date().isoformat()
-    count, days = memberships.day_counts("pro")
+    count, days = membership_stats.day_counts("pro")
     assert count == 1 and days == {today: {"entered": 2, "exited": 1}}
 
     clock.set_offset_seconds(DAY)
     tomorrow = clock.now_datetime().date().isoformat()
-    assert memberships.settle_days("pro", tomorrow) == 1
-    assert memberships.settle_days("pro", tomorrow) == 0  # a second run moves nothing twice
-    assert memberships.day_counts("pro") == (1, {})
-    assert memberships.settled_days("pro", today, tomorrow) == {today: {"entered": 2, "exited": 1}}
+    assert membership_stats.settle_days("pro", tomorrow) == 1
+    assert membership_stats.settle_days("pro", tomorrow) == 0  # a second run moves nothing twice
+    assert membership_stats.day_counts("pro") == (1, {})
+    assert membership_stats.settled_days("pro", today, tomorrow) == {today: {"entered": 2, "exited": 1}}

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 from segmentation.storage import companies as company_store
-from segmentation.storage import memberships
+from segmentation.storage import membership_writes
 from segmentation.storage import users as user_store
 from segmentation.upkeep.diff import plan_update
 
@@ -63,7 +63,9 @@ def test_get_reports_the_user_count_kept_by_the_upkeep(keys: dict[str, str]) -> 
         item = user_store.get(user_id)
         assert item is not None
         # What the stream consumer writes for a new user's links.
-        assert memberships.apply_update(plan_update("users", item, frozenset(), current_links=frozenset()))
+        assert membership_writes.apply_update(
+            plan_update("users", item, frozenset(), current_links=frozenset())
+        )
     reply = call("GET", "/v1/companies/acme", key=keys["read"])
     assert reply.status == 200 and reply.body["user_count"] == 3
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from segmentation import clock, errors
 from segmentation.jobs import MembersJob
-from segmentation.storage import companies, dynamo, memberships, people_scans, users
+from segmentation.storage import companies, dynamo, membership_writes, memberships, people_scans, users
 from segmentation.upkeep import rebuild
 from segmentation.upkeep.refresh import RefreshRun
 
@@ -263,21 +263,21 @@ def test_a_record_that_keeps_failing_is_parked_alone_and_the_stream_goes_on(stac
     make_segment("pro", PRO)
     upsert_user("a", plan="pro")
     upsert_user("b", plan="pro")
-    real_apply = memberships.apply_update
+    real_apply = membership_writes.apply_update
 
     def fail_for_b(update, guard=None):
         if update.member_id == "b":
             raise RuntimeError("a bug that only b's data meets")
         return real_apply(update, guard)
 
-    monkeypatch.setattr(memberships, "apply_update", fail_for_b)
+    monkeypatch.setattr(membership_writes, "apply_update", fail_for_b)
     assert feed(stack, handler) == {"batchItemFailures": []}
     assert members("pro") == ["a"]
     parked = stack.rebuild_jobs()
     assert [json.loads(job["body"]) for job in parked] == [
         {"kind": "members", "target": "users", "member_ids": ["b"]}
     ]
-    monkeypatch.setattr(memberships, "apply_update", real_apply)
+    monkeypatch.setattr(membership_writes, "apply_update", real_apply)
     worker = load_handler("rebuild_worker").lambda_handler
     assert worker({"Records": parked}, FakeContext()) == {"batchItemFailures": []}
     assert members("pro") == ["a", "b"] and memberships.count("segment#pro") == 2
@@ -320,7 +320,7 @@ def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones
     image = people_scans.get_item("users", "u1")  # as the stale pass's page read it
     assert image is not None
 
-    real_apply = memberships.apply_update
+    real_apply = membership_writes.apply_update
     calls: list[int] = []
 
     def guard_fails_then_throttled(update, guard=None):
@@ -329,9 +329,9 @@ def test_a_retry_after_the_definitions_changed_reads_the_record_for_the_new_ones
             raise errors.Retryable("throttled")
         return real_apply(update, guard)
 
-    monkeypatch.setattr(memberships, "apply_update", guard_fails_then_throttled)
+    monkeypatch.setattr(membership_writes, "apply_update", guard_fails_then_throttled)
     stale.refresh_many("users", [image], clock.now())
-    monkeypatch.setattr(memberships, "apply_update", real_apply)
+    monkeypatch.setattr(membership_writes, "apply_update", real_apply)
     assert len(calls) == 2 and stale.failed == {"users": ["u1"], "companies": []}
     assert members("pro_company_users") == ["u1"]  # never written out with a company-less record
     assert rebuild.run_job(MembersJob(target="users", member_ids=["u1"]), clock.now(), lambda: 60.0) is None

@@ -1,4 +1,5 @@
-"""storage.memberships on its own: pages, exact counts, big diffs in chunks, and their undo."""
+"""storage.memberships and storage.membership_writes on their own: pages, exact counts, big diffs
+in chunks, and their undo."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from decimal import Decimal
 import pytest
 from segmentation import definitions
 from segmentation.settings import get_settings
-from segmentation.storage import aws, cursors, dynamo, memberships, people_scans, segments
+from segmentation.storage import (
+    aws,
+    cursors,
+    dynamo,
+    membership_writes,
+    memberships,
+    people_scans,
+    segments,
+)
 from segmentation.upkeep.diff import plan_update
 
 from tests.integration.upkeep_support import Stack, upkeep_stack
@@ -27,7 +36,7 @@ def test_members_come_a_page_at_a_time(stack):
     for i in range(7):
         user = {"user_id": f"m{i}", "rev": Decimal(1)}
         aws.table(get_settings().users_table).put_item(Item=user)
-        assert memberships.apply_update(plan_update("users", user, frozenset({"seg"})))
+        assert membership_writes.apply_update(plan_update("users", user, frozenset({"seg"})))
     pages, cursor = [], None
     while True:
         page, cursor = memberships.members_page("seg", 3, cursor)
@@ -43,12 +52,12 @@ def test_members_come_a_page_at_a_time(stack):
 def test_a_diff_over_the_transaction_limit_is_chunked_and_stays_exact(stack):
     user = people_scans.get_item("users", "u1")
     assert user is not None
-    assert memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert membership_writes.apply_update(plan_update("users", user, frozenset(MANY)))
     assert memberships.counts(f"segment#{s}" for s in MANY) == {f"segment#{s}": 1 for s in MANY}
     assert people_scans.get_item("users", "u1")["segments"] == set(MANY)  # type: ignore[index]
 
     # Replaying the same (now stale) update changes nothing and counts nothing twice.
-    assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert not membership_writes.apply_update(plan_update("users", user, frozenset(MANY)))
     assert memberships.count("segment#s000") == 1
 
 
@@ -68,7 +77,7 @@ def test_a_change_between_chunks_undoes_the_chunks_already_written(stack, monkey
         return answer
 
     monkeypatch.setattr(dynamo, "transact", write_then_change_user)
-    assert not memberships.apply_update(plan_update("users", user, frozenset(MANY)))
+    assert not membership_writes.apply_update(plan_update("users", user, frozenset(MANY)))
     monkeypatch.setattr(dynamo, "transact", real)
     assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
     assert memberships.member_groups("u1", "segment#") == frozenset()
@@ -100,7 +109,9 @@ def test_a_definitions_change_between_chunks_undoes_them_and_raises(stack, monke
 
     monkeypatch.setattr(dynamo, "transact", write_then_change_definitions)
     with pytest.raises(dynamo.GuardFailed):
-        memberships.apply_update(plan_update("users", user, frozenset(MANY)), segments.version_guard(version))
+        membership_writes.apply_update(
+            plan_update("users", user, frozenset(MANY)), segments.version_guard(version)
+        )
     monkeypatch.setattr(dynamo, "transact", real)
     assert len(done) >= 3  # two chunks, then the undo
     assert set(memberships.counts(f"segment#{s}" for s in MANY).values()) == {0}
@@ -112,5 +123,5 @@ def test_the_version_guard_holds_while_the_definitions_stay(stack):
     user = people_scans.get_item("users", "u1")
     assert user is not None
     guard = segments.version_guard(definitions.load_workspace().version)
-    assert memberships.apply_update(plan_update("users", user, frozenset({"seg"})), guard)
+    assert membership_writes.apply_update(plan_update("users", user, frozenset({"seg"})), guard)
     assert memberships.count("segment#seg") == 1

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from segmentation import clock
 from segmentation.settings import get_settings
-from segmentation.storage import aws, dynamo, memberships
+from segmentation.storage import aws, dynamo, membership_writes, memberships
 from segmentation.upkeep import rebuild
 
 from tests.integration.upkeep_support import (
@@ -157,14 +157,14 @@ def test_a_record_that_fails_is_parked_alone_and_the_rest_of_its_slice_completes
     make_segment("pro", {"field": "custom_attributes.plan", "op": "eq", "value": "pro"})
     make_segment("at_pro_company", {"field": "company.plan", "op": "eq", "value": "pro"})
     put_test_data()
-    real_apply = memberships.apply_update
+    real_apply = membership_writes.apply_update
 
     def fail_for_u05(update, guard=None):
         if update.member_id == "u05":
             raise RuntimeError("a bug that only u05's data meets")
         return real_apply(update, guard)
 
-    monkeypatch.setattr(memberships, "apply_update", fail_for_u05)
+    monkeypatch.setattr(membership_writes, "apply_update", fail_for_u05)
     coordinator = load_handler("rebuild_coordinator").lambda_handler
     worker = load_handler("rebuild_worker").lambda_handler
     coordinator({"time": "2026-11-28T03:00:00Z"}, FakeContext())
@@ -188,6 +188,6 @@ def test_a_record_that_fails_is_parked_alone_and_the_rest_of_its_slice_completes
         "batchItemFailures": [{"itemIdentifier": parked[0]["messageId"]}]
     }
     # ...and once the cause is gone, its retry puts it right.
-    monkeypatch.setattr(memberships, "apply_update", real_apply)
+    monkeypatch.setattr(membership_writes, "apply_update", real_apply)
     assert worker({"Records": parked}, FakeContext()) == {"batchItemFailures": []}
     assert stored_segments("users", "u05") == expected(5) and memberships.count("segment#pro") == 6

@@ -130,7 +130,7 @@ _AUTO = {
     "DeliveriesTable": "PutItem GetItem",
     "DeliveryQueue": "sqs:SendMessage",
 }
-# storage.memberships.apply_update: membership Put/Delete with count Update, the member item's
+# storage.membership_writes.apply_update: membership Put/Delete with count Update, the member item's
 # conditioned Update (ConditionCheck in earlier chunks) and the definitions' version guard
 # (ConditionCheck on Segments); each change's Put in the same transaction (storage.changes), and
 # the pair's last sequence (Query) when a guess was taken; upkeep.refresh re-reads a member whose

@@ -1,7 +1,7 @@
 from decimal import Decimal
 
 from segmentation.storage.dynamo import chunk_pairs
-from segmentation.storage.memberships import RECHECK_SHARDS, recheck_shard
+from segmentation.storage.membership_writes import RECHECK_SHARDS, recheck_shard
 from segmentation.upkeep.diff import only_upkeep_changed, plan_update, recheck_value
 
 

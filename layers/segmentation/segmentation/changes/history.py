@@ -1,6 +1,6 @@
 """Reading recorded changes: a member's history, a segment's feed, a segment's days.
 
-No boto3: storage.changes holds the changes, storage.memberships the counts and daily stats.
+No boto3: storage.changes holds the changes, storage.membership_stats the counts and daily stats.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from segmentation import definitions, errors
-from segmentation.storage import changes, cursors, memberships
+from segmentation.storage import changes, cursors, membership_stats
 from segmentation.storage import companies as company_store
 from segmentation.storage import users as user_store
 from segmentation.storage.changes import FeedPosition
@@ -146,8 +146,8 @@ def segment_stats(segment_id: str, days: int, now: float, created_at: float | No
     nightly rebuild are still on the count item; the others are its stats rows."""
     today = datetime.fromtimestamp(now, UTC).date()
     first = today - timedelta(days=days - 1)
-    count, pending = memberships.day_counts(segment_id)
-    per_day = memberships.settled_days(segment_id, first.isoformat(), today.isoformat())
+    count, pending = membership_stats.day_counts(segment_id)
+    per_day = membership_stats.settled_days(segment_id, first.isoformat(), today.isoformat())
     for name, moved in pending.items():
         known = per_day.setdefault(name, {"entered": 0, "exited": 0})
         known["entered"] += moved["entered"]
@@ -173,6 +173,8 @@ def segment_stats(segment_id: str, days: int, now: float, created_at: float | No
 
 def settle_days(now: float) -> int:
     """The nightly rebuild's share: every segment's finished UTC days move off its count item
-    into their stats rows (storage.memberships.settle_days). Returns the days moved."""
+    into their stats rows (storage.membership_stats.settle_days). Returns the days moved."""
     today = datetime.fromtimestamp(now, UTC).date().isoformat()
-    return sum(memberships.settle_days(record.id, today) for record in definitions.records(check_now=True))
+    return sum(
+        membership_stats.settle_days(record.id, today) for record in definitions.records(check_now=True)
+    )

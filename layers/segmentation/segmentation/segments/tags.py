@@ -23,7 +23,14 @@ from segmentation.people import tags
 from segmentation.people.attributes import all_types as all_attribute_types
 from segmentation.segments import search
 from segmentation.storage import jobs as job_store
-from segmentation.storage import memberships, messages, people_scans, queues, user_batches
+from segmentation.storage import (
+    membership_writes,
+    memberships,
+    messages,
+    people_scans,
+    queues,
+    user_batches,
+)
 from segmentation.storage import tags as tag_store
 from segmentation.storage.jobs import JobRecord, Progress
 from segmentation.storage.segments import ConcurrentChange
@@ -143,11 +150,11 @@ def _deleted_tag_page(job: JobRecord, tag_id: str, change: Change, now: float) -
         {user_id: [change] for user_id in user_ids}, now, create=False, skip_unchanged=True
     )
     for user_id in sorted(outcome.missing | outcome.unchanged):
-        memberships.forget("users", user_id, (), (), tag_ids=(tag_id,))
+        membership_writes.forget("users", user_id, (), (), tag_ids=(tag_id,))
     done = job.done + len(user_ids)
     progress = Progress(cursor={"after": last} if last else None, done=done, total=done)
     if last is None:
-        memberships.drop_count(group)
+        membership_writes.drop_count(group)
         progress.state = "done"
         progress.result = {"untagged": done}
     return progress

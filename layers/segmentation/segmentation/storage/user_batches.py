@@ -37,7 +37,7 @@ from segmentation import errors
 from segmentation.event_summaries import budget
 from segmentation.event_summaries.stored import added
 from segmentation.settings import get_settings
-from segmentation.storage import dynamo, memberships, tags
+from segmentation.storage import dynamo, memberships, tag_links, tags
 from segmentation.storage.events import ID_TTL_SECONDS, ROOM
 from segmentation.storage.people_items import INCARNATION, Expression, resets_due, too_large
 from segmentation.storage.users import NEW_USER_DEFAULTS, RESETS
@@ -167,7 +167,7 @@ def write(
 def _links_of(changes: Mapping[str, Sequence[Change]]) -> set[tuple[str, str]]:
     """The existing links of the tags these changes add, as (tag id, user id)."""
     wanted = {(tag, user_id) for user_id, found in changes.items() for c in found for tag in c.tags_added}
-    return memberships.tag_links(wanted) if wanted else set()
+    return tag_links.tag_links(wanted) if wanted else set()
 
 
 def _count(outcome: Outcome, plan: _Plan) -> None:
@@ -228,12 +228,12 @@ def _plan(
     counted: dict[str, int] = {}
     for tag in sorted(added):
         if (tag, user_id) in links:
-            actions.append(memberships.tag_link_kept(tag, user_id))
+            actions.append(tag_links.tag_link_kept(tag, user_id))
         else:
-            actions.append(memberships.tag_link_put(tag, user_id))
+            actions.append(tag_links.tag_link_put(tag, user_id))
             counted[tag] = 1
     for tag in sorted(removed):
-        actions.append(memberships.tag_link_delete(tag, user_id))
+        actions.append(tag_links.tag_link_delete(tag, user_id))
         counted[tag] = -1
     unchanged = item is not None and keys == 0 and _leaves_as_is(item, merged)
     actions.append({"Update": _update(user_id, item, merged, now)})
@@ -395,7 +395,7 @@ def _extras(plans: Sequence[_Plan]) -> list[dict[str, Any]]:
     for plan in plans:
         for tag, delta in plan.counted.items():
             moves[tag] = moves.get(tag, 0) + delta
-    extras = [memberships.count_update(memberships.tag_group(t), d) for t, d in sorted(moves.items()) if d]
+    extras = [tag_links.count_update(memberships.tag_group(t), d) for t, d in sorted(moves.items()) if d]
     added = sorted({tag for plan in plans for tag in plan.added})
     return extras + [tags.exists_check(tag) for tag in added]
 

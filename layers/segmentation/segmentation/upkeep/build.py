@@ -10,7 +10,7 @@ from segmentation import definitions, jobs
 from segmentation.engine import Workspace
 from segmentation.engine.segments import dependents
 from segmentation.settings import get_settings
-from segmentation.storage import memberships, people_scans, queues
+from segmentation.storage import membership_writes, people_scans, queues
 from segmentation.upkeep.refresh import current_workspace, refresh_many
 from segmentation.vocabulary import Target
 
@@ -87,4 +87,4 @@ def affected_by(segment_id: str) -> frozenset[str]:
 
 def drop_segment(segment_id: str) -> int:
     """Remove a deleted segment's memberships and count; returns how many members it had."""
-    return memberships.drop_group(segment_id)
+    return membership_writes.drop_group(segment_id)

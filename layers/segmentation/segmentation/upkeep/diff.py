@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from segmentation.storage.changes import Cause
-from segmentation.storage.memberships import EVALUATED_AT, SEQUENCES, MemberUpdate
+from segmentation.storage.membership_writes import EVALUATED_AT, SEQUENCES, MemberUpdate
 from segmentation.storage.people_items import INCARNATION, KEY_ATTRIBUTE
 from segmentation.vocabulary import Target
 

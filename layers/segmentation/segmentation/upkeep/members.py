@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from segmentation.storage import memberships, people_scans
+from segmentation.storage import membership_writes, memberships, people_scans
 from segmentation.storage.people_items import INCARNATION
 from segmentation.upkeep.company_users import companies_moved
 from segmentation.upkeep.diff import company_ids, stored_segments, stored_sequences
@@ -31,7 +31,7 @@ def forget(target: Target, member_id: str, old: Mapping[str, Any] | None) -> fro
         tags = frozenset(held if isinstance(held, set) else ()) | memberships.member_groups(
             member_id, memberships.TAG_PREFIX
         )
-    memberships.forget(target, member_id, segments, links, stored_sequences(old or {}), tags)
+    membership_writes.forget(target, member_id, segments, links, stored_sequences(old or {}), tags)
     return links
 
 
@@ -42,9 +42,9 @@ def relink(user_id: str, also_unlink: frozenset[str] = frozenset()) -> frozenset
     wanted = company_ids(current)
     have = memberships.member_groups(user_id, memberships.COMPANY_PREFIX)
     unlink = (have | also_unlink) - wanted
-    memberships.forget("users", user_id, (), unlink)
+    membership_writes.forget("users", user_id, (), unlink)
     if current is not None and wanted - have:
-        memberships.link_companies(user_id, current.get(INCARNATION), wanted - have)
+        membership_writes.link_companies(user_id, current.get(INCARNATION), wanted - have)
     return unlink | (wanted - have)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from segmentation.engine import Workspace
 from segmentation.storage import people_scans
-from segmentation.storage.memberships import RECHECK_SHARDS
+from segmentation.storage.membership_writes import RECHECK_SHARDS
 from segmentation.upkeep.refresh import refresh_ids
 
 _BATCH = 100

@@ -26,9 +26,9 @@ from segmentation.engine import Workspace
 from segmentation.jobs import MembersJob
 from segmentation.messaging import auto
 from segmentation.people.evaluable import Evaluator, member_id
-from segmentation.storage import dynamo, memberships, people_scans, queues
+from segmentation.storage import dynamo, membership_writes, memberships, people_scans, queues
 from segmentation.storage.changes import Cause
-from segmentation.storage.memberships import MemberUpdate
+from segmentation.storage.membership_writes import MemberUpdate
 from segmentation.storage.people_items import INCARNATION
 from segmentation.storage.segments import version_guard
 from segmentation.upkeep.diff import (
@@ -236,7 +236,7 @@ def _refresh(
         )
     if update.is_noop:
         return Outcome.UNCHANGED
-    if memberships.apply_update(update, version_guard(workspace.version)):
+    if membership_writes.apply_update(update, version_guard(workspace.version)):
         return Outcome.APPLIED if update.changes_membership else Outcome.RECHECK_MOVED
     fresh = people_scans.get_item(target, key)
     if fresh is None or fresh.get(INCARNATION) != record.get(INCARNATION) or record_rev(fresh) != update.rev:
