@@ -40,10 +40,11 @@ typecheck: $(BIN)/.installed
 
 # The suite runs on every core (pytest-xdist): each worker starts its own local stacks and browser.
 # A file runs whole on one worker (--dist loadfile), so a module's fixture (a stack, a bench run)
-# is built once, not once per worker; the `long` tests' files are handed out first.
+# is built once, not once per worker; the files of the `long` tests are handed out first (in the
+# collection's order, which tests/conftest.py sets: xdist would otherwise put the biggest files first).
 TEST_WORKERS ?= auto
 unit: $(BIN)/.installed
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Every check that does not fit is skipped in its resource's Metadata (checkov: skip:) with the
 # reason; --skip-download keeps checkov off the network (no Prisma Cloud guidelines).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -38,11 +39,19 @@ def chromium_executable() -> Path:
         return path
     if DEBIAN_CHROMIUM.is_file():
         return DEBIAN_CHROMIUM
-    with sync_playwright() as playwright:
-        downloaded = Path(playwright.chromium.executable_path)
+    # In a thread of its own: Playwright's sync API refuses to start in a thread whose asyncio loop
+    # runs, and a console test's open browser session holds one in this (the worker's) thread.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        downloaded = thread.submit(_playwright_download).result()
     if downloaded.is_file():
         return downloaded
     raise NoChromium(HOW_TO_GET_ONE)
+
+
+def _playwright_download() -> Path:
+    """Where Playwright's own Chromium is (or would be, once installed)."""
+    with sync_playwright() as playwright:
+        return Path(playwright.chromium.executable_path)
 
 
 if __name__ == "__main__":

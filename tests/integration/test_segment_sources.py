@@ -427,6 +427,7 @@ def counted_calls() -> Iterator[Counter[str]]:
         client.meta.events.unregister("before-call.dynamodb", count)
 
 
+@pytest.mark.long
 def test_a_batch_of_2500_messages_is_written_in_batches(keys: dict[str, str]) -> None:
     # 100 users, each identified and then doing 24 events (ids included): 2,500 messages.
     messages: list[dict[str, Any]] = []
