@@ -847,9 +847,22 @@ class Run:
         return problems
 
     def _check_changes(self, segment_id: str, members: frozenset[str], compare: Any) -> None:
-        """The segment's recorded changes, read as a feed to its end, tell its membership: for each
-        member of this run, sequences 1, 2, 3... with no gap or repeat, entries and exits in turn
-        from an entry, the last one an entry exactly for the members now."""
+        """The segment's recorded changes tell its membership: for each member of this run,
+        sequences 1, 2, 3... with no gap or repeat, entries and exits in turn from an entry, the
+        last one an entry exactly for the members now."""
+        shared = segment_id in PREDEFINED_IDS
+        history = self._member_histories(segment_id) if shared else self._feed(segment_id)
+        for member_id in sorted(set(history) | {m for m in members if m.startswith(self.prefix)}):
+            changes = sorted(history.get(member_id, []))
+            alternating = [(n + 1, ("entered", "exited")[n % 2]) for n in range(len(changes))]
+            compare(f"recorded changes of {member_id} in {segment_id}", alternating, changes)
+            last_entered = bool(changes) and changes[-1][1] == "entered"
+            compare(
+                f"last change of {member_id} in {segment_id} is an entry", member_id in members, last_entered
+            )
+
+    def _feed(self, segment_id: str) -> dict[str, list[tuple[int, str]]]:
+        """This run's changes in one of its own segments, read as a feed to its end (an empty page)."""
         history: dict[str, list[tuple[int, str]]] = {}
         cursor: str | None = None
         for _ in range(1000):
@@ -861,14 +874,26 @@ class Run:
             cursor = page["next_cursor"]
             if not page["data"]:
                 break
-        for member_id in sorted(set(history) | {m for m in members if m.startswith(self.prefix)}):
-            changes = sorted(history.get(member_id, []))
-            alternating = [(n + 1, ("entered", "exited")[n % 2]) for n in range(len(changes))]
-            compare(f"recorded changes of {member_id} in {segment_id}", alternating, changes)
-            last_entered = bool(changes) and changes[-1][1] == "entered"
-            compare(
-                f"last change of {member_id} in {segment_id} is an entry", member_id in members, last_entered
-            )
+        return history
+
+    def _member_histories(self, segment_id: str) -> dict[str, list[tuple[int, str]]]:
+        """This run's changes in a predefined segment, read from each of its users' histories.
+
+        Not from the segment's feed: every example shares the predefined segments, and an earlier
+        example that moved the clock ahead left changes dated after this example's clock (set back
+        to 0 between examples, which no deployment's clock does). They never grow older than the
+        feed's settle window here, so past 100 of them (what a cursor remembers) a page stops
+        early for good, and an empty page no longer means the end (docs/changes.md)."""
+        history: dict[str, list[tuple[int, str]]] = {}
+        for index in range(N_USERS):
+            user_id = self.uid(index)
+            path = f"/v1/users/{user_id}/segment_history"
+            if self.api.call("GET", path, role="read").status == 404:
+                continue  # never created in this run
+            for change in self.api.get_pages(path, limit=100):
+                if change["segment_id"] == segment_id:
+                    history.setdefault(user_id, []).append((change["sequence"], change["change"]))
+        return history
 
     def _delete_segments(self, *, refused_once: bool) -> None:
         """Delete segments no other segment refers to until none is left; with `refused_once`, also
