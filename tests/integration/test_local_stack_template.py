@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -117,6 +118,22 @@ def test_every_function_of_the_template_is_loaded(served: tuple[LocalStack, Reco
     raw = load_template(TEMPLATE).of_type("AWS::Serverless::Function")
     assert set(stack.functions) == set(raw)
     assert {"AuthorizerFunction", "IngestFunction", "ApiFunction", "MembershipStreamFunction"} <= set(raw)
+
+
+def test_a_loaded_template_is_the_callers_own_and_an_edited_file_is_read_again(tmp_path: Path) -> None:
+    first = load_template(TEMPLATE)
+    first.functions.clear()
+    first.raw["Globals"]["Function"]["Environment"]["Variables"]["CHANGED"] = "by a caller"
+    again = load_template(TEMPLATE)
+    assert "IngestFunction" in again.functions
+    assert "CHANGED" not in again.raw["Globals"]["Function"]["Environment"]["Variables"]
+
+    edited = tmp_path / "template.yaml"
+    edited.write_text(TEMPLATE.read_text(encoding="utf-8"), encoding="utf-8")
+    assert "IngestFunction" in load_template(edited).functions
+    edited.write_text(TEMPLATE.read_text(encoding="utf-8").replace("IngestFunction:", "IntakeFunction:"))
+    reread = load_template(edited).functions
+    assert "IntakeFunction" in reread and "IngestFunction" not in reread
 
 
 def test_no_event_type_is_ignored() -> None:
