@@ -37,18 +37,27 @@ function section(title, ...content) {
   return h("section", { class: "card" }, h("h2", {}, title), ...content);
 }
 
-export async function renderUser(ctx, main, userId) {
+/** A detail view's container, shown loading in `main`, and the member at `path`: null once the
+ * container shows why not (its heading, the error, Retry). */
+async function openDetail(ctx, main, target, memberId, path, retry) {
   const container = h("div", { class: "detail-view" }, loadingEl());
   main.replaceChildren(container);
-  let user;
+  let member = null;
   const loaded = await withErrors(
-    (box) => container.replaceChildren(back(ctx, "users"), h("h1", { tabindex: "-1" }, userId), box),
+    (box) => container.replaceChildren(back(ctx, target), h("h1", { tabindex: "-1" }, memberId), box),
     async () => {
-      user = await api("GET", endpoints.user(userId));
+      member = await api("GET", path);
     },
-    { retry: () => renderUser(ctx, main, userId) },
+    { retry },
   );
-  if (!loaded) return;
+  return { container, member: loaded ? member : null };
+}
+
+export async function renderUser(ctx, main, userId) {
+  const { container, member: user } = await openDetail(ctx, main, "users", userId, endpoints.user(userId), () =>
+    renderUser(ctx, main, userId),
+  );
+  if (!user) return;
   const companiesSlot = h("div", {}, loadingEl());
   const messagesSlot = h("div", {}, loadingEl());
   const segmentsSlot = h("div", {}, loadingEl());
@@ -135,17 +144,10 @@ export async function renderUser(ctx, main, userId) {
 }
 
 export async function renderCompany(ctx, main, companyId) {
-  const container = h("div", { class: "detail-view" }, loadingEl());
-  main.replaceChildren(container);
-  let company;
-  const loaded = await withErrors(
-    (box) => container.replaceChildren(back(ctx, "companies"), h("h1", { tabindex: "-1" }, companyId), box),
-    async () => {
-      company = await api("GET", endpoints.company(companyId));
-    },
-    { retry: () => renderCompany(ctx, main, companyId) },
+  const { container, member: company } = await openDetail(
+    ctx, main, "companies", companyId, endpoints.company(companyId), () => renderCompany(ctx, main, companyId),
   );
-  if (!loaded) return;
+  if (!company) return;
   const segmentsSlot = h("div", {}, loadingEl());
   const usersSlot = h("div", {}, loadingEl());
   const custom = Object.entries(company.custom_attributes || {}).sort(([a], [b]) => a.localeCompare(b));
