@@ -17,6 +17,7 @@ from segmentation.storage import aws, deliveries, dynamo
 from segmentation.storage import users as user_store
 
 from tests.support.apigw import call
+from tests.support.client_calls import operations_called
 from tests.support.messaging import FakeContext, Stack, load_handler, run_queue, sent_emails
 from tests.support.messaging import stack as stack
 from tests.support.moto_atomic import atomic_moto_writes
@@ -352,16 +353,11 @@ def test_one_bounce_costs_two_aws_calls_and_three_when_the_users_part_does_not_h
     upsert(ready, "bob", email=f"bob.new@{DOMAIN}")
     ada = ses_event("Bounce", ses_id(message_id, "ada"), [f"ada@{DOMAIN}"])
     bob = ses_event("Bounce", ses_id(message_id, "bob"), [f"bob@{DOMAIN}"])
-    made: list[str] = []
-
-    def count(event_name: str, **_: Any) -> None:
-        made.append(event_name.split(".")[-1])
-
-    aws.dynamodb().meta.client.meta.events.register("before-call.*.*", count)
-    handle(ada)
+    with operations_called(aws.dynamodb().meta.client) as made:
+        handle(ada)
     assert made == ["Query", "TransactWriteItems"]
-    made.clear()
-    handle(bob)  # bob's address changed: the delivery's feedback goes alone, after the refusal
+    with operations_called(aws.dynamodb().meta.client) as made:
+        handle(bob)  # bob's address changed: the delivery's feedback goes alone, after the refusal
     assert made == ["Query", "TransactWriteItems", "TransactWriteItems"]
 
 

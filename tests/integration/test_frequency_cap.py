@@ -18,6 +18,7 @@ from segmentation.storage import workspace_settings as settings_store
 
 from tests.integration.test_sender import _FlakySes, _patch_ses, make_message, queue_for, stats, status
 from tests.support.apigw import call
+from tests.support.client_calls import operations_called
 from tests.support.messaging import Stack, put_user, sent_emails
 from tests.support.messaging import stack as stack
 from tests.support.moto_atomic import atomic_moto_writes
@@ -239,20 +240,14 @@ def test_no_cap_costs_no_call_and_a_cap_costs_one_read(stack: Stack) -> None:
     queue_for(message_id, "u1", "u2", "u3")
     now = clock.now()
     assert deliver(message_id, "u1", now) == "sent"  # warms the definition and settings caches
-    calls: list[str] = []
-
-    def count(event_name: str, **_: Any) -> None:
-        calls.append(event_name.split(".")[-1])
-
-    for client in (aws.dynamodb().meta.client, aws.client("sesv2")):
-        client.meta.events.register("before-call.*.*", count)
-    assert deliver(message_id, "u2", now + 1) == "sent"
+    with operations_called(aws.dynamodb().meta.client, aws.client("sesv2")) as calls:
+        assert deliver(message_id, "u2", now + 1) == "sent"
     assert calls == ["TransactWriteItems", "GetItem", "SendEmail", "TransactWriteItems"]
 
     set_cap(3)
     workspace_settings.email_cap(now + 2)  # this process read the new settings once
-    calls.clear()
-    assert deliver(message_id, "u3", now + 2) == "sent"
+    with operations_called(aws.dynamodb().meta.client, aws.client("sesv2")) as calls:
+        assert deliver(message_id, "u3", now + 2) == "sent"
     assert calls == ["GetItem", "TransactWriteItems", "GetItem", "SendEmail", "TransactWriteItems"]
 
 

@@ -23,6 +23,7 @@ from segmentation.messaging import sender
 from segmentation.messaging.model import Audience, Message, new_message_id
 from segmentation.storage import aws, deliveries, email, inbox, messages, queues
 
+from tests.support.client_calls import operations_called
 from tests.support.messaging import (
     Stack,
     jobs_in,
@@ -406,14 +407,8 @@ def test_an_email_costs_four_aws_calls_once_the_definition_is_cached(stack: Stac
     queue_for(message_id, "u1", "u2")
     sender.deliver(DeliveryJob(message_id=message_id, user_id="u1"), clock.now())  # warms the cache
 
-    calls: list[str] = []
-
-    def count(event_name: str, **_: Any) -> None:
-        calls.append(event_name.split(".")[-1])
-
-    for client in (aws.dynamodb().meta.client, aws.client("sesv2")):
-        client.meta.events.register("before-call.*.*", count)
-    assert sender.deliver(DeliveryJob(message_id=message_id, user_id="u2"), clock.now()) == "sent"
+    with operations_called(aws.dynamodb().meta.client, aws.client("sesv2")) as calls:
+        assert sender.deliver(DeliveryJob(message_id=message_id, user_id="u2"), clock.now()) == "sent"
     assert calls == ["TransactWriteItems", "GetItem", "SendEmail", "TransactWriteItems"]
 
 

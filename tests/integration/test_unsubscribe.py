@@ -9,6 +9,7 @@ import email
 import email.policy
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,15 +30,17 @@ STAGE_BASE = "https://RestApi.execute-api.us-east-1.amazonaws.com/prod"
 
 
 @pytest.fixture
-def ses_requests(stack: Stack) -> list[dict[str, Any]]:
+def ses_requests(stack: Stack) -> Iterator[list[dict[str, Any]]]:
     """Every SendEmail request as it went to SES: the JSON body botocore serialized."""
     bodies: list[dict[str, Any]] = []
 
     def note(request: Any, **_: Any) -> None:
         bodies.append(json.loads(request.body))
 
-    aws.client("sesv2").meta.events.register("request-created.sesv2.SendEmail", note)
-    return bodies
+    client = aws.client("sesv2")
+    client.meta.events.register("request-created.sesv2.SendEmail", note)
+    yield bodies
+    client.meta.events.unregister("request-created.sesv2.SendEmail", note)
 
 
 @pytest.fixture
