@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.moto_config import MOTO_CONFIG
+
 ROOT = Path(__file__).resolve().parent.parent
 _FAKE_CREDENTIALS = {
     "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
@@ -26,12 +28,6 @@ _FAKE_CREDENTIALS = {
     "POWERTOOLS_METRICS_NAMESPACE": "SegmentationTests",
     "POWERTOOLS_SERVICE_NAME": "segmentation",
 }
-
-
-# A worker keeps one boto3 session from test to test (each test still makes its own clients): by
-# default moto gives each mock a new session, and every client of it loads its service's model
-# again, about 20 ms a client and a dozen clients a test.
-_MOTO_CONFIG = {"core": {"reset_boto3_session": False}}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,7 +56,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
     for name, value in _FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    with mock_aws(config=_MOTO_CONFIG):
+    with mock_aws(config=MOTO_CONFIG):
         _forget_process_caches()
         template = load_template(ROOT / "template.yaml")
         made = provision(template)

@@ -24,6 +24,7 @@ from segmentation.storage import aws
 from infra.local.pollers import _lambda_attribute_value
 from infra.local.resources import provision
 from infra.local.template import load_template
+from tests.support.moto_config import MOTO_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 _ENV = {
@@ -121,7 +122,7 @@ def _reset_caches() -> None:
 def upkeep_stack() -> Iterator[Stack]:
     _fake_credentials()
     saved = {name: os.environ.get(name) for name in (*_ENV, "INLINE_BUILD_LIMIT", "REBUILD_WORKERS")}
-    with mock_aws():
+    with mock_aws(config=MOTO_CONFIG):
         aws.reset()
         made = provision(load_template(REPO / "template.yaml"))
         for variable, logical_id in _ENV.items():
