@@ -1,7 +1,9 @@
 """Event source mappings, locally: hand real stream and queue records to the functions.
 
 Each source has `poll_once() -> int` (records handed over); a background thread calls them every
-POLL_INTERVAL seconds, and `/_local/invoke` and `/_local/clock` call them until all are idle.
+POLL_INTERVAL seconds while they find work, less often while idle (`next_poll_wait`), at once
+when a request or a schedule may have written; `/_local/invoke` and `/_local/clock` call them
+until all are idle.
 Retries follow Lambda's rules closely enough for local work; see docs/local-stack.md.
 """
 
@@ -24,6 +26,16 @@ from infra.local.template import QueueSource, ScheduleSource, StreamSource
 log = logging.getLogger("infra.local.pollers")
 
 POLL_INTERVAL = 0.2
+# An idle stack waits twice as long after each empty pass, up to this. A request or a schedule
+# cuts the wait short, so only what none caused (a delayed or retried SQS message) waits longer.
+IDLE_POLL_INTERVAL = 1.6
+
+
+def next_poll_wait(previous: float) -> float:
+    """How long the poll loop waits after an empty pass (a pass that finds work starts over)."""
+    return min(previous * 2, IDLE_POLL_INTERVAL)
+
+
 # Failed SQS messages are made visible again after this long, not after the queue's full
 # visibility timeout (minutes), so local retries and the redrive to a DLQ happen quickly.
 LOCAL_SQS_RETRY_DELAY = 1

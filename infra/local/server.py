@@ -153,6 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("local stack failed on %s %s", self.command, self.path)
             response = error_response(500, "internal_error", "The local stack failed; see its log.")
+        self.stack.wake_pollers()  # the request may have written: its stream records are due now
         self.send_response(response.status)
         for name, value in response.headers:
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):

@@ -28,7 +28,7 @@ from infra.local.apigw import INTEGRATION_TIMEOUT_SECONDS, ApiGateway, HttpReque
 from infra.local.eventbridge import DEFAULT_ASYNC_RETRIES, LocalEventBus, Rule, Target, compile_pattern
 from infra.local.intrinsics import ACCOUNT_ID, REGION
 from infra.local.lambdas import LocalFunction, invoke_lock, load_function
-from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, scheduled_event
+from infra.local.pollers import POLL_INTERVAL, QueuePoller, StreamPoller, next_poll_wait, scheduled_event
 from infra.local.rate_limits import KeyRateLimits, MethodThrottles
 from infra.local.resources import Provisioned, initial_secret_value, provision
 from infra.local.template import Function, Template, load_template
@@ -163,6 +163,7 @@ class LocalStack:
         self.provisioned: Provisioned | None = None
         self.ready = threading.Event()
         self._stop = threading.Event()
+        self._may_have_work = threading.Event()
         self._threads: list[threading.Thread] = []
         self._mock: Any = None
 
@@ -221,6 +222,7 @@ class LocalStack:
     def stop(self) -> None:
         clock.set_sleeper(None)
         self._stop.set()
+        self._may_have_work.set()
         for thread in self._threads:
             thread.join(timeout=30)
         if self._mock is not None:
@@ -233,6 +235,10 @@ class LocalStack:
     def handle(self, request: HttpRequest) -> HttpResponse:
         assert self.gateway is not None, "start() first"
         return self.gateway.handle(request)
+
+    def wake_pollers(self) -> None:
+        """Something may have written (a request, a schedule): poll now, not after the idle wait."""
+        self._may_have_work.set()
 
     def invoke(self, logical_id: str) -> Any:
         """Run one function now with its scheduled event (or {}), then wait for the work it queued."""
@@ -470,12 +476,19 @@ class LocalStack:
         return handled
 
     def _poll_loop(self) -> None:
+        wait = POLL_INTERVAL
         while not self._stop.is_set():
-            if self._poll_all() == 0:
-                self._stop.wait(POLL_INTERVAL)
+            if self._poll_all() > 0:
+                wait = POLL_INTERVAL
+                continue
+            # A wake-up between this wait and the clear is not lost: the next pass polls anyway.
+            self._may_have_work.wait(wait)
+            self._may_have_work.clear()
+            wait = next_poll_wait(wait)
 
     def _schedule_loop(self) -> None:
         while not self._stop.wait(SCHEDULE_INTERVAL):
             if self.ready.is_set():
                 with invoke_lock:
                     self.run_frequent_schedules()
+                self.wake_pollers()
