@@ -1,9 +1,9 @@
 """Event source mappings, locally: hand real stream and queue records to the functions.
 
 Each source has `poll_once() -> int` (records handed over); a background thread calls them every
-POLL_INTERVAL seconds while they find work, less often while idle (`next_poll_wait`), at once
-when a request or a schedule may have written; `/_local/invoke` and `/_local/clock` call them
-until all are idle.
+POLL_INTERVAL seconds while they find work, less often while idle (`next_poll_wait`), and within
+POLL_INTERVAL of a request or a schedule; `/_local/invoke` and `/_local/clock` call them until
+all are idle.
 Retries follow Lambda's rules closely enough for local work; see docs/local-stack.md.
 """
 

@@ -478,12 +478,16 @@ class LocalStack:
     def _poll_loop(self) -> None:
         wait = POLL_INTERVAL
         while not self._stop.is_set():
+            started = time.monotonic()
             if self._poll_all() > 0:
                 wait = POLL_INTERVAL
                 continue
-            # A wake-up between this wait and the clear is not lost: the next pass polls anyway.
+            # Cut short by a request or a schedule (one that comes before the clear is not lost:
+            # the next pass polls anyway), but never sooner than POLL_INTERVAL after the last pass
+            # began: a burst of requests makes one pass, not one each.
             self._may_have_work.wait(wait)
             self._may_have_work.clear()
+            self._stop.wait(max(0.0, started + POLL_INTERVAL - time.monotonic()))
             wait = next_poll_wait(wait)
 
     def _schedule_loop(self) -> None:

@@ -1,5 +1,6 @@
 """The local stack's poll loop: every POLL_INTERVAL while there is work, less often while idle,
-and at once after a request over HTTP (its stream records are due now, not after the idle wait)."""
+and soon after a request over HTTP (its stream records are due now, not after the idle wait),
+though never more often than every POLL_INTERVAL."""
 
 from __future__ import annotations
 
@@ -103,3 +104,14 @@ def test_a_request_wakes_an_idle_poll_loop(served: Served) -> None:
         lambda page: page["data"],
     )
     assert [(c["member_id"], c["change"]) for c in feed["data"]] == [("woken", "entered")]
+
+
+def test_a_burst_of_requests_makes_a_pass_each_poll_interval_not_one_each(served: Served) -> None:
+    assert _until(lambda: served.idle_from is not None, lambda idle: idle), "the poll loop never went idle"
+    before, started = served.passes, time.monotonic()
+    for _ in range(50):
+        with urllib.request.urlopen(f"{served.base_url}/_local/health", timeout=10) as response:
+            assert response.status == 200
+    elapsed = time.monotonic() - started
+    # One pass per request would be 50; the loop makes at most one per POLL_INTERVAL (+1 under way).
+    assert served.passes - before <= elapsed / POLL_INTERVAL + 2, (served.passes - before, elapsed)
