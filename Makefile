@@ -15,6 +15,12 @@ CHECK_TIMEOUT ?= 300
 
 .PHONY: test lint typecheck checkov unit build run bench fuzz clean
 
+# Two jobs at a time: the two virtualenvs install side by side, then lint, mypy, checkov and the
+# build, and the tests start once the build they check is made (from a fresh clone, the steps
+# before pytest took 84 s one by one, 57 s so). `make test JOBS=1` runs them one by one.
+JOBS ?= 2
+MAKEFLAGS += --jobs=$(JOBS)
+
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.12 or python3.13 is required"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,7 +49,7 @@ typecheck: $(BIN)/.installed
 # is built once, not once per worker; the files of the `long` tests are handed out first (in the
 # collection's order, which tests/conftest.py sets: xdist would otherwise put the biggest files first).
 TEST_WORKERS ?= auto
-unit: $(BIN)/.installed
+unit: $(BIN)/.installed build
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # Every check that does not fit is skipped in its resource's Metadata (checkov: skip:) with the
