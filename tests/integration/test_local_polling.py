@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,7 @@ from segmentation import clock
 from infra.local import stack as local_stack
 from infra.local.pollers import IDLE_POLL_INTERVAL, POLL_INTERVAL, next_poll_wait
 from infra.local.server import make_server
+from tests.e2e.helpers import wait_for
 from tests.integration.stack_support import Api, running_stack
 
 LONG_IDLE = 600.0  # longer than any test: only a wake-up can end it
@@ -80,18 +81,9 @@ def _request(url: str, method: str, key: str, body: Any = None) -> Any:
         return json.loads(response.read())
 
 
-def _until[T](probe: Callable[[], T], done: Callable[[T], Any], timeout: float = 10.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = probe()
-        if done(result) or time.monotonic() > deadline:
-            return result
-        time.sleep(0.05)
-
-
 def test_a_request_wakes_an_idle_poll_loop(served: Served) -> None:
     # Idle: the loop chose LONG_IDLE, made the pass after that choice, and now waits.
-    went_idle = _until(
+    went_idle = wait_for(
         lambda: served.idle_from is not None and served.passes > served.idle_from, lambda idle: idle
     )
     assert went_idle, "the poll loop never went idle"
@@ -99,7 +91,7 @@ def test_a_request_wakes_an_idle_poll_loop(served: Served) -> None:
     user = {"user_id": "woken", "signed_up_at": signed_up}
     _request(f"{served.base_url}/v1/users", "POST", served.api.keys["ingest"], user)
     # The user's own segments are written with the user; the changes feed only by the stream's function.
-    feed = _until(
+    feed = wait_for(
         lambda: _request(f"{served.base_url}/v1/segments/new/changes", "GET", served.api.keys["read"]),
         lambda page: page["data"],
     )
@@ -107,7 +99,7 @@ def test_a_request_wakes_an_idle_poll_loop(served: Served) -> None:
 
 
 def test_a_burst_of_requests_makes_a_pass_each_poll_interval_not_one_each(served: Served) -> None:
-    assert _until(lambda: served.idle_from is not None, lambda idle: idle), "the poll loop never went idle"
+    assert wait_for(lambda: served.idle_from is not None, lambda idle: idle), "the poll loop never went idle"
     before, started = served.passes, time.monotonic()
     for _ in range(50):
         with urllib.request.urlopen(f"{served.base_url}/_local/health", timeout=10) as response:
